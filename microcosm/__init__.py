@@ -1,0 +1,14 @@
+"""microcosm: a microservices system you build in notebooks, one small process at a time.
+
+    import microcosm
+    catalog = microcosm.launch("catalog")      # its own process, on a free port, ready
+    catalog.get("/products").json()
+    microcosm.running()                        # what this kernel started
+    microcosm.stop_all()
+"""
+from .runtime.infra import MissingDependency, redis, zookeeper
+from .runtime.process import LaunchError, running, stop_all
+from .runtime.service import Service, launch
+
+__all__ = ["launch", "running", "stop_all", "redis", "zookeeper", "Service", "LaunchError", "MissingDependency"]
+__version__ = "0.1.0"

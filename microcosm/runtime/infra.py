@@ -1,0 +1,226 @@
+"""Real infrastructure for a kernel: a private Redis server and a private ZooKeeper server.
+
+`redis()` and `zookeeper()` start one of each per kernel, from the installed binaries, on free loopback
+ports, with their data in this kernel's run folder; they die with the kernel. If `MICROCOSM_REDIS_URL` or
+`MICROCOSM_ZK_HOSTS` is set (Binder's `binder/start` does it) they attach to that server instead.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import platform
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+from . import paths
+from .ports import HOST, free_port
+from .process import LaunchError, Process, guarded, spawn, started
+
+REDIS_ENV = "MICROCOSM_REDIS_URL"
+ZK_ENV = "MICROCOSM_ZK_HOSTS"
+_lock = threading.Lock()
+
+
+class MissingDependency(RuntimeError):
+    """A program microcosm needs is not installed. The message says how to install it here."""
+
+
+def install_hint(what: str) -> str:
+    apt = {"redis": "redis-server", "zookeeper": "zookeeper", "java": "default-jre-headless"}[what]
+    brew = {"redis": "redis", "zookeeper": "zookeeper", "java": "openjdk"}[what]
+    conda = {"redis": "redis-server", "zookeeper": "zookeeper", "java": "openjdk"}[what]
+    if os.environ.get("CONDA_PREFIX"):
+        return f"conda install -c conda-forge {conda}"
+    if platform.system() == "Darwin":
+        return f"brew install {brew}"
+    if shutil.which("apt-get"):
+        return f"sudo apt-get install -y {apt}   (or run `make lab`, which installs everything)"
+    return f"install {what} with your system's package manager"
+
+
+def _ask(port: int, command: bytes, timeout: float = 0.5) -> bytes:
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout) as s:
+            s.sendall(command)
+            return s.recv(64)
+    except OSError:
+        return b""
+
+
+# --- Redis -----------------------------------------------------------------------------------------
+class RedisServer(Process):
+    """A private redis-server: AOF on, data in the run folder, loopback only."""
+
+    kind = "redis"
+
+    def __init__(self, name: str = "redis"):
+        super().__init__(name)
+        self.port = 0
+        self.data = paths.data_dir(name)
+
+    def _start(self):
+        binary = shutil.which("redis-server")
+        if not binary:
+            raise MissingDependency(f"redis-server is not installed. Install it with: {install_hint('redis')}")
+        self.port = self.port or free_port()
+        argv = [binary, "--port", str(self.port), "--bind", HOST, "--dir", str(self.data),
+                "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
+                "--protected-mode", "yes", "--maxmemory", "256mb", "--logfile", ""]
+        return spawn(guarded(argv), self.log_path)
+
+    def _is_ready(self) -> bool:
+        return _ask(self.port, b"PING\r\n").startswith(b"+PONG")
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    address = url
+
+    def client(self, **kwargs):
+        import redis as redis_py
+
+        kwargs.setdefault("decode_responses", True)
+        return redis_py.Redis.from_url(self.url, **kwargs)
+
+
+class AttachedRedis:
+    """A Redis server someone else runs (named by MICROCOSM_REDIS_URL)."""
+
+    kind, alive, pid, status = "redis", True, None, "attached"
+
+    def __init__(self, url: str):
+        self.url = self.address = url
+
+    def client(self, **kwargs):
+        import redis as redis_py
+
+        kwargs.setdefault("decode_responses", True)
+        return redis_py.Redis.from_url(self.url, **kwargs)
+
+    def stop(self, *a, **k):
+        pass
+
+    def __repr__(self):
+        return f"<AttachedRedis {self.url}>"
+
+
+def redis() -> RedisServer | AttachedRedis:
+    """This kernel's Redis server: started on first call (or attached via MICROCOSM_REDIS_URL)."""
+    if os.environ.get(REDIS_ENV):
+        return AttachedRedis(os.environ[REDIS_ENV])
+    with _lock:
+        server = started("redis")
+        if isinstance(server, RedisServer) and server.alive:
+            return server
+        server = server if isinstance(server, RedisServer) else RedisServer()
+        for attempt in range(3):  # a free port can be taken between picking it and binding it
+            try:
+                return server.start()
+            except LaunchError as exc:
+                if "Address already in use" not in exc.log_tail or attempt == 2:
+                    raise
+                server.port = 0
+
+
+# --- ZooKeeper -------------------------------------------------------------------------------------
+def zookeeper_classpath() -> list[str]:
+    """The jars of an installed ZooKeeper: ZOOKEEPER_HOME, Debian/Ubuntu, Homebrew or conda."""
+    homes = [os.environ.get("ZOOKEEPER_HOME"), "/opt/homebrew/opt/zookeeper/libexec",
+             "/usr/local/opt/zookeeper/libexec"]
+    if os.environ.get("CONDA_PREFIX"):
+        homes.append(os.path.join(os.environ["CONDA_PREFIX"], "share", "zookeeper"))
+        homes.append(os.environ["CONDA_PREFIX"])
+    for home in filter(None, homes):
+        jars = sorted(glob.glob(os.path.join(home, "lib", "*.jar")) + glob.glob(os.path.join(home, "*.jar")))
+        if any("zookeeper" in os.path.basename(j) for j in jars):
+            conf = os.path.join(home, "conf")
+            return ([conf] if os.path.isdir(conf) else []) + jars
+    if os.path.exists("/usr/share/java/zookeeper.jar"):  # Debian's jar names its dependencies in its manifest
+        return ["/etc/zookeeper/conf", "/usr/share/java/zookeeper.jar"]
+    return []
+
+
+class ZooKeeperServer(Process):
+    """A private standalone ZooKeeper: small heap, admin server off, short sessions allowed."""
+
+    kind = "zookeeper"
+    ready_timeout = 30.0
+
+    def __init__(self, name: str = "zookeeper"):
+        super().__init__(name)
+        self.port = 0
+        self.data = paths.data_dir(name)
+
+    def _start(self):
+        java = shutil.which("java")
+        if not java:
+            raise MissingDependency(f"Java is not installed (ZooKeeper needs it). Install it with: {install_hint('java')}")
+        classpath = zookeeper_classpath()
+        if not classpath:
+            raise MissingDependency(f"ZooKeeper is not installed. Install it with: {install_hint('zookeeper')}")
+        self.port = self.port or free_port()
+        cfg = self.data / "zoo.cfg"
+        cfg.write_text("\n".join([
+            "tickTime=500", "initLimit=10", "syncLimit=5", "minSessionTimeout=1000", "maxSessionTimeout=60000",
+            f"dataDir={self.data}", f"clientPort={self.port}", f"clientPortAddress={HOST}",
+            "admin.enableServer=false", "4lw.commands.whitelist=ruok,srvr,stat,mntr,envi,conf",
+            "maxClientCnxns=200", "",
+        ]))
+        argv = [java, "-Xmx64m", "-Xms16m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k",
+                f"-Dzookeeper.log.dir={self.data}", "-Dzookeeper.root.logger=INFO,CONSOLE",
+                "-Dzookeeper.console.threshold=INFO", "-Djava.net.preferIPv4Stack=true",
+                "-cp", os.pathsep.join(classpath), "org.apache.zookeeper.server.ZooKeeperServerMain", str(cfg)]
+        return spawn(guarded(argv), self.log_path)
+
+    def _is_ready(self) -> bool:
+        return _ask(self.port, b"ruok") == b"imok"
+
+    @property
+    def hosts(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    address = hosts
+
+    def client(self, **kwargs):
+        from kazoo.client import KazooClient
+
+        kwargs.setdefault("timeout", 5.0)
+        zk = KazooClient(hosts=self.hosts, **kwargs)
+        zk.start(timeout=10)
+        return zk
+
+
+class AttachedZooKeeper:
+    kind, alive, pid, status = "zookeeper", True, None, "attached"
+
+    def __init__(self, hosts: str):
+        self.hosts = self.address = hosts
+
+    client = ZooKeeperServer.client
+
+    def stop(self, *a, **k):
+        pass
+
+    def __repr__(self):
+        return f"<AttachedZooKeeper {self.hosts}>"
+
+
+def zookeeper() -> ZooKeeperServer | AttachedZooKeeper:
+    """This kernel's ZooKeeper server: started on first call (or attached via MICROCOSM_ZK_HOSTS)."""
+    if os.environ.get(ZK_ENV):
+        return AttachedZooKeeper(os.environ[ZK_ENV])
+    with _lock:
+        server = started("zookeeper")
+        if isinstance(server, ZooKeeperServer) and server.alive:
+            return server
+        server = server if isinstance(server, ZooKeeperServer) else ZooKeeperServer()
+        for attempt in range(3):
+            try:
+                return server.start()
+            except LaunchError as exc:
+                if "Address already in use" not in exc.log_tail or attempt == 2:
+                    raise
+                server.port = 0

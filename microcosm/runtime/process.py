@@ -1,0 +1,293 @@
+"""Processes started from notebook cells: start, wait until ready, logs, stop, kill, restart.
+
+Every process is started
+
+- in its own session (`start_new_session`), so Jupyter's Interrupt, which sends SIGINT to the kernel's whole
+  process group, stops the cell but not the services;
+- from one long-lived spawner thread, because Linux's parent-death signal (see `guard.py`) fires when the
+  *thread* that forked the child ends, and a cell's thread may end at any time;
+- with its output going to a log file in this kernel's run folder (`paths.py`), never to a pipe that fills.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Callable
+
+from . import paths
+from .guard import PARENT_ENV
+
+
+class LaunchError(RuntimeError):
+    """A process died or did not become ready. Carries its exit code and last log lines."""
+
+    def __init__(self, name: str, reason: str, exit_code: int | None = None, log_tail: str = ""):
+        self.name, self.reason, self.exit_code, self.log_tail = name, reason, exit_code, log_tail
+        message = f"{name}: {reason}"
+        if exit_code is not None:
+            message += f" (exit code {exit_code})"
+        if log_tail:
+            message += "\n--- last log lines ---\n" + log_tail
+        super().__init__(message)
+
+
+class _Spawner:
+    """One daemon thread that lives as long as the kernel and does every fork."""
+
+    def __init__(self):
+        self._jobs: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _loop(self):
+        while True:
+            fn, box, done = self._jobs.get()
+            try:
+                box["result"] = fn()
+            except BaseException as exc:  # handed back to the caller
+                box["error"] = exc
+            done.set()
+
+    def run(self, fn: Callable):
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="microcosm-spawner", daemon=True)
+                self._thread.start()
+        box: dict = {}
+        done = threading.Event()
+        self._jobs.put((fn, box, done))
+        done.wait()
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
+
+
+_spawner = _Spawner()
+_started: dict[str, "Process"] = {}  # name -> process, everything this kernel started
+_started_lock = threading.RLock()
+
+
+def spawn(argv: list[str], log_file: Path, *, env: dict | None = None, pass_fds=(), cwd=None) -> subprocess.Popen:
+    """Start argv in its own session, tied to this process's life, output appended to log_file."""
+    full_env = dict(os.environ if env is None else env)
+    full_env[PARENT_ENV] = str(os.getpid())
+    full_env.setdefault("PYTHONUNBUFFERED", "1")
+
+    def start():
+        with open(log_file, "ab") as log:
+            return subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, pass_fds=tuple(pass_fds), env=full_env, cwd=cwd,
+            )
+
+    return _spawner.run(start)
+
+
+def guarded(argv: list[str]) -> list[str]:
+    """argv wrapped so a binary we do not control still dies with this process (see guard.py)."""
+    return [sys.executable, "-m", "microcosm.runtime.guard", str(os.getpid()), "--", *argv]
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            text = f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(deque(text.splitlines(), maxlen=lines))
+
+
+class Process:
+    """One OS process this kernel started. Subclasses say how to start it and how to tell it is ready."""
+
+    kind = "process"
+    ready_timeout = 20.0
+
+    def __init__(self, name: str):
+        self.name = name
+        self.log_path = paths.log_path(name)
+        self.popen: subprocess.Popen | None = None
+        self.started_at: float | None = None
+
+    # --- to override -------------------------------------------------------------------------------
+    def _start(self) -> subprocess.Popen:
+        raise NotImplementedError
+
+    def _is_ready(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def address(self) -> str:
+        return ""
+
+    # --- life cycle --------------------------------------------------------------------------------
+    def start(self) -> "Process":
+        with open(self.log_path, "ab") as log:
+            log.write(f"--- microcosm: starting {self.name} at {time.strftime('%H:%M:%S')} ---\n".encode())
+        self.popen = self._start()
+        self.started_at = time.time()
+        with _started_lock:
+            _started[self.name] = self
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        pause = 0.01
+        while True:
+            code = self.popen.poll()
+            if code is not None:
+                raise LaunchError(self.name, "exited before it was ready", code, self.logs())
+            if self._is_ready():
+                return
+            if time.monotonic() > deadline:
+                self.kill()
+                raise LaunchError(self.name, f"not ready after {self.ready_timeout:.0f} s, killed it",
+                                  self.popen.poll(), self.logs())
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.2)
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    @property
+    def exit_code(self) -> int | None:
+        return None if self.popen is None else self.popen.poll()
+
+    def logs(self, lines: int = 20) -> str:
+        """The last `lines` lines the process wrote."""
+        return tail(self.log_path, lines)
+
+    def _signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.popen.pid, sig)  # its own session: the group is the process and its workers
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask it to finish (SIGTERM); SIGKILL if it has not after `timeout` seconds."""
+        if not self.alive:
+            self._reap()
+            return
+        self._signal_group(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._signal_group(signal.SIGKILL)
+        self._reap()
+
+    def kill(self) -> None:
+        """SIGKILL, no goodbye: a crash, for fault injection."""
+        if self.popen is None:
+            return
+        self._signal_group(signal.SIGKILL)
+        self._reap()
+
+    def _reap(self) -> None:
+        if self.popen is not None:
+            try:
+                self.popen.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def restart(self) -> "Process":
+        """Stop (if running) and start again with the same name, settings and data."""
+        self.stop()
+        return self.start()
+
+    def forget(self) -> None:
+        with _started_lock:
+            if _started.get(self.name) is self:
+                del _started[self.name]
+
+    # --- display -----------------------------------------------------------------------------------
+    @property
+    def status(self) -> str:
+        if self.popen is None:
+            return "not started"
+        code = self.popen.poll()
+        if code is None:
+            return "running"
+        return f"stopped (exit {code})" if code >= 0 else f"killed ({signal.Signals(-code).name})"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.address} pid={self.pid} {self.status}>"
+
+    def _repr_html_(self) -> str:
+        return ProcessTable([self])._repr_html_()
+
+
+class ProcessTable(list):
+    """What this kernel started, shown as a table in Jupyter."""
+
+    columns = ("name", "kind", "address", "pid", "status", "uptime")
+
+    def rows(self):
+        for p in self:
+            up = ""
+            if p.alive and p.started_at:
+                up = f"{time.time() - p.started_at:.0f} s"
+            yield (p.name, p.kind, getattr(p, "link", None) or p.address, p.pid or "", p.status, up)
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return "<p><i>Nothing running from this kernel.</i></p>"
+        head = "".join(f"<th style='text-align:left'>{c}</th>" for c in self.columns)
+        body = ""
+        for row in self.rows():
+            cells = []
+            for column, value in zip(self.columns, row):
+                if column == "status":
+                    colour = "#1a7f37" if value == "running" else "#cf222e"
+                    value = f"<span style='color:{colour}'>●</span> {value}"
+                elif column == "address" and str(value).startswith(("http", "/")):
+                    value = f"<a href='{value}' target='_blank'>{value}</a>"
+                cells.append(f"<td style='text-align:left'>{value}</td>")
+            body += "<tr>" + "".join(cells) + "</tr>"
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def __repr__(self) -> str:
+        if not self:
+            return "Nothing running from this kernel."
+        rows = [self.columns] + [tuple(str(v) for v in r) for r in self.rows()]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(self.columns))]
+        return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def started(name: str) -> Process | None:
+    with _started_lock:
+        return _started.get(name)
+
+
+def running() -> ProcessTable:
+    """Every process this kernel started and has not forgotten, with its state."""
+    with _started_lock:
+        return ProcessTable(_started.values())
+
+
+def stop_all(kill: bool = False) -> None:
+    """Stop everything this kernel started: services first, then the infrastructure they use."""
+    with _started_lock:
+        procs = list(_started.values())
+    order = {"service": 0}
+    for p in sorted(procs, key=lambda p: order.get(p.kind, 1)):
+        p.kill() if kill else p.stop()
+        p.forget()
+
+
+atexit.register(stop_all)

@@ -1,0 +1,132 @@
+"""`launch(...)`: one service instance as its own process, ready when `launch` returns."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import requests
+
+from ..services import NEEDS
+from . import paths
+from .ports import HOST, listen_socket
+from .process import LaunchError, Process, spawn, started
+
+
+class Service(Process):
+    """A running service instance: its URL, pid, logs, and stop / kill / restart."""
+
+    kind = "service"
+
+    def __init__(self, service: str, name: str, config: dict, *, server: str = "waitress", threads: int = 8):
+        super().__init__(name)
+        self.service, self.config, self.server, self.threads = service, config, server, threads
+        self.port = 0
+
+    def _start(self):
+        try:
+            sock = listen_socket(self.port)
+        except OSError as exc:
+            raise LaunchError(self.name, f"port {self.port} is taken by another program ({exc.strerror})") from None
+        self.port = sock.getsockname()[1]
+        argv = [sys.executable, "-m", "microcosm.serve", self.service, "--name", self.name,
+                "--fd", str(sock.fileno()), "--config", json.dumps(self.config),
+                "--server", self.server, "--threads", str(self.threads)]
+        try:
+            return spawn(argv, self.log_path, pass_fds=[sock.fileno()])
+        finally:
+            sock.close()  # the child has it now; closing ours means a dead child refuses connections
+
+    def _is_ready(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/health", timeout=0.5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def link(self) -> str:
+        """A URL a browser can open: through jupyter-server-proxy on Binder/JupyterHub, direct elsewhere."""
+        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+        return f"{prefix.rstrip('/')}/proxy/{self.port}/" if prefix else self.url
+
+    @property
+    def address(self) -> str:
+        return self.url if self.port else ""
+
+    # --- talking to it, for cells ------------------------------------------------------------------
+    def request(self, method: str, path: str = "/", **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 10)
+        return requests.request(method, self.url + path, **kwargs)
+
+    def get(self, path: str = "/", **kwargs) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs) -> requests.Response:
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs) -> requests.Response:
+        return self.request("DELETE", path, **kwargs)
+
+    def metrics(self) -> dict:
+        return self.get("/metrics").json()
+
+    def chaos(self, **faults) -> dict:
+        """Make it misbehave: chaos(delay_ms=500), chaos(fail_next=3), chaos(fail_rate=0.2); chaos() clears."""
+        if not faults:
+            return self.delete("/_chaos").json()
+        answer = self.put("/_chaos", json=faults)
+        if answer.status_code != 200:
+            raise ValueError(answer.json()["message"])
+        return answer.json()
+
+
+def _fill_needs(service: str, config: dict) -> None:
+    for key, provider in NEEDS.get(service, {}).items():
+        if config.get(key):
+            continue
+        if provider == "redis":
+            from .infra import redis
+
+            config[key] = redis().url
+            continue
+        instance = started(provider)
+        if instance is None or not instance.alive:
+            raise LaunchError(service, f"needs a running '{provider}': launch('{provider}') first, "
+                                       f"or pass {key}='http://...'")
+        config[key] = instance.url
+
+
+def launch(service: str, name: str | None = None, *, server: str = "waitress", threads: int = 8,
+           ready_timeout: float = 20.0, **config) -> Service:
+    """Start `service` as its own process on a free port and return once `GET /health` answers.
+
+    `service` is a built-in name ("catalog", "orders", "carts"), a module, or a path to a .py file with
+    `create_app(config)`. Keyword arguments become its config. Launching a name that is already running
+    with the same settings returns the running instance; with other settings, it replaces it.
+    """
+    name = name or os.path.splitext(os.path.basename(service))[0]
+    if service.endswith(".py"):
+        service = os.path.abspath(service)
+    _fill_needs(service, config)
+    config.setdefault("data_dir", str(paths.data_dir(name)))
+    existing = started(name)
+    if existing is not None:
+        same = isinstance(existing, Service) and (existing.service, existing.config, existing.server) == (service, config, server)
+        if same and existing.alive:
+            return existing
+        existing.stop()
+        existing.forget()
+    instance = Service(service, name, config, server=server, threads=threads)
+    instance.ready_timeout = ready_timeout
+    try:
+        return instance.start()
+    except BaseException:
+        instance.kill()
+        raise

@@ -1,0 +1,91 @@
+"""Run one service in this process under a production WSGI server.
+
+    python -m microcosm.serve catalog --port 8001
+    python -m microcosm.serve reviews.py --port 8002 --config '{"data_dir": "/tmp/reviews"}'
+
+`microcosm.launch(...)` runs this for you with `--fd`: a socket it already bound, so ports never collide.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sys
+import tempfile
+
+from .runtime.guard import die_with_parent
+from .runtime.ports import HOST, listen_socket
+from .services.loader import load_app
+
+SERVERS = ("waitress", "gunicorn", "flask")
+
+
+def parse(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m microcosm.serve", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("service", help="built-in name (catalog, orders, carts), module name, or path to a .py file")
+    p.add_argument("--name", help="instance name (default: the service's)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
+    where.add_argument("--fd", type=int, help="serve an already-listening socket inherited from the parent")
+    p.add_argument("--config", default="{}", help="JSON object passed to create_app(config)")
+    p.add_argument("--server", choices=SERVERS, default="waitress")
+    p.add_argument("--threads", type=int, default=8, help="waitress threads")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    return p.parse_args(argv)
+
+
+def serve_waitress(app, sock: socket.socket, threads: int, max_body: int) -> None:
+    from waitress.server import create_server
+
+    server = create_server(app, sockets=[sock], threads=threads, max_request_body_size=max_body,
+                           ident=None, channel_timeout=30, connection_limit=200, clear_untrusted_proxy_headers=False)
+    server.run()
+
+
+def serve_gunicorn(app, sock: socket.socket, workers: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class Gunicorn(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", [f"fd://{sock.fileno()}"])
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", None)
+
+        def load(self):
+            return app
+
+    Gunicorn().run()
+
+
+def serve_flask_dev(app, sock: socket.socket) -> None:
+    from werkzeug.serving import run_simple
+
+    run_simple(HOST, sock.getsockname()[1], app, threaded=True, fd=sock.fileno())
+
+
+def main(argv=None) -> None:
+    args = parse(argv)
+    die_with_parent()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a clean stop runs finally blocks and atexit
+    config = json.loads(args.config)
+    if not isinstance(config, dict):
+        sys.exit("--config must be a JSON object")
+    name = args.name or os.path.splitext(os.path.basename(args.service))[0]
+    config.setdefault("name", name)
+    config.setdefault("data_dir", os.path.join(tempfile.gettempdir(), "microcosm-data", name))
+    app = load_app(args.service, config)
+    sock = socket.socket(fileno=args.fd) if args.fd is not None else listen_socket(args.port)
+    print(f"{name}: serving {args.service} on http://{HOST}:{sock.getsockname()[1]} with {args.server}", flush=True)
+    if args.server == "waitress":
+        serve_waitress(app, sock, args.threads, app.config.get("MAX_CONTENT_LENGTH") or 1 << 20)
+    elif args.server == "gunicorn":
+        serve_gunicorn(app, sock, args.workers)
+    else:
+        serve_flask_dev(app, sock)
+
+
+if __name__ == "__main__":
+    main()

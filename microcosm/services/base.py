@@ -1,0 +1,325 @@
+"""What every microcosm service shares, in one place.
+
+`create_service(name, config)` gives a Flask app that already has:
+
+- `GET /health` and `GET /metrics` (request counts and latency by route);
+- an `X-Request-ID` on every request (taken from the caller or made here) and passed on by `call(...)`;
+- JSON errors for every 4xx and 5xx, never an HTML page or a traceback;
+- a body size limit (413), and `read_json(...)` that checks content type (415), JSON syntax and each
+  field's type (400 naming the field);
+- `call(...)` for outbound HTTP with a timeout, turning a dead or slow upstream into a 503 or 504;
+- `/_chaos`, to make a service slow or failing on purpose (for the fault-injection cells and the graders).
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import traceback
+import uuid
+from collections import defaultdict, deque
+
+import requests
+from flask import Blueprint, Flask, current_app, g, has_request_context, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+REQUEST_ID = "X-Request-ID"
+CALLER = "X-Caller"
+INFRA_ROUTES = ("/health", "/metrics", "/_chaos")
+DEFAULT_MAX_BODY = 64 * 1024
+DEFAULT_TIMEOUT = 2.0
+log = logging.getLogger("microcosm")
+
+
+# --- errors ----------------------------------------------------------------------------------------
+class ApiError(HTTPException):
+    """An error answer with a status and a message; extra keyword arguments go into the JSON body."""
+
+    def __init__(self, status: int, message: str, **details):
+        self.code = status
+        super().__init__(description=message)
+        self.details = details
+
+
+class InvalidInput(ApiError):
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(400, message, **({"field": field} if field else {}))
+
+
+class UpstreamError(ApiError):
+    """An upstream service could not be reached (503) or did not answer in time (504)."""
+
+    def __init__(self, upstream: str, message: str, status: int = 503):
+        super().__init__(status, message, upstream=upstream)
+        self.upstream = upstream
+
+
+def error_body(status: int, message: str, **details) -> dict:
+    body = {"error": _error_name(status), "message": message, "status": status}
+    body.update(details)
+    if has_request_context() and "request_id" in g:
+        body["request_id"] = g.request_id
+    return body
+
+
+def error_response(status: int, message: str, **details):
+    """A JSON error answer, for handlers that turn an exception into one."""
+    response = jsonify(error_body(status, message, **details))
+    response.status_code = status
+    return response
+
+
+def _error_name(status: int) -> str:
+    from werkzeug.http import HTTP_STATUS_CODES
+
+    return HTTP_STATUS_CODES.get(status, "error").lower().replace(" ", "_").replace("-", "_")
+
+
+# --- reading input ---------------------------------------------------------------------------------
+class Field:
+    """One expected JSON field: its type, whether it is required, its limits."""
+
+    kind = "value"
+    types: tuple = (object,)
+
+    def __init__(self, required: bool = True, default=None, **limits):
+        self.required, self.default, self.limits = required, default, limits
+
+    def check(self, name: str, value):
+        if not isinstance(value, self.types) or isinstance(value, bool) and bool not in self.types:
+            raise InvalidInput(f"field '{name}' must be {self.kind}, got {_json_type(value)}", name)
+        low, high = self.limits.get("min"), self.limits.get("max")
+        size = len(value) if isinstance(value, str) else value
+        what = "length" if isinstance(value, str) else "value"
+        if low is not None and size < low:
+            raise InvalidInput(f"field '{name}' {what} must be at least {low}", name)
+        if high is not None and size > high:
+            raise InvalidInput(f"field '{name}' {what} must be at most {high}", name)
+        return value
+
+
+class Int(Field):
+    kind, types = "an integer", (int,)
+
+
+class Number(Field):
+    kind, types = "a number", (int, float)
+
+
+class Str(Field):
+    kind, types = "a string", (str,)
+
+
+class Bool(Field):
+    kind, types = "true or false", (bool,)
+
+
+def _json_type(value) -> str:
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def read_json(**fields: Field) -> dict:
+    """The request's JSON object, checked against `fields`; a 4xx that says what is wrong otherwise."""
+    if not request.mimetype == "application/json":
+        raise ApiError(415, f"send JSON with 'Content-Type: application/json' (got '{request.mimetype or 'none'}')")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise InvalidInput("the body is not valid JSON")
+    if not isinstance(body, dict):
+        raise InvalidInput(f"the body must be a JSON object, got {_json_type(body)}")
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise InvalidInput(f"unknown field '{unknown[0]}' (expected: {', '.join(fields)})", unknown[0])
+    out = {}
+    for name, field in fields.items():
+        if name not in body:
+            if field.required:
+                raise InvalidInput(f"field '{name}' is required", name)
+            out[name] = field.default
+        else:
+            out[name] = field.check(name, body[name])
+    return out
+
+
+# --- calling other services ------------------------------------------------------------------------
+_sessions = threading.local()
+
+
+def _session() -> requests.Session:
+    if not hasattr(_sessions, "s"):
+        _sessions.s = requests.Session()
+    return _sessions.s
+
+
+def call(method: str, url: str, *, upstream: str = "upstream", timeout: float | None = None,
+         **kwargs) -> requests.Response:
+    """One HTTP call to another service, with a timeout and this request's id.
+
+    A refused connection raises UpstreamError (503), a timeout UpstreamError (504): both become JSON errors
+    if not caught. Any HTTP answer, 4xx and 5xx included, is returned for the caller to judge.
+    """
+    if timeout is None:
+        timeout = current_app.config.get("UPSTREAM_TIMEOUT", DEFAULT_TIMEOUT) if has_request_context() else DEFAULT_TIMEOUT
+    headers = dict(kwargs.pop("headers", None) or {})
+    if has_request_context():
+        headers.setdefault(REQUEST_ID, g.get("request_id", ""))
+        headers.setdefault(CALLER, current_app.name)
+    try:
+        return _session().request(method, url, headers=headers, timeout=(min(timeout, 1.0), timeout), **kwargs)
+    except requests.Timeout:
+        raise UpstreamError(upstream, f"{upstream} did not answer within {timeout:g} s", 504) from None
+    except requests.ConnectionError:
+        raise UpstreamError(upstream, f"{upstream} is unreachable (connection refused or reset)", 503) from None
+
+
+# --- metrics ---------------------------------------------------------------------------------------
+class Metrics:
+    """Request counts and latencies by route, kept in this process."""
+
+    def __init__(self, window: int = 1000):
+        self.lock = threading.Lock()
+        self.started = time.time()
+        self.routes: dict = defaultdict(lambda: {"count": 0, "errors": 0, "statuses": defaultdict(int),
+                                                 "latencies": deque(maxlen=window)})
+
+    def record(self, route: str, status: int, ms: float) -> None:
+        with self.lock:
+            r = self.routes[route]
+            r["count"] += 1
+            r["errors"] += status >= 500
+            r["statuses"][str(status)] += 1
+            r["latencies"].append(ms)
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            routes = {}
+            for route, r in sorted(self.routes.items()):
+                lat = sorted(r["latencies"])
+                routes[route] = {
+                    "count": r["count"], "errors": r["errors"], "statuses": dict(r["statuses"]),
+                    "latency_ms": {"p50": _pct(lat, 50), "p95": _pct(lat, 95), "p99": _pct(lat, 99),
+                                   "max": round(lat[-1], 3) if lat else None},
+                }
+            return {"uptime_s": round(time.time() - self.started, 3), "routes": routes}
+
+
+def _pct(sorted_values: list, p: float):
+    if not sorted_values:
+        return None
+    i = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values) + 0.5) - 1))
+    return round(sorted_values[i], 3)
+
+
+# --- chaos -----------------------------------------------------------------------------------------
+class Chaos:
+    """Faults on purpose: a delay on every request, the next N failing, or a share of them failing."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        self.delay_ms, self.fail_next, self.fail_rate, self.fail_status = 0, 0, 0.0, 503
+
+    def state(self) -> dict:
+        return {"delay_ms": self.delay_ms, "fail_next": self.fail_next, "fail_rate": self.fail_rate,
+                "fail_status": self.fail_status}
+
+    def apply(self):
+        with self.lock:
+            delay, fail = self.delay_ms, False
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                fail = True
+            elif self.fail_rate and random.random() < self.fail_rate:
+                fail = True
+            status = self.fail_status
+        if delay:
+            time.sleep(delay / 1000)
+        if fail:
+            raise ApiError(status, "failure injected by /_chaos")
+
+
+# --- the app ---------------------------------------------------------------------------------------
+def create_service(name: str, config: dict | None = None) -> Flask:
+    """A Flask app with everything a microcosm service shares. Add your routes to it."""
+    config = dict(config or {})
+    app = Flask(name)
+    app.json.sort_keys = False
+    app.config.update(
+        SERVICE_NAME=name,
+        SERVICE_CONFIG=config,
+        MAX_CONTENT_LENGTH=int(config.get("max_body", DEFAULT_MAX_BODY)),
+        UPSTREAM_TIMEOUT=float(config.get("upstream_timeout", DEFAULT_TIMEOUT)),
+    )
+    app.extensions["metrics"] = metrics = Metrics()
+    app.extensions["chaos"] = chaos = Chaos()
+    app.register_blueprint(_infra_routes(name, metrics, chaos))
+
+    @app.before_request
+    def start_request():
+        g.request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
+        g.started = time.perf_counter()
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        if request.content_length is not None and request.content_length > limit:
+            raise ApiError(413, f"the body is {request.content_length} bytes; the limit is {limit}")
+        if request.path not in INFRA_ROUTES:
+            chaos.apply()
+
+    @app.after_request
+    def finish_request(response):
+        response.headers[REQUEST_ID] = g.get("request_id", "")
+        route = request.url_rule.rule if request.url_rule else "(no route)"
+        ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        metrics.record(f"{request.method} {route}", response.status_code, ms)
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        response = error_response(exc.code or 500, exc.description or exc.name, **getattr(exc, "details", {}))
+        if exc.code == 405 and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception):
+        log.error("unhandled error on %s %s\n%s", request.method, request.path, traceback.format_exc())
+        return error_response(500, "internal error: the service logged the details")
+
+    return app
+
+
+def _infra_routes(name: str, metrics: Metrics, chaos: Chaos) -> Blueprint:
+    bp = Blueprint("microcosm_infra", __name__)
+
+    @bp.get("/health")
+    def health():
+        return {"status": "ok", "service": name}
+
+    @bp.get("/metrics")
+    def get_metrics():
+        return {"service": name, **metrics.snapshot()}
+
+    @bp.route("/_chaos", methods=["GET", "PUT", "DELETE"])
+    def set_chaos():
+        if request.method == "PUT":
+            body = read_json(delay_ms=Int(required=False, min=0, max=60000),
+                             fail_next=Int(required=False, min=0, max=1_000_000),
+                             fail_rate=Number(required=False, min=0, max=1),
+                             fail_status=Int(required=False, min=400, max=599))
+            with chaos.lock:
+                for key, value in body.items():
+                    if value is not None:
+                        setattr(chaos, key, value)
+        elif request.method == "DELETE":
+            with chaos.lock:
+                chaos.reset()
+        return chaos.state()
+
+    return bp
+
+
+def config_of(app: Flask | None = None) -> dict:
+    return (app or current_app).config["SERVICE_CONFIG"]

@@ -1,0 +1,52 @@
+"""carts: each user's shopping cart, kept in Redis under this service's own key prefix."""
+import re
+
+import redis
+from flask import request
+
+from .base import ApiError, Int, create_service, error_response, read_json
+
+USER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def create_app(config: dict):
+    app = create_service("carts", config)
+    store = redis.Redis.from_url(config["redis_url"], socket_timeout=1, socket_connect_timeout=0.5,
+                                 decode_responses=True)
+    prefix = config.get("key_prefix", "carts:")
+
+    def key(user: str) -> str:
+        if not USER.match(user):
+            raise ApiError(400, "user must be 1-64 letters, digits, '-' or '_'", field="user")
+        return f"{prefix}{user}"
+
+    @app.errorhandler(redis.RedisError)
+    def store_down(exc):
+        return error_response(503, f"the cart store (Redis) is unavailable: {type(exc).__name__}")
+
+    def cart(user: str) -> dict:
+        items = store.hgetall(key(user))
+        return {"user": user, "items": [{"product_id": int(p), "quantity": int(q)} for p, q in sorted(items.items())]}
+
+    @app.get("/carts/<user>")
+    def get_cart(user):
+        return cart(user)
+
+    @app.put("/carts/<user>/items/<int:product_id>")
+    def put_item(user, product_id):
+        body = read_json(quantity=Int(min=1, max=1000))
+        store.hset(key(user), str(product_id), body["quantity"])
+        return cart(user)
+
+    @app.delete("/carts/<user>/items/<int:product_id>")
+    def remove_item(user, product_id):
+        if not store.hdel(key(user), str(product_id)):
+            raise ApiError(404, f"product {product_id} is not in {user}'s cart")
+        return cart(user)
+
+    @app.delete("/carts/<user>")
+    def empty_cart(user):
+        store.delete(key(user))
+        return cart(user)
+
+    return app

@@ -1,0 +1,51 @@
+"""catalog: the products and their prices. Owns its SQLite database."""
+import sqlite3
+from pathlib import Path
+
+from flask import request
+
+from .base import ApiError, Int, Str, create_service, read_json
+from .storage import Database
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS products (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    price_cents INTEGER NOT NULL CHECK (price_cents >= 0)
+);
+"""
+STARTER_PRODUCTS = [("Lamp", 2500), ("Kettle", 3999), ("Notebook", 450), ("Headphones", 7999)]
+
+
+def create_app(config: dict):
+    app = create_service("catalog", config)
+    db = Database(Path(config["data_dir"]) / "catalog.db", SCHEMA)
+    if config.get("seed", True) and not db.one("SELECT id FROM products LIMIT 1"):
+        for name, price in STARTER_PRODUCTS:
+            db.execute("INSERT INTO products (name, price_cents) VALUES (?, ?)", name, price)
+
+    @app.get("/products")
+    def list_products():
+        limit = request.args.get("limit", "100")
+        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+            raise ApiError(400, "query parameter 'limit' must be an integer from 1 to 1000", field="limit")
+        return {"products": db.query("SELECT * FROM products ORDER BY id LIMIT ?", int(limit))}
+
+    @app.get("/products/<int:product_id>")
+    def get_product(product_id: int):
+        product = db.one("SELECT * FROM products WHERE id = ?", product_id)
+        if product is None:
+            raise ApiError(404, f"no product with id {product_id}")
+        return product
+
+    @app.post("/products")
+    def add_product():
+        body = read_json(name=Str(min=1, max=100), price_cents=Int(min=0, max=100_000_000))
+        try:
+            new_id = db.execute("INSERT INTO products (name, price_cents) VALUES (?, ?)",
+                                body["name"], body["price_cents"])
+        except sqlite3.IntegrityError:
+            raise ApiError(409, f"a product named '{body['name']}' already exists", field="name")
+        return db.one("SELECT * FROM products WHERE id = ?", new_id), 201
+
+    return app

@@ -1,0 +1,73 @@
+"""orders: places orders. Owns its SQLite database; asks catalog for prices over HTTP, never reads its data.
+
+How hard it tries to reach catalog is a *retry policy*: a function `policy(attempt)` that calls `attempt()`
+(one HTTP call to catalog) as often as it sees fit. The default tries once. The lab of chapter 01 writes a
+better one (timeouts, backoff, jitter) and plugs it in with `launch("orders", retry_policy="file.py:name")`.
+"""
+import time
+from pathlib import Path
+
+from flask import request
+
+from .base import ApiError, Int, UpstreamError, call, create_service, read_json
+from .loader import load_object
+from .storage import Database
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    id               INTEGER PRIMARY KEY,
+    product_id       INTEGER NOT NULL,
+    product_name     TEXT NOT NULL,
+    quantity         INTEGER NOT NULL CHECK (quantity > 0),
+    unit_price_cents INTEGER NOT NULL,
+    total_cents      INTEGER NOT NULL,
+    created_at       REAL NOT NULL
+);
+"""
+
+
+def try_once(attempt):
+    """The simplest retry policy: no retry at all."""
+    return attempt()
+
+
+def create_app(config: dict):
+    app = create_service("orders", config)
+    db = Database(Path(config["data_dir"]) / "orders.db", SCHEMA)
+    catalog_url = config["catalog_url"].rstrip("/")
+    policy = load_object(config["retry_policy"]) if config.get("retry_policy") else try_once
+
+    def product(product_id: int) -> dict:
+        answer = policy(lambda: call("GET", f"{catalog_url}/products/{product_id}", upstream="catalog"))
+        if answer.status_code == 404:
+            raise ApiError(422, f"catalog has no product with id {product_id}", field="product_id")
+        if answer.status_code != 200:
+            raise UpstreamError("catalog", f"catalog answered {answer.status_code}", 502)
+        return answer.json()
+
+    @app.post("/orders")
+    def place_order():
+        body = read_json(product_id=Int(min=1), quantity=Int(min=1, max=1000))
+        item = product(body["product_id"])
+        total = item["price_cents"] * body["quantity"]
+        order_id = db.execute(
+            "INSERT INTO orders (product_id, product_name, quantity, unit_price_cents, total_cents, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            item["id"], item["name"], body["quantity"], item["price_cents"], total, time.time())
+        return db.one("SELECT * FROM orders WHERE id = ?", order_id), 201
+
+    @app.get("/orders")
+    def list_orders():
+        limit = request.args.get("limit", "100")
+        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+            raise ApiError(400, "query parameter 'limit' must be an integer from 1 to 1000", field="limit")
+        return {"orders": db.query("SELECT * FROM orders ORDER BY id DESC LIMIT ?", int(limit))}
+
+    @app.get("/orders/<int:order_id>")
+    def get_order(order_id: int):
+        order = db.one("SELECT * FROM orders WHERE id = ?", order_id)
+        if order is None:
+            raise ApiError(404, f"no order with id {order_id}")
+        return order
+
+    return app
