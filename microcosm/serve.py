@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import socket
@@ -37,8 +38,23 @@ def parse(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _waitress_errors_as_json() -> None:
+    """waitress answers a few errors itself, before our app sees the request (a body over the limit, a
+    malformed request line). Make those JSON too, like every other error a service gives."""
+    from waitress.utilities import Error
+
+    def to_response(self, ident=None):
+        body = json.dumps({"error": self.reason.lower().replace(" ", "_"), "message": self.body or self.reason,
+                           "status": self.code}).encode()
+        return f"{self.code} {self.reason}", [("Content-Type", "application/json")], body
+
+    Error.to_response = to_response
+
+
 def serve_waitress(app, sock: socket.socket, threads: int, max_body: int) -> None:
     from waitress.server import create_server
+
+    _waitress_errors_as_json()
 
     server = create_server(app, sockets=[sock], threads=threads, max_request_body_size=max_body,
                            ident=None, channel_timeout=30, connection_limit=200, clear_untrusted_proxy_headers=False)
@@ -61,15 +77,18 @@ def serve_gunicorn(app, sock: socket.socket, workers: int) -> None:
 
 
 def serve_flask_dev(app, sock: socket.socket) -> None:
-    from werkzeug.serving import run_simple
+    from werkzeug.serving import make_server  # run_simple takes no fd; make_server does
 
-    run_simple(HOST, sock.getsockname()[1], app, threaded=True, fd=sock.fileno())
+    make_server(HOST, sock.getsockname()[1], app, threaded=True, fd=sock.fileno()).serve_forever()
 
 
 def main(argv=None) -> None:
     args = parse(argv)
     die_with_parent()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a clean stop runs finally blocks and atexit
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
+                        stream=sys.stdout)
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" noise under load
     config = json.loads(args.config)
     if not isinstance(config, dict):
         sys.exit("--config must be a JSON object")

@@ -22,7 +22,7 @@ from collections import defaultdict, deque
 
 import requests
 from flask import Blueprint, Flask, current_app, g, has_request_context, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 REQUEST_ID = "X-Request-ID"
 CALLER = "X-Caller"
@@ -30,6 +30,7 @@ INFRA_ROUTES = ("/health", "/metrics", "/_chaos")
 DEFAULT_MAX_BODY = 64 * 1024
 DEFAULT_TIMEOUT = 2.0
 log = logging.getLogger("microcosm")
+access_log = logging.getLogger("microcosm.access")
 
 
 # --- errors ----------------------------------------------------------------------------------------
@@ -253,6 +254,7 @@ def create_service(name: str, config: dict | None = None) -> Flask:
         SERVICE_CONFIG=config,
         MAX_CONTENT_LENGTH=int(config.get("max_body", DEFAULT_MAX_BODY)),
         UPSTREAM_TIMEOUT=float(config.get("upstream_timeout", DEFAULT_TIMEOUT)),
+        ACCESS_LOG=bool(config.get("access_log", True)),
     )
     app.extensions["metrics"] = metrics = Metrics()
     app.extensions["chaos"] = chaos = Chaos()
@@ -274,11 +276,20 @@ def create_service(name: str, config: dict | None = None) -> Flask:
         route = request.url_rule.rule if request.url_rule else "(no route)"
         ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         metrics.record(f"{request.method} {route}", response.status_code, ms)
+        if request.path not in INFRA_ROUTES and app.config.get("ACCESS_LOG", True):
+            caller = request.headers.get(CALLER, "client")
+            access_log.info("%s %s %s -> %s %.1f ms [request %s, from %s]", name, request.method,
+                            request.full_path.rstrip("?"), response.status_code, ms, g.get("request_id"), caller)
         return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        response = error_response(exc.code or 500, exc.description or exc.name, **getattr(exc, "details", {}))
+        message = exc.description or exc.name
+        if isinstance(exc, NotFound) and not isinstance(exc, ApiError):
+            message = f"{name} has no route {request.path}"
+        elif isinstance(exc, MethodNotAllowed):
+            message = f"{name} does not accept {request.method} on {request.path} (allowed: {', '.join(exc.valid_methods or [])})"
+        response = error_response(exc.code or 500, message, **getattr(exc, "details", {}))
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
