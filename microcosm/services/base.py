@@ -288,7 +288,7 @@ def create_service(name: str, config: dict | None = None) -> Flask:
         if isinstance(exc, NotFound) and not isinstance(exc, ApiError):
             message = f"{name} has no route {request.path}"
         elif isinstance(exc, MethodNotAllowed):
-            message = f"{name} does not accept {request.method} on {request.path} (allowed: {', '.join(exc.valid_methods or [])})"
+            message = f"{name} does not accept {request.method} on {request.path} (allowed: {', '.join(sorted(set(exc.valid_methods or []) - {'HEAD', 'OPTIONS'}))})"
         response = error_response(exc.code or 500, message, **getattr(exc, "details", {}))
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
