@@ -44,10 +44,13 @@ def wait_until(predicate, timeout=20.0):
     return predicate()
 
 
-@pytest.fixture
-def parent(tmp_path):
-    """A separate Python process (standing in for a kernel) that started a service, Redis and ZooKeeper."""
-    env = dict(os.environ, MICROCOSM_RUN_DIR=str(tmp_path))
+@pytest.fixture(params=["prctl", "watchdog"])
+def parent(tmp_path, request):
+    """A separate Python process (standing in for a kernel) that started a service, Redis and ZooKeeper.
+
+    Twice: with Linux's parent-death signal, and with the portable watchdog that macOS relies on.
+    """
+    env = dict(os.environ, MICROCOSM_RUN_DIR=str(tmp_path), MICROCOSM_GUARD_WATCHDOG=str(int(request.param == "watchdog")))
     env.pop("MICROCOSM_REDIS_URL", None)
     env.pop("MICROCOSM_ZK_HOSTS", None)
     proc = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True, env=env,
