@@ -103,12 +103,22 @@ def _fill_needs(service: str, config: dict) -> None:
         config[key] = instance.url
 
 
+def _traffic_redis() -> str | None:
+    """Where services record their hops: this kernel's Redis. Without Redis installed, no traffic view."""
+    from .infra import MissingDependency, redis
+
+    try:
+        return redis().url
+    except MissingDependency:
+        return None
+
+
 def launch(service: str, name: str | None = None, *, server: str = "waitress", threads: int = 8,
            ready_timeout: float = 20.0, **config) -> Service:
     """Start `service` as its own process on a free port and return once `GET /health` answers.
 
     `service` is a built-in name ("catalog", "orders", "carts"), a module, or a path to a .py file with
-    `create_app(config)`. Keyword arguments become its config. Launching a name that is already running
+    `create_app(config)`. Keyword arguments become its config; `traffic=False` turns off hop recording. Launching a name that is already running
     with the same settings returns the running instance; with other settings, it replaces it.
     """
     name = name or os.path.splitext(os.path.basename(service))[0]
@@ -116,6 +126,8 @@ def launch(service: str, name: str | None = None, *, server: str = "waitress", t
         service = os.path.abspath(service)
     _fill_needs(service, config)
     config.setdefault("data_dir", str(paths.data_dir(name)))
+    if config.pop("traffic", True) and "traffic_redis" not in config:
+        config["traffic_redis"] = _traffic_redis()
     existing = started(name)
     if existing is not None:
         same = isinstance(existing, Service) and (existing.service, existing.config, existing.server) == (service, config, server)

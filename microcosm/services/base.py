@@ -19,13 +19,18 @@ import time
 import traceback
 import uuid
 from collections import defaultdict, deque
+from urllib.parse import urlsplit
 
 import requests
 from flask import Blueprint, Flask, current_app, g, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
+from ..traffic.hops import HopRecorder, new_hop_id
+
 REQUEST_ID = "X-Request-ID"
-CALLER = "X-Caller"
+CALLER = "X-Caller"  # the calling service
+CALLER_INSTANCE = "X-Caller-Instance"  # and which instance of it
+PARENT_HOP = "X-Parent-Hop"  # the caller's hop id: a request's hops form a tree
 INFRA_ROUTES = ("/health", "/metrics", "/_chaos")
 DEFAULT_MAX_BODY = 64 * 1024
 DEFAULT_TIMEOUT = 2.0
@@ -167,12 +172,29 @@ def call(method: str, url: str, *, upstream: str = "upstream", timeout: float | 
     if has_request_context():
         headers.setdefault(REQUEST_ID, g.get("request_id", ""))
         headers.setdefault(CALLER, current_app.name)
+        headers.setdefault(CALLER_INSTANCE, current_app.config["INSTANCE"])
+        headers.setdefault(PARENT_HOP, g.get("hop", ""))
+    started = time.perf_counter()
     try:
         return _session().request(method, url, headers=headers, timeout=(min(timeout, 1.0), timeout), **kwargs)
     except requests.Timeout:
-        raise UpstreamError(upstream, f"{upstream} did not answer within {timeout:g} s", 504) from None
+        error = UpstreamError(upstream, f"{upstream} did not answer within {timeout:g} s", 504)
     except requests.ConnectionError:
-        raise UpstreamError(upstream, f"{upstream} is unreachable (connection refused or reset)", 503) from None
+        error = UpstreamError(upstream, f"{upstream} is unreachable (connection refused or reset)", 503)
+    _record_failed_call(method, url, upstream, error, started)
+    raise error
+
+
+def _record_failed_call(method: str, url: str, upstream: str, error: "UpstreamError", started: float) -> None:
+    """The callee could not record this hop (it is dead or stuck), so the caller records it as an error."""
+    if not has_request_context() or current_app.extensions.get("hops") is None:
+        return
+    path = urlsplit(url).path or "/"
+    current_app.extensions["hops"].record(
+        request_id=g.get("request_id", ""), hop=new_hop_id(), parent=g.get("hop", ""),
+        caller=current_app.name, caller_instance=current_app.config["INSTANCE"], callee=upstream, instance="",
+        method=method, path=path, status=error.code, ms=round((time.perf_counter() - started) * 1000, 3),
+        error=error.description)
 
 
 # --- metrics ---------------------------------------------------------------------------------------
@@ -255,7 +277,9 @@ def create_service(name: str, config: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=int(config.get("max_body", DEFAULT_MAX_BODY)),
         UPSTREAM_TIMEOUT=float(config.get("upstream_timeout", DEFAULT_TIMEOUT)),
         ACCESS_LOG=bool(config.get("access_log", True)),
+        INSTANCE=str(config.get("name", name)),
     )
+    app.extensions["hops"] = HopRecorder(config["traffic_redis"]) if config.get("traffic_redis") else None
     app.extensions["metrics"] = metrics = Metrics()
     app.extensions["chaos"] = chaos = Chaos()
     app.register_blueprint(_infra_routes(name, metrics, chaos))
@@ -263,6 +287,7 @@ def create_service(name: str, config: dict | None = None) -> Flask:
     @app.before_request
     def start_request():
         g.request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
+        g.hop = new_hop_id()
         g.started = time.perf_counter()
         limit = app.config["MAX_CONTENT_LENGTH"]
         if request.content_length is not None and request.content_length > limit:
@@ -276,8 +301,16 @@ def create_service(name: str, config: dict | None = None) -> Flask:
         route = request.url_rule.rule if request.url_rule else "(no route)"
         ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
         metrics.record(f"{request.method} {route}", response.status_code, ms)
-        if request.path not in INFRA_ROUTES and app.config.get("ACCESS_LOG", True):
-            caller = request.headers.get(CALLER, "client")
+        if request.path in INFRA_ROUTES:
+            return response
+        caller = request.headers.get(CALLER, "client")
+        if app.extensions["hops"] is not None:
+            app.extensions["hops"].record(
+                request_id=g.get("request_id"), hop=g.get("hop"), parent=request.headers.get(PARENT_HOP, ""),
+                caller=caller, caller_instance=request.headers.get(CALLER_INSTANCE, caller), callee=name,
+                instance=app.config["INSTANCE"], method=request.method, path=request.path,
+                status=response.status_code, ms=round(ms, 3), error="")
+        if app.config.get("ACCESS_LOG", True):
             access_log.info("%s %s %s -> %s %.1f ms [request %s, from %s]", name, request.method,
                             request.full_path.rstrip("?"), response.status_code, ms, g.get("request_id"), caller)
         return response

@@ -1,0 +1,1 @@
+"""Traffic you can see: every hop a request makes is recorded, and the notebook side draws it."""
