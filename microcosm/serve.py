@@ -61,7 +61,7 @@ def serve_waitress(app, sock: socket.socket, threads: int, max_body: int) -> Non
     server.run()
 
 
-def serve_gunicorn(app, sock: socket.socket, workers: int) -> None:
+def serve_gunicorn(app, sock: socket.socket, workers: int, make_app=None) -> None:
     from gunicorn.app.base import BaseApplication
 
     class Gunicorn(BaseApplication):
@@ -69,9 +69,11 @@ def serve_gunicorn(app, sock: socket.socket, workers: int) -> None:
             self.cfg.set("bind", [f"fd://{sock.fileno()}"])
             self.cfg.set("workers", workers)
             self.cfg.set("accesslog", None)
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25: one shared ~/.gunicorn/gunicorn.ctl
+                self.cfg.set("control_socket_disable", True)
 
-        def load(self):
-            return app
+        def load(self):  # in each worker, after the fork: threads the app started (hop sender) do not survive it
+            return make_app() if make_app else app
 
     Gunicorn().run()
 
@@ -101,7 +103,7 @@ def main(argv=None) -> None:
     if args.server == "waitress":
         serve_waitress(app, sock, args.threads, app.config.get("MAX_CONTENT_LENGTH") or 1 << 20)
     elif args.server == "gunicorn":
-        serve_gunicorn(app, sock, args.workers)
+        serve_gunicorn(app, sock, args.workers, make_app=lambda: load_app(args.service, config))
     else:
         serve_flask_dev(app, sock)
 
