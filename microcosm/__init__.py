@@ -6,9 +6,11 @@
     microcosm.running()                        # what this kernel started
     microcosm.stop_all()
 """
+from .runtime.doctor import check_environment
 from .runtime.infra import MissingDependency, redis, zookeeper
 from .runtime.process import LaunchError, running, stop_all
 from .runtime.service import Service, launch
+from .traffic.monitor import monitor
 
-__all__ = ["launch", "running", "stop_all", "redis", "zookeeper", "Service", "LaunchError", "MissingDependency"]
+__all__ = ["launch", "running", "stop_all", "redis", "zookeeper", "check_environment", "monitor", "Service", "LaunchError", "MissingDependency"]
 __version__ = "0.1.0"

@@ -7,7 +7,7 @@ import sys
 
 import requests
 
-from ..services import NEEDS
+from ..services import NEEDS, OPTIONAL
 from . import paths
 from .ports import HOST, listen_socket
 from .process import LaunchError, Process, spawn, started
@@ -42,6 +42,11 @@ class Service(Process):
             return requests.get(f"{self.url}/health", timeout=0.5).status_code == 200
         except requests.RequestException:
             return False
+
+    @property
+    def service_name(self) -> str:
+        """The component this instance belongs to ("catalog" for instances catalog-1, catalog-2 ...)."""
+        return os.path.splitext(os.path.basename(self.service))[0].rsplit(".", 1)[-1]
 
     @property
     def url(self) -> str:
@@ -101,6 +106,10 @@ def _fill_needs(service: str, config: dict) -> None:
             raise LaunchError(service, f"needs a running '{provider}': launch('{provider}') first, "
                                        f"or pass {key}='http://...'")
         config[key] = instance.url
+    for key, provider in OPTIONAL.get(service, {}).items():
+        instance = started(provider)
+        if not config.get(key) and instance is not None and instance.alive:
+            config[key] = instance.url
 
 
 def _traffic_redis() -> str | None:

@@ -1,10 +1,14 @@
 """One small Flask app per component, each built by `create_app(config)`.
 
 What each built-in service needs from the others, so `launch` can fill it in when a cell does not say:
-a config key -> the running instance (or infrastructure) that provides it.
+a config key -> the running instance (or infrastructure) that provides it. OPTIONAL ones are filled when
+such an instance runs, and left out otherwise.
 """
 NEEDS = {
     "catalog": {},
     "orders": {"catalog_url": "catalog"},
     "carts": {"redis_url": "redis"},
+}
+OPTIONAL = {
+    "carts": {"orders_url": "orders"},
 }

@@ -4,7 +4,7 @@ import re
 import redis
 from flask import request
 
-from .base import ApiError, Int, create_service, error_response, read_json
+from .base import ApiError, Int, UpstreamError, call, create_service, error_response, read_json
 
 USER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -43,6 +43,36 @@ def create_app(config: dict):
         if not store.hdel(key(user), str(product_id)):
             raise ApiError(404, f"product {product_id} is not in {user}'s cart")
         return cart(user)
+
+    @app.post("/carts/<user>/checkout")
+    def checkout(user):
+        """Order every item in the cart, one call to orders each (orders asks catalog for the price).
+
+        There is no transaction across services: if orders fails half-way, the items already ordered stay
+        ordered and leave the cart, the rest stay in the cart, and the answer says which is which.
+        """
+        orders_url = config.get("orders_url")
+        if not orders_url:
+            raise ApiError(503, "carts was launched without orders_url: launch('orders') before launch('carts')")
+        items = cart(user)["items"]
+        if not items:
+            raise ApiError(409, f"{user}'s cart is empty")
+        placed = []
+        for item in items:
+            try:
+                answer = call("POST", f"{orders_url.rstrip('/')}/orders", upstream="orders", json=item)
+            except UpstreamError as exc:
+                failure = {"status": exc.code, "message": exc.description}
+            else:
+                if answer.status_code == 201:
+                    placed.append(answer.json())
+                    store.hdel(key(user), str(item["product_id"]))
+                    continue
+                failure = {"status": answer.status_code, "message": answer.json().get("message", "")}
+            status = failure["status"] if failure["status"] < 500 else 502
+            raise ApiError(status, f"orders failed for product {item['product_id']}: {failure['message']}",
+                           placed=placed, remaining=cart(user)["items"])
+        return {"user": user, "orders": placed}, 201
 
     @app.delete("/carts/<user>")
     def empty_cart(user):

@@ -1,0 +1,148 @@
+"""`microcosm.monitor()`: the live traffic view in a cell.
+
+A background thread reads new hops from Redis a few times a second into a `TrafficModel` and redraws three
+widgets: the topology (instances grouped by service, calls as arrows with req/s and errors), latency
+percentiles per service, and a request inspector (any recent request, or the slowest, as a waterfall).
+The thread only sets widget values; it never prints or displays (ipykernel 7 loses output from threads).
+Where no widget frontend runs (nbconvert, GitHub, nbval) the same output carries a static HTML picture.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+from ..runtime.process import running
+from .hops import STREAM, read_hops
+from .model import TrafficModel
+from .render import latency_table, topology_svg, waterfall
+
+_current: "Monitor | None" = None
+
+
+class Monitor:
+    def __init__(self, redis_client, *, window: float = 10.0, refresh: float = 0.3, stream: str = STREAM,
+                 live: bool = True):
+        self.client, self.stream, self.refresh_every = redis_client, stream, refresh
+        self.model = TrafficModel(window)
+        self.last_id = self._stream_end()
+        self.errors = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._build_widgets()
+        self.refresh()
+        self._thread = None
+        if live:
+            self._thread = threading.Thread(target=self._run, name="microcosm-monitor", daemon=True)
+            self._thread.start()
+
+    def _stream_end(self) -> str:
+        """Start from now: the view shows this monitor's traffic, not what an earlier cell sent."""
+        try:
+            last = self.client.xrevrange(self.stream, count=1)
+            return (last[0][0].decode() if isinstance(last[0][0], bytes) else last[0][0]) if last else "0"
+        except Exception:
+            return "0"
+
+    # --- widgets -----------------------------------------------------------------------------------
+    def _build_widgets(self):
+        import ipywidgets as W
+
+        self.topology = W.HTML(layout=W.Layout(overflow="auto"))
+        self.stats = W.HTML()
+        self.status = W.HTML()
+        self.pick = W.Dropdown(options=[], description="request", layout=W.Layout(width="420px"))
+        self.slowest_button = W.Button(description="slowest request", icon="hourglass-end")
+        self.inspector = W.HTML()
+        self.pick.observe(lambda change: self._inspect(change["new"]), names="value")
+        self.slowest_button.on_click(lambda _: self.show_slowest())
+        self.widget = W.VBox([
+            W.HTML("<b>microcosm traffic</b>"), self.topology,
+            W.HBox([self.stats], layout=W.Layout(margin="8px 0")),
+            W.HBox([self.pick, self.slowest_button]), self.inspector, self.status,
+        ], layout=W.Layout(border="1px solid #d0d7de", padding="8px"))
+        self.widget.add_class("microcosm-monitor")
+
+    def _inspect(self, request_id):
+        if request_id:
+            self.inspector.value = waterfall(self.model, request_id)
+
+    def show_slowest(self) -> str | None:
+        """Show the slowest recent request in the inspector and return its id."""
+        slowest = self.model.slowest(1)
+        if not slowest:
+            return None
+        options = list(self.pick.options)
+        if slowest[0] not in options:
+            self.pick.options = [slowest[0]] + options
+        self.pick.value = slowest[0]
+        self._inspect(slowest[0])
+        return slowest[0]
+
+    # --- updating ----------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Read new hops and redraw (the background thread calls this a few times a second)."""
+        with self._lock:
+            for p in running():
+                if p.kind == "service" and p.alive:
+                    self.model.declare(p.service_name, p.name)
+            try:
+                hops, self.last_id = read_hops(self.client, self.stream, self.last_id)
+                redis_ok = True
+            except Exception:
+                hops, redis_ok = [], False
+                self.errors += 1
+            self.model.add(hops)
+            self.topology.value = topology_svg(self.model)
+            self.stats.value = latency_table(self.model)
+            latest = self.model.latest(15)
+            if latest and latest != list(self.pick.options)[:15]:
+                keep = self.pick.value
+                self.pick.options = latest
+                self.pick.value = keep if keep in latest else None
+            self.status.value = (f'<small style="color:#8c959f">{self.model.total} hops seen · updated '
+                                 f'{time.strftime("%H:%M:%S")}</small>' if redis_ok else
+                                 '<small style="color:#cf222e">Redis unreachable: the traffic view pauses; '
+                                 'services keep answering.</small>')
+
+    def _run(self):
+        while not self._stop.wait(self.refresh_every):
+            try:
+                self.refresh()
+            except Exception:  # never let a drawing bug kill the view; the next tick tries again
+                self.errors += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(2)
+
+    # --- display -----------------------------------------------------------------------------------
+    def snapshot_html(self) -> str:
+        """A static picture of the view now: what nbconvert, GitHub and nbval show."""
+        return (f'<div class="microcosm-snapshot">{topology_svg(self.model, "microcosm traffic")}'
+                f'{latency_table(self.model)}</div>')
+
+    def snapshot(self):
+        """Display the view as it is now as plain HTML (stays visible without a widget frontend)."""
+        from IPython.display import HTML
+
+        self.refresh()
+        return HTML(self.snapshot_html())
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.widget._repr_mimebundle_(**kwargs) or {}
+        bundle["text/html"] = self.snapshot_html()
+        return bundle
+
+
+def monitor(*, window: float = 10.0, refresh: float = 0.3) -> Monitor:
+    """The live traffic view of every service this kernel runs. Calling it again replaces the previous one."""
+    global _current
+    if window <= 0 or refresh <= 0:
+        raise ValueError("window and refresh must be positive numbers of seconds")
+    from ..runtime.infra import redis
+
+    if _current is not None:
+        _current.stop()
+    _current = Monitor(redis().client(decode_responses=False), window=window, refresh=refresh)
+    return _current
