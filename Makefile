@@ -1,0 +1,36 @@
+# The two commands a learner needs:   make lab    make test
+# Both set everything up first (system packages when missing, .venv); a second run is quick.
+SHELL := /bin/bash
+PY    := .venv/bin/python
+# Jupyter refuses to run as root unless told; containers and CI machines often are root.
+ROOT_ARG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+.PHONY: setup lab test labs bench clean distclean
+
+setup:
+	@bash scripts/setup.sh
+
+# JupyterLab served from the repository's root (so notebooks/, labs/ and solutions/ are all reachable),
+# opening on notebooks/. Extra options: make lab JUPYTER_ARGS=--no-browser
+lab: setup
+	.venv/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks $(ROOT_ARG) $(JUPYTER_ARGS)
+
+# Every test: unit, integration (real Redis and ZooKeeper), grading (both ways), notebooks (nbval).
+# Extra options: make test PYTEST_ARGS="-x tests/unit"
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Regenerate labs/ from solutions/.
+labs: setup
+	$(PY) -m microcosm.labs generate
+
+bench: setup
+	$(PY) bench/run.py
+
+# Caches and test leftovers; `make distclean` also removes .venv.
+clean:
+	rm -rf .pytest_cache test-artifacts build dist *.egg-info
+	find . -path ./.venv -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) -type d -print0 | xargs -0 rm -rf
+
+distclean: clean
+	rm -rf .venv

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Set up everything microcosm needs, on this machine, from the repository's root:
+#   1. system programs: redis-server, ZooKeeper (+ a headless Java), Chromium (for browser tests);
+#      installed with apt on Debian/Ubuntu when missing, named for you elsewhere;
+#   2. a Python virtual environment in .venv with microcosm and its dev extras installed (editable).
+# `make lab` and `make test` call it. A second run is quick: apt is skipped when every program is there,
+# and pip is skipped while pyproject.toml and this script are unchanged (stamp: .venv/.setup-done).
+# Environment: PYTHON=python3.12 to pick the interpreter; MICROCOSM_SKIP_APT=1 to never call apt.
+set -euo pipefail
+
+here=${BASH_SOURCE[0]%/*}
+[ "$here" = "${BASH_SOURCE[0]}" ] && here=.
+cd "$here/.."
+[ -f pyproject.toml ] && [ -f scripts/setup.sh ] || { echo "xx  cannot find the microcosm repository" >&2; exit 1; }
+VENV=.venv
+STAMP="$VENV/.setup-done"
+
+say()  { printf '==> %s\n' "$*"; }
+warn() { printf '!!  %s\n' "$*" >&2; }
+die()  { printf 'xx  %s\n' "$*" >&2; exit 1; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# --- 1. system packages -----------------------------------------------------------------------------
+have_java()      { have java && java -version >/dev/null 2>&1; }  # macOS has a /usr/bin/java stub without a JDK
+have_zookeeper() {
+    [ -e /usr/share/java/zookeeper.jar ] || [ -n "${ZOOKEEPER_HOME:-}" ] ||
+        [ -d /opt/homebrew/opt/zookeeper ] || [ -d /usr/local/opt/zookeeper ]
+}
+have_chromium()  { have chromium || have chromium-browser || [ -x /snap/bin/chromium ] ||
+                   [ -d "/Applications/Chromium.app" ]; }
+have_venv()      { "$1" -c 'import venv, ensurepip' >/dev/null 2>&1; }
+
+pick_python() {
+    local candidate
+    for candidate in "${PYTHON:-}" python3 python3.13 python3.12 python3.11 python3.10; do
+        [ -n "$candidate" ] && have "$candidate" || continue
+        if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+apt_setup() {
+    local sudo=() missing=() py
+    have redis-server  || missing+=(redis-server)
+    have_zookeeper     || missing+=(zookeeper)
+    have_java          || missing+=(default-jre-headless)
+    py=$(pick_python || echo python3)
+    { have "$py" && have_venv "$py"; } || missing+=(python3-venv)
+    if [ ${#missing[@]} -eq 0 ] && have_chromium; then
+        say "system packages: all there (redis-server, java, zookeeper, chromium)"
+        return 0
+    fi
+    if [ "${MICROCOSM_SKIP_APT:-}" = 1 ]; then
+        have_chromium || missing+=(chromium)
+        warn "MICROCOSM_SKIP_APT=1: not installing what is missing: ${missing[*]}"
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        if have sudo; then
+            sudo=(sudo)
+        else
+            warn "not root and no sudo: please install these yourself, then run again:"
+            warn "  apt-get install --no-install-recommends ${missing[*]:-} chromium"
+            return 0
+        fi
+    fi
+    local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q)
+    local updated=0
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "installing system packages with apt: ${missing[*]}"
+        "${apt[@]}" update >/dev/null || die "apt-get update failed"
+        updated=1
+        "${apt[@]}" install --no-install-recommends "${missing[@]}" >/dev/null ||
+            die "apt-get install failed for: ${missing[*]} (run it by hand to see why)"
+    fi
+    if ! have_chromium; then
+        # Debian ships Chromium as the deb `chromium`; Ubuntu only as a snap (`chromium-browser` is a stub).
+        if [ $updated = 0 ] && ! ls /var/lib/apt/lists/*Packages* >/dev/null 2>&1; then
+            "${apt[@]}" update >/dev/null || true
+        fi
+        if apt-cache policy chromium 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+            say "installing chromium with apt (for the browser tests)"
+            "${apt[@]}" install --no-install-recommends chromium >/dev/null ||
+                warn "could not install chromium; browser tests will be skipped"
+        else
+            warn "no chromium deb here (Ubuntu ships it as a snap: sudo snap install chromium);"
+            warn "browser tests will be skipped without it"
+        fi
+    fi
+}
+
+other_setup() {
+    local missing=()
+    have redis-server || missing+=(redis)
+    have_zookeeper    || missing+=(zookeeper)
+    have_java         || missing+=(openjdk)
+    have_chromium     || missing+=(chromium)
+    if [ ${#missing[@]} -eq 0 ]; then
+        say "system programs: all there (redis-server, java, zookeeper, chromium)"
+        return 0
+    fi
+    if [ "$(uname -s)" = Darwin ]; then
+        warn "missing: ${missing[*]}. With Homebrew: brew install redis zookeeper openjdk chromium"
+        warn "(then put openjdk's java on your PATH as brew's message says)"
+    else
+        warn "missing: ${missing[*]}. Install redis-server, ZooKeeper, a Java runtime and Chromium"
+        warn "with your package manager (or conda: conda env create -f environment.yml)."
+    fi
+    warn "continuing: notebooks that need a missing program will tell you so"
+}
+
+if have apt-get && [ -r /etc/debian_version ]; then
+    apt_setup
+else
+    other_setup
+fi
+
+# --- 2. Python virtual environment --------------------------------------------------------------------
+PY=$(pick_python) || die "microcosm needs Python 3.10 or newer (python3 --version says: $(python3 --version 2>&1 || echo none))"
+
+if [ -x "$VENV/bin/python" ] && ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+    warn "$VENV is broken or too old; making it again"
+    rm -rf "$VENV"
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+    say "creating $VENV with $("$PY" --version 2>&1)"
+    "$PY" -m venv "$VENV" || die "could not create $VENV (on Debian/Ubuntu: apt-get install python3-venv)"
+fi
+
+hash_of() {
+    if have sha256sum; then cat "$@" | sha256sum | cut -d' ' -f1; else cat "$@" | shasum -a 256 | cut -d' ' -f1; fi
+}
+want="$(hash_of pyproject.toml scripts/setup.sh) $("$VENV/bin/python" --version 2>&1)"
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+    say "$VENV: up to date"
+else
+    say "installing microcosm and its Python packages into $VENV (a few minutes the first time)"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[dev]' ||
+        die "pip install failed (see above)"
+    echo "$want" > "$STAMP"
+    say "$VENV: ready"
+fi
