@@ -163,7 +163,8 @@ def table(result: dict) -> str:
     out = [f"{result['notebook']}  (lab {result['lab']})"]
     ex = result["execution"]
     out.append(f"  ran {ex['cells']} code cells in {ex['seconds']} s; {len(ex['errors'])} raised an error"
-               + (f" (cells {', '.join(str(e['cell'] + 1) for e in ex['errors'])}, counting from 1)" if ex["errors"] else ""))
+               + (f" ({'cell' if len(ex['errors']) == 1 else 'cells'} {', '.join(str(e['cell'] + 1) for e in ex['errors'])},"
+                  f" counting from 1)" if ex["errors"] else ""))
     if ex.get("failure"):
         out.append(f"  execution stopped: {ex['failure']}")
     out += ["", line(head), line(tuple("-" * w for w in widths))]
