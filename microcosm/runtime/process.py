@@ -75,16 +75,19 @@ _started: dict[str, "Process"] = {}  # name -> process, everything this kernel s
 _started_lock = threading.RLock()
 
 
-def spawn(argv: list[str], log_file: Path, *, env: dict | None = None, pass_fds=(), cwd=None) -> subprocess.Popen:
-    """Start argv in its own session, tied to this process's life, output appended to log_file."""
+def spawn(argv: list[str], log_file: Path, *, env: dict | None = None, pass_fds=(), cwd=None,
+          stdout_file: Path | None = None) -> subprocess.Popen:
+    """Start argv in its own session, tied to this process's life, output appended to log_file
+    (or its standard output alone to `stdout_file`, when the caller wants to read it back)."""
     full_env = dict(os.environ if env is None else env)
     full_env[PARENT_ENV] = str(os.getpid())
     full_env.setdefault("PYTHONUNBUFFERED", "1")
 
     def start():
-        with open(log_file, "ab") as log:
+        with open(log_file, "ab") as log, open(stdout_file or os.devnull, "wb") as out:
             return subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                argv, stdin=subprocess.DEVNULL, stdout=out if stdout_file else log,
+                stderr=log if stdout_file else subprocess.STDOUT,
                 start_new_session=True, pass_fds=tuple(pass_fds), env=full_env, cwd=cwd,
             )
 

@@ -1,0 +1,258 @@
+"""`microcosm.load(...)`: a Locust load test from a cell, with a live chart, that returns comparable results.
+
+Locust runs as its own process (`python -m locust --headless`), never imported into the kernel: importing it
+monkey-patches the kernel with gevent and deadlocks it. The cell reads Locust's CSV history once a second to
+draw requests per second, latency and failures while it runs, and reads its final JSON stats at the end.
+Interrupting the cell stops Locust; nothing is left running.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import requests
+
+from ..runtime import paths
+from ..runtime.process import Process, guarded, spawn
+from .chart import history_svg, results_table
+
+SCENARIOS_DIR = Path(__file__).parent / "scenarios"
+
+
+def scenarios() -> list[str]:
+    """The scenarios `load` can run."""
+    return sorted(p.stem for p in SCENARIOS_DIR.glob("*.py") if not p.stem.startswith("_"))
+
+
+def _percentile(histogram: dict, total: int, p: float) -> float | None:
+    """Locust keeps response times as a histogram of rounded milliseconds."""
+    if not total:
+        return None
+    need, seen = total * p / 100, 0
+    for ms, count in sorted((float(k), v) for k, v in histogram.items()):
+        seen += count
+        if seen >= need:
+            return ms
+    return None
+
+
+def _summarise(entry: dict, seconds: float) -> dict:
+    n = entry["num_requests"]
+    times = entry.get("response_times", {})
+    return {"method": entry.get("method") or "", "name": entry["name"], "requests": n,
+            "failures": entry["num_failures"], "rps": round(n / seconds, 1) if seconds else 0.0,
+            "avg_ms": round(entry["total_response_time"] / n, 1) if n else None,
+            "p50_ms": _percentile(times, n, 50), "p95_ms": _percentile(times, n, 95),
+            "p99_ms": _percentile(times, n, 99), "max_ms": round(entry["max_response_time"] or 0, 1)}
+
+
+class LoadResult:
+    """What a load run measured: a row per endpoint, the totals, and the history over time."""
+
+    def __init__(self, scenario, target, users, duration, endpoints, totals, history, events, stopped_early=False):
+        self.scenario, self.target, self.users, self.duration = scenario, target, users, duration
+        self.endpoints, self.totals, self.history, self.events = endpoints, totals, history, events
+        self.stopped_early = stopped_early
+
+    @property
+    def requests(self) -> int:
+        return self.totals["requests"]
+
+    @property
+    def failures(self) -> int:
+        return self.totals["failures"]
+
+    def _repr_html_(self) -> str:
+        head = (f"<b>{self.scenario}</b> against {self.target}: {self.users} users for {self.duration:g} s"
+                + (" <i>(stopped early)</i>" if self.stopped_early else ""))
+        return f"<div>{head}{history_svg(self.history, self.events)}{results_table(self.endpoints, self.totals)}</div>"
+
+    def __repr__(self) -> str:
+        t = self.totals
+        return (f"<LoadResult {self.scenario}: {t['requests']} requests, {t['failures']} failures, "
+                f"{t['rps']} req/s, p50 {t['p50_ms']} ms, p95 {t['p95_ms']} ms>")
+
+
+class LocustProcess(Process):
+    kind = "load"
+
+    def __init__(self, name: str, argv: list[str], workdir: Path):
+        super().__init__(name)
+        self.argv, self.workdir = argv, workdir
+        self.json_path = workdir / "final.json"
+
+    def _start(self):
+        return spawn(guarded(self.argv), self.log_path, cwd=self.workdir, stdout_file=self.json_path)
+
+    def _is_ready(self) -> bool:
+        return True  # it is running; the history file shows when it really starts
+
+
+def _target_url(target) -> str:
+    url = getattr(target, "url", target)
+    if not isinstance(url, str) or not url.startswith("http"):
+        raise ValueError(f"target must be a launched service or an http:// URL, got {target!r}")
+    alive = getattr(target, "alive", True)
+    try:
+        ok = alive and requests.get(url.rstrip("/") + "/health", timeout=2).status_code < 500
+    except requests.RequestException:
+        ok = False
+    if not ok:
+        raise ValueError(f"the target {url} is not running: launch it (or restart it) before loading it")
+    return url.rstrip("/")
+
+
+def _check(scenario, users, spawn_rate, duration, events):
+    if scenario not in scenarios() and not str(scenario).endswith(".py"):
+        raise ValueError(f"unknown scenario {scenario!r}: choose one of {', '.join(scenarios())} or give a locustfile path")
+    if not isinstance(users, int) or isinstance(users, bool) or users < 1:
+        raise ValueError(f"users must be a whole number of at least 1, got {users!r}")
+    if not isinstance(spawn_rate, (int, float)) or spawn_rate <= 0:
+        raise ValueError(f"spawn_rate must be a positive number of users per second, got {spawn_rate!r}")
+    if not isinstance(duration, (int, float)) or not 1 <= duration <= 3600:
+        raise ValueError(f"duration must be between 1 and 3600 seconds, got {duration!r}")
+    for at, action in events.items():
+        if not (isinstance(at, (int, float)) and 0 <= at < duration and callable(action)):
+            raise ValueError(f"events maps a second within the run to a function to call; {at!r}: {action!r} is not that")
+
+
+def _label(action) -> str:
+    """'catalog.kill' for a bound method of a launched service, the function's name otherwise."""
+    owner = getattr(action, "__self__", None)
+    name = getattr(action, "__name__", "event")
+    return f"{owner.name}.{name}" if hasattr(owner, "name") else name
+
+
+def _read_history(path: Path, start: float) -> list[dict]:
+    try:
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("Name") == "Aggregated"]
+    except FileNotFoundError:
+        return []
+    history, previous = [], None
+    for r in rows:
+        total, fails, ts = int(r["Total Request Count"]), int(r["Total Failure Count"]), float(r["Timestamp"])
+        if previous is not None and ts > previous[0]:
+            dt = ts - previous[0]
+            # Locust stamps each row with the whole second it was written in: take the middle of it
+            history.append({"t": round(ts + 0.5 - start, 1), "users": int(r["User Count"]),
+                            "rps": round((total - previous[1]) / dt, 1), "fps": round((fails - previous[2]) / dt, 1),
+                            "p50_ms": _num(r["50%"]), "p95_ms": _num(r["95%"])})
+        previous = (ts, total, fails)
+    return history
+
+
+def _num(value: str):
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def load(target, scenario: str = "browse", *, users: int = 10, spawn_rate: float | None = None,
+         duration: float = 10, events: dict[float, Callable] | None = None, show: bool = True) -> LoadResult:
+    """Run Locust's `scenario` against `target` with `users` for `duration` seconds; show it live.
+
+    `events` runs functions at given seconds into the run, for faults on cue:
+    `events={3: catalog.kill, 6: catalog.restart}`. Returns a LoadResult (a table per endpoint and totals).
+    """
+    events = dict(events or {})
+    spawn_rate = users if spawn_rate is None else spawn_rate
+    _check(scenario, users, spawn_rate, duration, events)
+    url = _target_url(target)
+    locustfile = Path(scenario) if str(scenario).endswith(".py") else SCENARIOS_DIR / f"{scenario}.py"
+    workdir = Path(tempfile.mkdtemp(prefix="load-", dir=paths.run_dir()))
+    argv = [sys.executable, "-m", "locust", "-f", str(locustfile.resolve()), "--headless", "--host", url,
+            "-u", str(users), "-r", str(spawn_rate), "-t", f"{int(round(duration))}s", "--stop-timeout", "5",
+            "--csv", str(workdir / "run"), "--json", "--loglevel", "WARNING", "--skip-log-setup"]
+    view = _LiveView(scenario, url, users, duration) if show else None
+    runner = LocustProcess(f"locust-{workdir.name}", argv, workdir)
+    done_events: list[tuple[float, str]] = []
+    stopped_early = False
+    runner.start()
+    start = time.time()
+    try:
+        pending = sorted(events.items())
+        while runner.alive:
+            elapsed = time.time() - start
+            while pending and pending[0][0] <= elapsed:
+                at, action = pending.pop(0)
+                action()
+                done_events.append((round(time.time() - start, 1), _label(action)))
+            if view:
+                view.update(_read_history(workdir / "run_stats_history.csv", start), elapsed, done_events)
+            time.sleep(0.25)
+    except BaseException:  # Interrupt, or an event that failed: stop Locust, leave nothing behind
+        stopped_early = True
+        runner.stop(timeout=8)
+        raise
+    finally:
+        if runner.alive:
+            runner.stop(timeout=8)
+        runner.forget()
+        if view:
+            view.close()
+    return _result(runner, workdir, scenario, url, users, duration, start, done_events, stopped_early)
+
+
+def _result(runner, workdir, scenario, url, users, duration, start, events, stopped_early) -> LoadResult:
+    try:
+        stats = json.loads(runner.json_path.read_text() or "[]")
+    except json.JSONDecodeError:
+        raise RuntimeError(f"Locust ended without results (exit {runner.exit_code}):\n{runner.logs()}") from None
+    if runner.exit_code not in (0, 1):  # 1 means "some requests failed", a result like any other
+        raise RuntimeError(f"Locust failed (exit {runner.exit_code}):\n{runner.logs()}")
+    seconds = max(1e-9, max((e["last_request_timestamp"] or 0 for e in stats), default=start)
+                  - min((e["start_time"] for e in stats), default=start))
+    endpoints = [_summarise(e, seconds) for e in stats]
+    merged = {"name": "Aggregated", "method": "", "num_requests": sum(e["num_requests"] for e in stats),
+              "num_failures": sum(e["num_failures"] for e in stats),
+              "total_response_time": sum(e["total_response_time"] for e in stats),
+              "max_response_time": max((e["max_response_time"] or 0 for e in stats), default=0),
+              "response_times": {}}
+    for e in stats:
+        for k, v in e.get("response_times", {}).items():
+            merged["response_times"][k] = merged["response_times"].get(k, 0) + v
+    totals = _summarise(merged, seconds)
+    history = _read_history(workdir / "run_stats_history.csv", start)
+    return LoadResult(scenario, url, users, duration, endpoints, totals, history, events, stopped_early)
+
+
+class _LiveView:
+    """The live chart and progress bar while a run goes (widgets in Jupyter; nothing elsewhere)."""
+
+    def __init__(self, scenario, url, users, duration):
+        self.duration, self.widget = duration, None
+        try:
+            import ipywidgets as W
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:
+            return
+        if get_ipython() is None:
+            return
+        self.progress = W.FloatProgress(min=0, max=duration, description="load", bar_style="info")
+        self.label = W.HTML(f"starting {users} users of <b>{scenario}</b> against {url} …")
+        self.chart = W.HTML()
+        self.widget = W.VBox([W.HBox([self.progress, self.label]), self.chart])
+        display(self.widget)
+
+    def update(self, history, elapsed, events):
+        if self.widget is None:
+            return
+        self.progress.value = min(elapsed, self.duration)
+        if history:
+            last = history[-1]
+            self.label.value = (f"{min(elapsed, self.duration):.0f} of {self.duration:g} s · {last['users']} users · "
+                                f"{last['rps']:g} req/s · {last['fps']:g} failures/s")
+            self.chart.value = history_svg(history, events)
+
+    def close(self):
+        if self.widget is not None:
+            self.progress.bar_style = "success"
+            self.progress.value = self.duration

@@ -1,0 +1,1 @@
+"""Locust scenarios (locustfiles) that `microcosm.load(...)` can run, one file per scenario."""
