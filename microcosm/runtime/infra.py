@@ -35,7 +35,7 @@ def install_hint(what: str) -> str:
         return f"conda install -c conda-forge {conda}"
     if platform.system() == "Darwin":
         return f"brew install {brew}"
-    if shutil.which("apt-get"):
+    if shutil.which("apt-get") or os.path.exists("/etc/debian_version"):
         return f"sudo apt-get install -y {apt}   (or run `make lab`, which installs everything)"
     return f"install {what} with your system's package manager"
 

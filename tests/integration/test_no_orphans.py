@@ -60,9 +60,12 @@ def parent(tmp_path, request):
     if proc.poll() is None:
         proc.kill()
         proc.wait()
-    for pid in started["pids"]:
-        if not gone(pid):
-            os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: all(gone(pid) for pid in started["pids"]), timeout=10)
+    for pid in started["pids"]:  # each child leads its own process group: end the group, not only its leader
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
