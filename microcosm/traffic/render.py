@@ -9,7 +9,7 @@ from .model import CLIENT, TrafficModel
 
 # left to right, the order a request crosses the components; anything else goes after the gateway
 TIERS = {CLIENT: 0, "cdn": 1, "balancer": 2, "gateway": 3, "identity": 4, "registry": 6, "redis": 7}
-BOX_W, BOX_H, INSTANCE_H, GAP_X, GAP_Y = 150, 34, 26, 80, 24
+BOX_W, BOX_H, INSTANCE_H, GAP_X, GAP_Y, TOP = 140, 34, 26, 110, 24, 62
 GREEN, RED, GREY, INK = "#1a7f37", "#cf222e", "#8c959f", "#24292f"
 
 
@@ -48,7 +48,7 @@ def topology_svg(model: TrafficModel, title: str = "") -> str:
     pos, boxes = {}, []
     height = 0
     for col, services in sorted(columns.items()):
-        y = 30
+        y = TOP  # room above the boxes for calls that skip a column
         x = 20 + col * (BOX_W + GAP_X)
         for service in services:
             instances = nodes[service]
@@ -62,8 +62,9 @@ def topology_svg(model: TrafficModel, title: str = "") -> str:
     lat = model.latency()
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 10}" '
              f'viewBox="0 0 {width} {height + 10}" font-family="sans-serif" font-size="12" class="microcosm-topology">',
-             '<defs><marker id="mc-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-             f'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="{INK}"/></marker></defs>']
+             '<defs><marker id="mc-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="9" markerHeight="9" '
+             f'markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="{INK}"/>'
+             '</marker></defs>']
     if title:
         parts.append(f'<text x="20" y="18" font-weight="bold" fill="{INK}">{html.escape(title)}</text>')
     for service, x, y, h, instances in boxes:
@@ -88,10 +89,17 @@ def topology_svg(model: TrafficModel, title: str = "") -> str:
         x2 += 8
         colour = RED if e["errors"] else INK
         width_px = 1 + min(4, e["rps"] / 5)
-        parts.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{colour}" stroke-width="{width_px:.1f}" '
-                     f'marker-end="url(#mc-arrow)"><title>{html.escape(e["from"])} → {html.escape(e["to"])}</title></line>')
-        label = f'{e["rps"]:g}/s' + (f' · {e["errors"]} err' if e["errors"] else "")
-        parts.append(f'<text x="{(x1 + x2) / 2}" y="{(y1 + y2) / 2 - 5}" text-anchor="middle" fill="{colour}">{label}</text>')
+        if x2 - x1 > GAP_X + 20:  # it skips a column: arc over the boxes in between
+            cy = TOP - 70
+            path = f"M {x1} {y1} C {x1 + 70} {cy}, {x2 - 70} {cy}, {x2} {y2}"
+            lx, ly = (x1 + x2) / 2, 0.125 * (y1 + y2) + 0.75 * cy - 4
+        else:
+            path = f"M {x1} {y1} L {x2} {y2}"
+            lx, ly = (x1 + x2) / 2, (y1 + y2) / 2 - 6
+        parts.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="{width_px:.1f}" '
+                     f'marker-end="url(#mc-arrow)"><title>{html.escape(e["from"])} → {html.escape(e["to"])}</title></path>')
+        label = f'{e["rps"]:g}/s' + (f' · {e["errors"]} failed' if e["errors"] else "")
+        parts.append(f'<text x="{lx}" y="{ly}" text-anchor="middle" font-size="11" fill="{colour}">{label}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -113,7 +121,7 @@ def latency_table(model: TrafficModel) -> str:
              _ms(v["p50"]), _ms(v["p95"]), _ms(v["p99"])] for s, v in model.latency().items()]
     if not rows:
         return "<p><i>No requests in the last window.</i></p>"
-    return (f"<b>Last {model.window:g} s</b>" +
+    return (f"<div><b>Last {model.window:g} s</b></div>" +
             _table(["service", "requests", "errors (5xx)", "p50 ms", "p95 ms", "p99 ms"], rows))
 
 
@@ -137,5 +145,5 @@ def waterfall(model: TrafficModel, request_id: str) -> str:
         what = f'{html.escape(h["method"])} {html.escape(h["path"])}'
         note = html.escape(h.get("error") or "")
         rows.append([who, what, h["status"], f'{h["ms"]:.1f}', bar, note])
-    return (f"<b>Request {html.escape(request_id)}</b>" +
+    return (f"<div><b>Request {html.escape(request_id)}</b></div>" +
             _table(["hop", "call", "status", "ms", "timeline", "note"], rows, right_from=2))
