@@ -14,15 +14,14 @@ from microcosm.runtime.ports import is_listening
 PARENT = textwrap.dedent("""
     import json, signal, sys, time
     import microcosm
+    # like a kernel: an interrupt stops the current work, not the process
+    signal.signal(signal.SIGINT, lambda *_: print("interrupted", flush=True))
     catalog = microcosm.launch("catalog")
     redis = microcosm.redis()
     zk = microcosm.zookeeper()
     print(json.dumps({"pids": [catalog.pid, redis.pid, zk.pid], "ports": [catalog.port, redis.port, zk.port]}), flush=True)
-    while True:  # like a kernel: an interrupt stops the current work, not the process
-        try:
-            time.sleep(3600)
-        except KeyboardInterrupt:
-            print("interrupted", flush=True)
+    while True:
+        time.sleep(3600)
 """)
 
 
