@@ -97,8 +97,9 @@ def main(argv=None) -> None:
     name = args.name or os.path.splitext(os.path.basename(args.service))[0]
     config.setdefault("name", name)
     config.setdefault("data_dir", os.path.join(tempfile.gettempdir(), "microcosm-data", name))
-    app = load_app(args.service, config)
     sock = socket.socket(fileno=args.fd) if args.fd is not None else listen_socket(args.port)
+    config.setdefault("url", f"http://{HOST}:{sock.getsockname()[1]}")  # where others reach this instance
+    app = load_app(args.service, config)
     print(f"{name}: serving {args.service} on http://{HOST}:{sock.getsockname()[1]} with {args.server}", flush=True)
     if args.server == "waitress":
         serve_waitress(app, sock, args.threads, app.config.get("MAX_CONTENT_LENGTH") or 1 << 20)

@@ -106,6 +106,9 @@ def _fill_needs(service: str, config: dict) -> None:
             raise LaunchError(service, f"needs a running '{provider}': launch('{provider}') first, "
                                        f"or pass {key}='http://...'")
         config[key] = instance.url
+    registry = started("registry")
+    if service != "registry" and "registry_url" not in config and registry is not None and registry.alive:
+        config["registry_url"] = registry.url  # the instance registers itself and sends heartbeats
     for key, provider in OPTIONAL.get(service, {}).items():
         instance = started(provider)
         if not config.get(key) and instance is not None and instance.alive:
@@ -122,7 +125,10 @@ def _traffic_redis() -> str | None:
         return None
 
 
-def launch(service: str, name: str | None = None, *, server: str = "waitress", threads: int = 8,
+THREADS = {"registry": 32}  # long polls hold a thread each while they wait
+
+
+def launch(service: str, name: str | None = None, *, server: str = "waitress", threads: int | None = None,
            ready_timeout: float = 20.0, **config) -> Service:
     """Start `service` as its own process on a free port and return once `GET /health` answers.
 
@@ -144,7 +150,7 @@ def launch(service: str, name: str | None = None, *, server: str = "waitress", t
             return existing
         existing.stop()
         existing.forget()
-    instance = Service(service, name, config, server=server, threads=threads)
+    instance = Service(service, name, config, server=server, threads=threads or THREADS.get(service, 8))
     instance.ready_timeout = ready_timeout
     try:
         return instance.start()

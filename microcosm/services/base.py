@@ -121,6 +121,10 @@ class Bool(Field):
     kind, types = "true or false", (bool,)
 
 
+class Obj(Field):
+    kind, types = "an object", (dict,)
+
+
 def _json_type(value) -> str:
     return {bool: "true/false", int: "an integer", float: "a number", str: "a string", list: "a list",
             dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
@@ -280,6 +284,12 @@ def create_service(name: str, config: dict | None = None) -> Flask:
         INSTANCE=str(config.get("name", name)),
     )
     app.extensions["hops"] = HopRecorder(config["traffic_redis"]) if config.get("traffic_redis") else None
+    if config.get("registry_url") and config.get("url"):
+        from ..discovery import Registration
+
+        app.extensions["registration"] = Registration(
+            config["registry_url"], name, app.config["INSTANCE"], config["url"],
+            ttl=float(config.get("registry_ttl", 3.0)), metadata=config.get("metadata") or {})
     app.extensions["metrics"] = metrics = Metrics()
     app.extensions["chaos"] = chaos = Chaos()
     app.register_blueprint(_infra_routes(name, metrics, chaos))

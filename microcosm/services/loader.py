@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-BUILTIN = ("catalog", "orders", "carts")
+BUILTIN = ("catalog", "orders", "carts", "registry")
 
 
 def load_module(spec: str):

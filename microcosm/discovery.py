@@ -1,0 +1,150 @@
+"""Both sides of the service registry (component 9), as used by services and by whoever calls them.
+
+- `Registration` runs inside a service: it registers the instance, sends a heartbeat every third of its TTL,
+  registers again when the registry has forgotten it (it expired, or the registry restarted), and deregisters
+  on a clean stop. A killed instance simply stops sending heartbeats, and the registry drops it after its TTL.
+- `Discovery` runs inside a caller (a balancer, a gateway, a notebook): it keeps a local copy of one service's
+  instances, refreshed by long polls so a change arrives within a second, and keeps serving the last known
+  copy while the registry is down.
+"""
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+from typing import Callable
+
+import requests
+
+
+class Registration:
+    """Keeps one instance registered for as long as its process lives."""
+
+    def __init__(self, registry_url: str, service: str, instance_id: str, url: str, *, ttl: float = 3.0,
+                 metadata: dict | None = None, start: bool = True):
+        self.registry = registry_url.rstrip("/")
+        self.service, self.instance_id, self.url, self.ttl = service, instance_id, url, ttl
+        self.metadata = metadata or {}
+        self.registered = False
+        self._stop = threading.Event()
+        self._session = requests.Session()
+        if start:
+            threading.Thread(target=self._run, name="microcosm-registration", daemon=True).start()
+            atexit.register(self.deregister)
+
+    @property
+    def _instance_url(self) -> str:
+        return f"{self.registry}/services/{self.service}/instances/{self.instance_id}"
+
+    def register(self) -> None:
+        answer = self._session.post(f"{self.registry}/services/{self.service}/instances", timeout=1, json={
+            "id": self.instance_id, "url": self.url, "ttl": self.ttl, "metadata": self.metadata})
+        answer.raise_for_status()
+        self.registered = True
+
+    def heartbeat(self) -> None:
+        answer = self._session.put(f"{self._instance_url}/heartbeat", timeout=1)
+        if answer.status_code == 404:  # forgotten (expired, or the registry restarted): join again
+            self.registered = False
+            self.register()
+        else:
+            answer.raise_for_status()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.heartbeat() if self.registered else self.register()
+            except requests.RequestException:
+                self.registered = False  # the registry is down: try again at the next beat
+            self._stop.wait(self.ttl / 3)
+
+    def deregister(self) -> None:
+        self._stop.set()
+        if self.registered:
+            try:
+                self._session.delete(self._instance_url, timeout=0.5)
+            except requests.RequestException:
+                pass
+            self.registered = False
+
+
+class Discovery:
+    """One service's instances, as last heard from the registry, kept fresh in the background."""
+
+    def __init__(self, registry_url: str, service: str, *, wait: float = 5.0, start: bool = True):
+        self.registry, self.service, self.wait = registry_url.rstrip("/"), service, wait
+        self._instances: list[dict] = []
+        self._version: tuple = ("", -1)  # (registry epoch, version): a restarted registry has a new epoch
+        self._listeners: list[Callable[[list[dict]], None]] = []
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self.registry_up = False
+        self.last_refresh: float | None = None
+        self._session = requests.Session()
+        self._thread = None
+        if start:
+            self._thread = threading.Thread(target=self._run, name=f"microcosm-discovery-{service}", daemon=True)
+            self._thread.start()
+
+    # --- what callers use --------------------------------------------------------------------------
+    def instances(self) -> list[dict]:
+        """The last known instances: [{"id", "url", "metadata", ...}]. Still served while the registry is down."""
+        return list(self._instances)
+
+    def urls(self) -> list[str]:
+        return [i["url"] for i in self._instances]
+
+    def on_change(self, callback: Callable[[list[dict]], None]) -> None:
+        """Call `callback(instances)` (from the watcher thread) whenever the set changes."""
+        self._listeners.append(callback)
+
+    def wait_for(self, predicate: Callable[[list[dict]], bool], timeout: float = 10.0) -> bool:
+        """Block until `predicate(instances)` holds (or `timeout` passes); True if it held."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self.instances()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(left)
+            return True
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # --- the watcher -------------------------------------------------------------------------------
+    def refresh(self, wait: float = 0.0) -> None:
+        """Ask the registry once (a long poll of up to `wait` seconds if nothing has changed)."""
+        epoch, version = self._version
+        answer = self._session.get(f"{self.registry}/services/{self.service}",
+                                   params={"wait": wait, "version": version, "epoch": epoch}, timeout=wait + 2)
+        answer.raise_for_status()
+        body = answer.json()
+        self.registry_up, self.last_refresh = True, time.time()
+        new_version = (body["epoch"], body["version"])
+        if new_version != self._version:
+            self._version = new_version
+            self._set(body["instances"])
+
+    def _set(self, instances: list[dict]) -> None:
+        changed = [i["url"] for i in instances] != self.urls()
+        with self._changed:
+            self._instances = instances
+            self._changed.notify_all()
+        if changed:
+            for callback in list(self._listeners):
+                try:
+                    callback(self.instances())
+                except Exception:  # a listener's bug must not stop discovery
+                    pass
+
+    def _run(self) -> None:
+        pause = 0.2
+        while not self._stop.is_set():
+            try:
+                self.refresh(self.wait)
+                pause = 0.2
+            except (requests.RequestException, ValueError, KeyError):
+                self.registry_up = False  # keep serving the last known instances
+                self._stop.wait(pause)
+                pause = min(2.0, pause * 2)
