@@ -9,9 +9,9 @@
 from .runtime.doctor import check_environment
 from .runtime.infra import MissingDependency, redis, zookeeper
 from .runtime.process import LaunchError, running, stop_all
-from .runtime.service import Service, launch
+from .runtime.service import Service, launch, scale
 from .traffic.monitor import monitor
 from .load import load
 
-__all__ = ["launch", "running", "stop_all", "redis", "zookeeper", "check_environment", "monitor", "load", "Service", "LaunchError", "MissingDependency"]
+__all__ = ["launch", "scale", "running", "stop_all", "redis", "zookeeper", "check_environment", "monitor", "load", "Service", "LaunchError", "MissingDependency"]
 __version__ = "0.1.0"

@@ -157,3 +157,23 @@ def launch(service: str, name: str | None = None, *, server: str = "waitress", t
     except BaseException:
         instance.kill()
         raise
+
+
+def scale(service: str, count: int, **config) -> list[Service]:
+    """Run exactly `count` instances of `service`, named service-1 … service-N.
+
+    They share the service's one data folder (the data belongs to the service, not to an instance; SQLite
+    in WAL mode lets several processes use one file). Scaling up launches the missing instances; scaling down
+    stops the highest-numbered ones. Returns the running instances.
+    """
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise ValueError(f"count must be a whole number of instances (0 or more), got {count!r}")
+    base_name = os.path.splitext(os.path.basename(service))[0]
+    config.setdefault("data_dir", str(paths.data_dir(base_name)))
+    instances = [launch(service, f"{base_name}-{i}", **config) for i in range(1, count + 1)]
+    i = count + 1
+    while (extra := started(f"{base_name}-{i}")) is not None:
+        extra.stop()
+        extra.forget()
+        i += 1
+    return instances

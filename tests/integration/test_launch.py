@@ -90,3 +90,17 @@ def test_stop_all_stops_everything_this_kernel_started(launch):
     microcosm.stop_all()
     assert not a.alive and not b.alive
     assert "a" not in repr(microcosm.running()).split()
+
+
+def test_scale_runs_exactly_n_instances_sharing_the_services_data():
+    try:
+        three = microcosm.scale("catalog", 3)
+        assert [c.name for c in three] == ["catalog-1", "catalog-2", "catalog-3"]
+        created = three[0].post("/products", json={"name": "Shared", "price_cents": 1}).json()
+        assert three[2].get(f"/products/{created['id']}").json()["name"] == "Shared"
+        one = microcosm.scale("catalog", 1)
+        assert one[0] is three[0] and not three[1].alive and not three[2].alive
+        with pytest.raises(ValueError, match="whole number"):
+            microcosm.scale("catalog", -1)
+    finally:
+        microcosm.scale("catalog", 0)
