@@ -283,8 +283,16 @@ def running() -> ProcessTable:
         return ProcessTable(_started.values())
 
 
+before_stop_all: list[Callable[[], None]] = []  # e.g. the monitor stops watching before Redis goes
+
+
 def stop_all(kill: bool = False) -> None:
     """Stop everything this kernel started: services first, then the infrastructure they use."""
+    for hook in list(before_stop_all):
+        try:
+            hook()
+        except Exception:
+            pass
     with _started_lock:
         procs = list(_started.values())
     order = {"service": 0}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ..runtime.process import running
+from ..runtime.process import before_stop_all, running
 from .hops import STREAM, read_hops
 from .model import TrafficModel
 from .render import latency_table, topology_svg, waterfall
@@ -112,9 +112,12 @@ class Monitor:
                 self.errors += 1
 
     def stop(self) -> None:
+        """Stop watching; the view keeps its last picture."""
         self._stop.set()
         if self._thread:
             self._thread.join(2)
+        self.status.value = (f'<small style="color:#8c959f">{self.model.total} hops seen · stopped at '
+                             f'{time.strftime("%H:%M:%S")}; run microcosm.monitor() to watch again</small>')
 
     # --- display -----------------------------------------------------------------------------------
     def snapshot_html(self) -> str:
@@ -145,4 +148,12 @@ def monitor(*, window: float = 10.0, refresh: float = 0.3) -> Monitor:
     if _current is not None:
         _current.stop()
     _current = Monitor(redis().client(decode_responses=False), window=window, refresh=refresh)
+    if _stop_current not in before_stop_all:
+        before_stop_all.append(_stop_current)
     return _current
+
+
+def _stop_current() -> None:
+    """microcosm.stop_all() ends the live view before it stops the Redis the view reads."""
+    if _current is not None:
+        _current.stop()
