@@ -18,7 +18,7 @@ import tempfile
 
 from .runtime.guard import die_with_parent
 from .runtime.ports import HOST, listen_socket
-from .services.loader import load_app
+from .services.loader import load_app, load_module
 
 SERVERS = ("waitress", "gunicorn", "flask")
 
@@ -99,7 +99,12 @@ def main(argv=None) -> None:
     config.setdefault("data_dir", os.path.join(tempfile.gettempdir(), "microcosm-data", name))
     sock = socket.socket(fileno=args.fd) if args.fd is not None else listen_socket(args.port)
     config.setdefault("url", f"http://{HOST}:{sock.getsockname()[1]}")  # where others reach this instance
-    app = load_app(args.service, config)
+    module = load_module(args.service)
+    if callable(getattr(module, "serve", None)) and not hasattr(module, "create_app"):  # not WSGI (the balancer)
+        print(f"{name}: serving {args.service} on http://{HOST}:{sock.getsockname()[1]} with its own server", flush=True)
+        module.serve(sock, config)
+        return
+    app = load_app(module, config)
     print(f"{name}: serving {args.service} on http://{HOST}:{sock.getsockname()[1]} with {args.server}", flush=True)
     if args.server == "waitress":
         serve_waitress(app, sock, args.threads, app.config.get("MAX_CONTENT_LENGTH") or 1 << 20)

@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-BUILTIN = ("catalog", "orders", "carts", "registry")
+BUILTIN = ("catalog", "orders", "carts", "registry", "balancer")
 
 
 def load_module(spec: str):
@@ -38,8 +38,8 @@ def load_object(spec: str):
 
 
 def load_app(spec: str, config: dict):
-    """Build the Flask app of service `spec` with `config`, via its `create_app(config)`."""
-    module = load_module(spec)
+    """Build the Flask app of service `spec` (or of an already loaded module) with `config`, via its `create_app(config)`."""
+    module = load_module(spec) if isinstance(spec, str) else spec
     if not hasattr(module, "create_app"):
         raise AttributeError(f"{spec} has no create_app(config) function")
     return module.create_app(config)

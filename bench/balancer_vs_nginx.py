@@ -1,0 +1,226 @@
+"""Our load balancer vs nginx, in front of the same two catalog instances, side by side in one run.
+
+    python bench/balancer_vs_nginx.py [--quick] [--duration S] [--rounds N] [--connections C]
+
+Two catalog instances (waitress, 8 threads, one shared SQLite file) are the backends. In front of them:
+Debian's nginx (/usr/sbin/nginx, started here on a free loopback port with a generated config, `daemon off`,
+its own temp prefix, an upstream with keep-alive connections; stopped at the end) and microcosm's balancer
+(round robin). Each is loaded with `GET /products/1` from wrk (or the Python load generator) with C
+keep-alive connections, taking turns over N rounds; the table gives the median over rounds.
+
+Then the latency one hop adds at low load: one connection, paced at about 100 requests/s (so neither the
+backends nor the proxies queue), direct to a catalog instance vs through nginx vs through ours: p50 and p99,
+and the difference to direct.
+
+Every process runs with traffic recording off (`traffic=False`: no hop records to Redis) and neither proxy
+writes an access log, so the proxies' own work is what is compared. Figures, not tests: nothing asserts.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import loadgen  # noqa: E402
+from common import CpuMeter, fmt, machine_line, median, percentile, table, wait_quiet  # noqa: E402
+
+import microcosm  # noqa: E402
+from microcosm.runtime.ports import HOST, free_port, is_listening  # noqa: E402
+
+NGINX = "/usr/sbin/nginx"
+PATH = "/products/1"
+
+NGINX_CONF = """\
+worker_processes {workers};
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    upstream catalog {{
+{servers}
+        keepalive 32;
+    }}
+    server {{
+        listen {host}:{port};
+        location / {{
+            proxy_pass http://catalog;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_next_upstream error timeout http_502 http_503;
+        }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """Debian's nginx in the foreground with a generated config in a temp prefix."""
+
+    def __init__(self, backends: list[str], workers: str = "auto"):
+        if not os.path.exists(NGINX):
+            raise SystemExit(f"{NGINX} is not installed (Debian/Ubuntu: apt-get install nginx-light)")
+        self.prefix = Path(tempfile.mkdtemp(prefix="microcosm-nginx-"))
+        self.port = free_port()
+        servers = "\n".join(f"        server {u.split('//', 1)[1]};" for u in backends)
+        conf = NGINX_CONF.format(workers=workers, prefix=self.prefix, servers=servers, host=HOST, port=self.port)
+        (self.prefix / "nginx.conf").write_text(conf)
+        self.proc = subprocess.Popen([NGINX, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"),
+                                      "-e", str(self.prefix / "error.log")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 10
+        while not is_listening(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                log = (self.prefix / "error.log").read_text() if (self.prefix / "error.log").exists() else ""
+                self.stop()
+                raise RuntimeError(f"nginx did not start:\n{log}")
+            time.sleep(0.05)
+        self.url, self.pid = f"http://{HOST}:{self.port}", self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM: fast shutdown of master and workers
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, 9)
+                self.proc.wait()
+        shutil.rmtree(self.prefix, ignore_errors=True)
+
+
+def paced_latency(url: str, rate: float, seconds: float) -> dict:
+    """One keep-alive connection, one request every 1/rate s: latency when nothing queues."""
+    host, port = url.split("//", 1)[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    latencies, errors = [], 0
+    gap, next_at, end = 1 / rate, time.perf_counter(), time.perf_counter() + seconds
+    while next_at < end:
+        time.sleep(max(0.0, next_at - time.perf_counter()))
+        next_at += gap
+        t0 = time.perf_counter()
+        try:
+            conn.request("GET", PATH)
+            answer = conn.getresponse()
+            answer.read()
+            errors += answer.status != 200
+        except (OSError, http.client.HTTPException):
+            errors += 1
+            conn.close()
+            continue
+        latencies.append((time.perf_counter() - t0) * 1000)
+    conn.close()
+    latencies.sort()
+    return {"p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99), "n": len(latencies),
+            "errors": errors}
+
+
+def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0, latency_seconds=5.0, log=print):
+    data_dir = tempfile.mkdtemp(prefix="microcosm-bench-catalog-")
+    started = []
+    nginx = None
+    try:
+        backends = [microcosm.launch("catalog", f"bench-catalog-{i}", data_dir=data_dir, traffic=False,
+                                     access_log=False) for i in (1, 2)]
+        started += backends
+        ours = microcosm.launch("balancer", "bench-balancer", upstream="catalog",
+                                backends=[b.url for b in backends], traffic=False, access_log=False)
+        started.append(ours)
+        nginx = Nginx([b.url for b in backends])
+        targets = {"nginx": nginx, "microcosm balancer": ours}
+        for target in targets.values():  # warm up: pools filled, SQLite pages cached
+            loadgen.run(target.url + PATH, connections, 1.0, tool)
+        runs = {name: [] for name in targets}
+        for r in range(rounds):
+            for name, target in targets.items():
+                wait_quiet(quiet_wait)
+                with CpuMeter(target.pid) as cpu:
+                    result = loadgen.run(target.url + PATH, connections, duration, tool)
+                result["proxy_cores"] = cpu.cores(cpu.server)
+                result["other_cores"] = cpu.cores(cpu.other)
+                runs[name].append(result)
+                log(f"  round {r + 1}: {name}: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, "
+                    f"p99 {result['p99_ms']:.2f} ms, errors {result['errors']}")
+        throughput = {name: {key: median([x[key] for x in rs]) for key in
+                             ("rps", "p50_ms", "p99_ms", "proxy_cores", "other_cores")} | {
+                             "errors": sum(x["errors"] for x in rs), "tool": rs[0]["tool"]}
+                      for name, rs in runs.items()}
+        latency = {}
+        for name, url in (("direct (catalog-1)", backends[0].url), ("nginx", nginx.url),
+                          ("microcosm balancer", ours.url)):
+            wait_quiet(quiet_wait)
+            latency[name] = paced_latency(url, rate=100, seconds=latency_seconds)
+            log(f"  low load: {name}: p50 {latency[name]['p50_ms']:.2f} ms, p99 {latency[name]['p99_ms']:.2f} ms")
+        return {"throughput": throughput, "latency": latency, "duration": duration, "rounds": rounds,
+                "connections": connections}
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        for s in reversed(started):
+            s.stop()
+            s.forget()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def report(f: dict) -> str:
+    t, lat = f["throughput"], f["latency"]
+    ng, us = t["nginx"], t["microcosm balancer"]
+    rows = [[name, fmt(x["rps"], 0), fmt(x["p50_ms"], 2), fmt(x["p99_ms"], 2), fmt(x["proxy_cores"], 2),
+             fmt(x["other_cores"], 2), x["errors"]] for name, x in t.items()]
+    rps_ratio, p99_ratio = us["rps"] / ng["rps"], us["p99_ms"] / ng["p99_ms"]
+    direct = lat["direct (catalog-1)"]
+    lat_rows = [[name, fmt(x["p50_ms"], 2), fmt(x["p99_ms"], 2),
+                 fmt(x["p50_ms"] - direct["p50_ms"], 2) if x is not direct else "",
+                 fmt(x["p99_ms"] - direct["p99_ms"], 2) if x is not direct else "", x["errors"]]
+                for name, x in lat.items()]
+    return "\n".join([
+        f"## Load balancer vs nginx (2 catalog backends, GET {PATH})\n",
+        f"{us['tool']}, {f['duration']:g} s per run, median of {f['rounds']} interleaved rounds; "
+        f"'proxy cores': CPU the proxy itself used; 'other': everything else on the machine that was not "
+        f"the proxy, the load generator or this script (the backends included).\n",
+        table(["proxy", "req/s", "p50 ms", "p99 ms", "proxy cores", "other cores", "errors"], rows),
+        "",
+        f"**throughput: {rps_ratio:.2f} of nginx's** (target: at least 0.5); "
+        f"**p99: {p99_ratio:.2f}x nginx's** (target: at most 2x)\n",
+        "Latency one hop adds at low load (one connection, 100 requests/s):\n",
+        table(["path", "p50 ms", "p99 ms", "+p50 ms vs direct", "+p99 ms vs direct", "errors"], lat_rows),
+    ])
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="short runs, one round")
+    p.add_argument("--duration", type=float)
+    p.add_argument("--rounds", type=int)
+    p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    p.add_argument("--quiet-wait", type=float)
+    args = p.parse_args(argv)
+    print(f"# balancer vs nginx{' (quick)' if args.quick else ''}\n\n{machine_line()}\n", flush=True)
+    figures = measure(duration=args.duration or (2.0 if args.quick else 5.0),
+                      rounds=args.rounds or (1 if args.quick else 3), connections=args.connections,
+                      tool=args.loadgen,
+                      quiet_wait=args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 10.0),
+                      latency_seconds=2.0 if args.quick else 5.0,
+                      log=lambda s: print(s, flush=True))
+    print()
+    print(report(figures))
+
+
+if __name__ == "__main__":
+    main()
