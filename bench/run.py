@@ -1,0 +1,62 @@
+"""Run every microcosm benchmark and print one report (Markdown, so it pastes into bench/RESULTS.md).
+
+    .venv/bin/python bench/run.py            # the full run: about 5 minutes on 2 cores
+    .venv/bin/python bench/run.py --quick    # a short run: under a minute
+    .venv/bin/python bench/run.py --only wsgi --loadgen python
+
+Benchmarks print figures; they are never tests and assert nothing (pytest does not collect bench/).
+Run them on a quiet machine: the "other cores" column of the WSGI table shows how much else was running.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import launch_time  # noqa: E402
+import wsgi_servers  # noqa: E402
+from common import machine_line  # noqa: E402
+
+BENCHES = ("wsgi", "launch")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="short runs, one round: a smoke run, noisy figures")
+    p.add_argument("--only", choices=BENCHES, action="append", help="run only this bench (repeatable)")
+    p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
+                   help="load generator for the WSGI bench (auto: wrk if installed, else Python)")
+    p.add_argument("--duration", type=float, help="seconds per load run (default 5, --quick 2)")
+    p.add_argument("--rounds", type=int, help="interleaved rounds per server (default 3, --quick 1)")
+    p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--quiet-wait", type=float, help="wait up to S s for an idle machine before each run "
+                                                      "(default 10, --quick 0)")
+    args = p.parse_args(argv)
+    only = args.only or list(BENCHES)
+    say = lambda s: print(s, flush=True)  # noqa: E731
+    started = time.perf_counter()
+    say(f"# microcosm bench{' (quick)' if args.quick else ''}\n\n{machine_line()}\n")
+    sections = []
+    if "wsgi" in only:
+        say("WSGI servers ...")
+        figures = wsgi_servers.measure(
+            duration=args.duration or (2.0 if args.quick else 5.0),
+            connections=args.connections,
+            rounds=args.rounds or (1 if args.quick else 3),
+            tool=args.loadgen,
+            quiet_wait=args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 10.0),
+            log=say)
+        sections.append(wsgi_servers.report(figures))
+    if "launch" in only:
+        say("launch time ...")
+        figures = launch_time.measure(repeat=3 if args.quick else 7, infra_repeat=1 if args.quick else 3, log=say)
+        sections.append(launch_time.report(figures))
+    say("")
+    say("\n\n".join(sections))
+    say(f"\nfinished {machine_line()}; the bench took {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
