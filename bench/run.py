@@ -1,7 +1,8 @@
 """Run every microcosm benchmark and print one report (Markdown, so it pastes into bench/RESULTS.md).
 
-    .venv/bin/python bench/run.py            # the full run: about 5 minutes on 2 cores
-    .venv/bin/python bench/run.py --quick    # a short run: under a minute
+    .venv/bin/python bench/run.py            # the full run: about 15 minutes on 2 cores
+    .venv/bin/python bench/run.py --quick    # a short run: about 3 minutes
+    .venv/bin/python bench/run.py --only wsgi --only launch    # bench/RESULTS.md's WSGI and launch tables
     .venv/bin/python bench/run.py --only wsgi --loadgen python
 
 Benchmarks print figures; they are never tests and assert nothing (pytest does not collect bench/).
@@ -19,7 +20,7 @@ import launch_time  # noqa: E402
 import wsgi_servers  # noqa: E402
 from common import machine_line  # noqa: E402
 
-BENCHES = ("wsgi", "launch")
+BENCHES = ("wsgi", "launch", "hops", "balancer")  # in the order they run
 
 
 def main(argv=None) -> None:
@@ -53,6 +54,26 @@ def main(argv=None) -> None:
         say("launch time ...")
         figures = launch_time.measure(repeat=3 if args.quick else 7, infra_repeat=1 if args.quick else 3, log=say)
         sections.append(launch_time.report(figures))
+    duration = args.duration or (2.0 if args.quick else 5.0)
+    rounds = args.rounds or (1 if args.quick else 3)
+    if "hops" in only:
+        import hop_recording
+
+        say("hop recording ...")
+        figures = hop_recording.measure(duration=duration, rounds=rounds, tool=args.loadgen, log=say)
+        sections.append(hop_recording.report(figures))
+    if "balancer" in only:
+        import balancer_vs_nginx
+
+        if not os.path.exists(balancer_vs_nginx.NGINX):
+            sections.append(f"### Balancer vs nginx\n\nskipped: {balancer_vs_nginx.NGINX} is not installed")
+        else:
+            say("balancer vs nginx ...")
+            figures = balancer_vs_nginx.measure(
+                duration=duration, rounds=rounds, connections=args.connections, tool=args.loadgen,
+                quiet_wait=args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 10.0),
+                latency_seconds=2.0 if args.quick else 5.0, log=say)
+            sections.append(balancer_vs_nginx.report(figures))
     say("")
     say("\n\n".join(sections))
     say(f"\nfinished {machine_line()}; the bench took {time.perf_counter() - started:.0f} s")
