@@ -94,11 +94,7 @@ class AttachedRedis:
     def __init__(self, url: str):
         self.url = self.address = url
 
-    def client(self, **kwargs):
-        import redis as redis_py
-
-        kwargs.setdefault("decode_responses", True)
-        return redis_py.Redis.from_url(self.url, **kwargs)
+    client = RedisServer.client
 
     def stop(self, *a, **k):
         pass
@@ -111,11 +107,16 @@ def redis() -> RedisServer | AttachedRedis:
     """This kernel's Redis server: started on first call (or attached via MICROCOSM_REDIS_URL)."""
     if os.environ.get(REDIS_ENV):
         return AttachedRedis(os.environ[REDIS_ENV])
+    return _one_per_kernel(RedisServer)
+
+
+def _one_per_kernel(server_class):
+    """This kernel's server of that class: the running one, the stopped one started again, or a new one."""
     with _lock:
-        server = started("redis")
-        if isinstance(server, RedisServer) and server.alive:
+        server = started(server_class.kind)
+        if isinstance(server, server_class) and server.alive:
             return server
-        server = server if isinstance(server, RedisServer) else RedisServer()
+        server = server if isinstance(server, server_class) else server_class()
         for attempt in range(3):  # a free port can be taken between picking it and binding it
             try:
                 return server.start()
@@ -212,15 +213,4 @@ def zookeeper() -> ZooKeeperServer | AttachedZooKeeper:
     """This kernel's ZooKeeper server: started on first call (or attached via MICROCOSM_ZK_HOSTS)."""
     if os.environ.get(ZK_ENV):
         return AttachedZooKeeper(os.environ[ZK_ENV])
-    with _lock:
-        server = started("zookeeper")
-        if isinstance(server, ZooKeeperServer) and server.alive:
-            return server
-        server = server if isinstance(server, ZooKeeperServer) else ZooKeeperServer()
-        for attempt in range(3):
-            try:
-                return server.start()
-            except LaunchError as exc:
-                if "Address already in use" not in exc.log_tail or attempt == 2:
-                    raise
-                server.port = 0
+    return _one_per_kernel(ZooKeeperServer)
