@@ -1,6 +1,7 @@
 """`launch(...)`: one service instance as its own process, ready when `launch` returns."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -21,6 +22,7 @@ class Service(Process):
     def __init__(self, service: str, name: str, config: dict, *, server: str = "waitress", threads: int = 8):
         super().__init__(name)
         self.service, self.config, self.server, self.threads = service, config, server, threads
+        self.cpu = next_cpu()
         self.port = 0
 
     def _start(self):
@@ -32,6 +34,8 @@ class Service(Process):
         argv = [sys.executable, "-m", "microcosm.serve", self.service, "--name", self.name,
                 "--fd", str(sock.fileno()), "--config", json.dumps(self.config),
                 "--server", self.server, "--threads", str(self.threads)]
+        if self.cpu is not None:
+            argv += ["--cpu", str(self.cpu)]
         try:
             return spawn(argv, self.log_path, pass_fds=[sock.fileno()])
         finally:
@@ -123,6 +127,20 @@ def _traffic_redis() -> str | None:
         return redis().url
     except MissingDependency:
         return None
+
+
+_cpu_turn = itertools.count(os.getpid())
+
+
+def next_cpu() -> int | None:
+    """The core for the next instance, taking the cores in turn (None: one core only, or pinning is off).
+
+    Each service process stays on one core (see `microcosm.serve.pin_to_cpu`); MICROCOSM_PIN_CPU=0 turns it off.
+    """
+    if os.environ.get("MICROCOSM_PIN_CPU", "1") == "0" or not hasattr(os, "sched_getaffinity"):
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    return cores[next(_cpu_turn) % len(cores)] if len(cores) > 1 else None
 
 
 THREADS = {"registry": 32}  # long polls hold a thread each while they wait

@@ -104,3 +104,13 @@ def test_scale_runs_exactly_n_instances_sharing_the_services_data():
             microcosm.scale("catalog", -1)
     finally:
         microcosm.scale("catalog", 0)
+
+
+def test_each_service_runs_on_one_core_taking_the_cores_in_turn(launch):
+    import os
+
+    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores and Linux's sched_getaffinity")
+    first, second = launch("catalog", name="pin-a"), launch("catalog", name="pin-b")
+    cores = [os.sched_getaffinity(first.pid), os.sched_getaffinity(second.pid)]
+    assert all(len(c) == 1 for c in cores) and cores[0] != cores[1]
