@@ -111,11 +111,23 @@ class Monitor:
             except Exception:  # never let a drawing bug kill the view; the next tick tries again
                 self.errors += 1
 
+    def settle(self, quiet: float = 0.25, at_most: float = 2.0) -> None:
+        """Read until no new hop has come for `quiet` seconds: services send their hops in batches a tenth of
+        a second apart, so traffic sent a moment ago may still be on its way."""
+        deadline = time.monotonic() + at_most
+        seen, last_change = self.model.total, time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - last_change < quiet:
+            time.sleep(0.05)
+            self.refresh()
+            if self.model.total != seen:
+                seen, last_change = self.model.total, time.monotonic()
+
     def stop(self) -> None:
-        """Stop watching; the view keeps its last picture."""
+        """Stop watching; the view keeps its last picture, with the traffic still on its way."""
         self._stop.set()
         if self._thread:
             self._thread.join(2)
+        self.settle()
         self.status.value = (f'<small style="color:#8c959f">{self.model.total} hops seen · stopped at '
                              f'{time.strftime("%H:%M:%S")}; run microcosm.monitor() to watch again</small>')
 
@@ -129,7 +141,7 @@ class Monitor:
         """Display the view as it is now as plain HTML (stays visible without a widget frontend)."""
         from IPython.display import HTML
 
-        self.refresh()
+        self.settle()
         return HTML(self.snapshot_html())
 
     def _repr_mimebundle_(self, **kwargs):

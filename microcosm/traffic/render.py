@@ -9,7 +9,7 @@ from .model import CLIENT, TrafficModel
 
 # left to right, the order a request crosses the components; anything else goes after the gateway
 TIERS = {CLIENT: 0, "cdn": 1, "balancer": 2, "gateway": 3, "identity": 4, "registry": 6, "redis": 7}
-BOX_W, BOX_H, INSTANCE_H, GAP_X, GAP_Y, TOP = 140, 34, 26, 110, 24, 62
+BOX_W, BOX_H, INSTANCE_H, GAP_X, GAP_Y = 140, 34, 26, 110, 24
 GREEN, RED, GREY, INK = "#1a7f37", "#cf222e", "#8c959f", "#24292f"
 
 
@@ -36,6 +36,10 @@ def _layers(model: TrafficModel) -> dict[str, int]:
     return {s: used.index(v) for s, v in layer.items()}
 
 
+def _service_of(nodes: dict[str, list[str]], instance: str) -> str:
+    return next((service for service, instances in nodes.items() if instance in instances), instance)
+
+
 def topology_svg(model: TrafficModel, title: str = "") -> str:
     """Services as boxes holding their instances, calls as arrows labelled with req/s and errors."""
     nodes = model.nodes()
@@ -47,8 +51,11 @@ def topology_svg(model: TrafficModel, title: str = "") -> str:
         columns[layers[service]].append(service)
     pos, boxes = {}, []
     height = 0
+    skips = any(abs(layers.get(_service_of(nodes, e["to"]), 0) - layers.get(_service_of(nodes, e["from"]), 0)) > 1
+                for e in model.edges())
+    top = 62 if skips else 30  # room above the boxes for calls that skip a column
     for col, services in sorted(columns.items()):
-        y = TOP  # room above the boxes for calls that skip a column
+        y = top
         x = 20 + col * (BOX_W + GAP_X)
         for service in services:
             instances = nodes[service]
@@ -90,7 +97,7 @@ def topology_svg(model: TrafficModel, title: str = "") -> str:
         colour = RED if e["errors"] else INK
         width_px = 1 + min(4, e["rps"] / 5)
         if x2 - x1 > GAP_X + 20:  # it skips a column: arc over the boxes in between
-            cy = TOP - 70
+            cy = top - 70
             path = f"M {x1} {y1} C {x1 + 70} {cy}, {x2 - 70} {cy}, {x2} {y2}"
             lx, ly = (x1 + x2) / 2, 0.125 * (y1 + y2) + 0.75 * cy - 4
         else:
