@@ -37,27 +37,19 @@ from common import CpuMeter, fmt, group_memory, machine_line, median, table, wai
 
 import microcosm  # noqa: E402  (common.py put this checkout first on sys.path)
 
-# (label, launch keyword arguments)
+# (label, launch keyword arguments). Since 2026-11-26 `launch` keeps each service on one core by default
+# (microcosm.serve.pin_to_cpu, because of the figures below); "spread" rows turn that off (MICROCOSM_PIN_CPU=0)
+# to show what the default avoids. gunicorn's workers are separate processes: it is never pinned here.
 SERVERS = [
-    ("flask dev server (threaded)", {"server": "flask"}),
-    ("waitress, 8 threads (default)", {"server": "waitress", "threads": 8}),
-    ("waitress, 4 threads", {"server": "waitress", "threads": 4}),
-    ("gunicorn, 2 sync workers", {"server": "gunicorn"}),
-    ("waitress, 8 threads, traffic=False", {"server": "waitress", "threads": 8, "traffic": False}),
-    ("waitress, 8 threads, pinned to 1 core", {"server": "waitress", "threads": 8, "pin_cpu": 0}),
+    ("flask dev server (threaded), spread", {"server": "flask", "pin": False}),
+    ("waitress, 8 threads, spread over cores", {"server": "waitress", "threads": 8, "pin": False}),
+    ("waitress, 4 threads, spread over cores", {"server": "waitress", "threads": 4, "pin": False}),
+    ("gunicorn, 2 sync workers", {"server": "gunicorn", "pin": False}),
+    ("waitress, 8 threads, one core (default)", {"server": "waitress", "threads": 8}),
+    ("waitress, 8 threads, one core, traffic=False", {"server": "waitress", "threads": 8, "traffic": False}),
 ]
 
 
-def pin(pid: int, cpu: int) -> bool:
-    """Pin every thread of `pid` to one CPU (like `taskset -a -p`); threads started later inherit it."""
-    if not hasattr(os, "sched_setaffinity") or not os.path.isdir(f"/proc/{pid}/task"):
-        return False
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            os.sched_setaffinity(int(tid), {cpu})
-        except OSError:
-            pass
-    return True
 PATHS = ["/health", "/products/1"]
 
 
@@ -73,14 +65,13 @@ def measure(duration: float = 5.0, connections: int = 16, rounds: int = 3, tool:
     try:
         for i, (label, kwargs) in enumerate(servers):
             kwargs = dict(kwargs)
-            cpu = kwargs.pop("pin_cpu", None)
-            if cpu is not None and (os.cpu_count() or 1) < 2:
-                continue  # pinning shows nothing on one core
-            name = f"bench-{kwargs['server']}-{i}"
-            svc = microcosm.launch("catalog", name=name, data_dir=os.path.join(data, name), **kwargs)
-            if cpu is not None and not pin(svc.pid, cpu):
-                svc.stop()
-                continue
+            pinned = kwargs.pop("pin", True)
+            os.environ["MICROCOSM_PIN_CPU"] = "1" if pinned else "0"
+            try:
+                name = f"bench-{kwargs['server']}-{i}"
+                svc = microcosm.launch("catalog", name=name, data_dir=os.path.join(data, name), **kwargs)
+            finally:
+                os.environ.pop("MICROCOSM_PIN_CPU", None)
             launched[label] = svc
             for path in paths:  # warm up: imports, first SQLite open, gunicorn workers all booted
                 for _ in range(20):
