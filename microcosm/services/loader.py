@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-BUILTIN = ("catalog", "orders", "carts", "registry", "balancer")
+BUILTIN = ("catalog", "orders", "carts", "registry", "balancer", "identity")
 
 
 def load_module(spec: str):
