@@ -1,0 +1,259 @@
+"""microcosm.tokens.verify against each way of forging or misusing a token, with tokens crafted here by PyJWT
+and cryptography (no server). Each test names the attack and the reason code the verifier must give."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from microcosm.services.identity import public_jwk, thumbprint
+from microcosm.tokens import JWKSCache, TokenError, bearer_token, verify
+
+ISSUER, AUDIENCE = "http://127.0.0.1:9", "microcosm"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.fixture(scope="module")
+def key():
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return private, thumbprint(private.public_key())
+
+
+@pytest.fixture(scope="module")
+def other_key():
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return private, thumbprint(private.public_key())
+
+
+@pytest.fixture(scope="module")
+def jwks(key):
+    private, kid = key
+    return {"keys": [public_jwk(private.public_key(), kid)]}
+
+
+def claims(**overrides):
+    now = int(time.time())
+    base = {"iss": ISSUER, "aud": AUDIENCE, "sub": "ada", "iat": now, "nbf": now, "exp": now + 300,
+            "jti": "j1", "scope": "catalog:read orders:write"}
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def sign(key, headers=None, **overrides):
+    private, kid = key
+    return jwt.encode(claims(**overrides), private, algorithm="RS256", headers={"kid": kid, **(headers or {})})
+
+
+def reason(token, jwks, **kwargs) -> str:
+    with pytest.raises(TokenError) as caught:
+        verify(token, jwks, ISSUER, AUDIENCE, **kwargs)
+    return caught.value.reason
+
+
+def test_a_good_token_gives_its_claims(key, jwks):
+    got = verify(sign(key), jwks, ISSUER, AUDIENCE, required_scopes=["orders:write"])
+    assert got["sub"] == "ada" and got["scope"] == "catalog:read orders:write"
+
+
+def test_jwks_as_json_text_works_too(key, jwks):
+    assert verify(sign(key), json.dumps(jwks), ISSUER, AUDIENCE)["sub"] == "ada"
+
+
+@pytest.mark.parametrize("token", [None, ""])
+def test_missing_token(token, jwks):
+    assert reason(token, jwks) == "missing_token"
+
+
+@pytest.mark.parametrize("header", [None, "", "Basic YWRhOnB3", "Bearer ", "Token abc"])
+def test_missing_or_wrong_authorization_header(header):
+    with pytest.raises(TokenError) as caught:
+        bearer_token(header)
+    assert caught.value.reason == "missing_token" and caught.value.status == 401
+
+
+def test_bearer_header_gives_the_token():
+    assert bearer_token("Bearer abc.def.ghi") == "abc.def.ghi"
+    assert bearer_token("bearer  abc.def.ghi ") == "abc.def.ghi"
+
+
+@pytest.mark.parametrize("token", ["abc", "a.b", "a.b.c.d", "!!!.###.$$$", b64(b"not json") + ".e30.sig"])
+def test_malformed(token, jwks):
+    assert reason(token, jwks) == "malformed"
+
+
+def test_alg_none_is_refused(key, jwks):
+    _, kid = key
+    token = jwt.encode(claims(), None, algorithm="none", headers={"kid": kid})
+    assert token.endswith(".")  # no signature at all
+    assert reason(token, jwks) == "alg_not_allowed"
+
+
+def test_hs256_signed_with_the_public_key_is_refused(key, jwks):
+    """The key-confusion attack: the public key is public, so an attacker HMAC-signs a token with its PEM text
+    and hopes the verifier, reading alg from the token, uses the 'key' it has as an HMAC secret."""
+    private, kid = key
+    pem = private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode())
+    payload = b64(json.dumps(claims(sub="admin", scope="admin")).encode())
+    signature = b64(hmac.new(pem, f"{header}.{payload}".encode(), hashlib.sha256).digest())
+    forged = f"{header}.{payload}.{signature}"
+    # the forgery is a correct HS256 token for a verifier that would use the PEM as the HMAC secret ...
+    assert hmac.compare_digest(signature, b64(hmac.new(pem, f"{header}.{payload}".encode(), hashlib.sha256).digest()))
+    # ... ours never lets the token choose the algorithm
+    assert reason(forged, jwks) == "alg_not_allowed"
+
+
+def test_another_rsa_algorithm_is_refused_too(key, jwks):
+    private, kid = key
+    token = jwt.encode(claims(), private, algorithm="RS512", headers={"kid": kid})
+    assert reason(token, jwks) == "alg_not_allowed"
+
+
+def test_a_symmetric_key_slipped_into_the_jwks_is_not_used(key):
+    _, kid = key
+    token = jwt.encode(claims(), "s" * 32, algorithm="HS256", headers={"kid": kid})
+    assert reason(token, {"keys": [{"kty": "oct", "kid": kid, "k": b64(b"s" * 32)}]}) == "alg_not_allowed"
+    rs_token = sign(key)
+    assert reason(rs_token, {"keys": [{"kty": "oct", "kid": kid, "k": b64(b"s" * 32)}]}) == "alg_not_allowed"
+
+
+def test_tampered_payload_breaks_the_signature(key, jwks):
+    header, _, signature = sign(key, scope="catalog:read").split(".")
+    payload = b64(json.dumps(claims(scope="catalog:read admin")).encode())
+    assert reason(f"{header}.{payload}.{signature}", jwks, required_scopes=["admin"]) == "bad_signature"
+
+
+def test_signed_by_another_key_under_our_key_id(key, other_key, jwks):
+    private, _ = other_key
+    token = jwt.encode(claims(), private, algorithm="RS256", headers={"kid": key[1]})
+    assert reason(token, jwks) == "bad_signature"
+
+
+def test_a_key_id_nobody_published(other_key, jwks):
+    assert reason(sign(other_key), jwks) == "unknown_key"
+
+
+def test_a_token_from_a_removed_key(key, other_key):
+    """After rotation the old key leaves the JWKS: its tokens must stop working even if unexpired."""
+    new_private, new_kid = other_key
+    only_new = {"keys": [public_jwk(new_private.public_key(), new_kid)]}
+    assert verify(sign(other_key), only_new, ISSUER, AUDIENCE)
+    assert reason(sign(key), only_new) == "unknown_key"
+
+
+def test_no_key_id(key, jwks):
+    private, _ = key
+    token = jwt.encode(claims(), private, algorithm="RS256")
+    assert reason(token, jwks) == "unknown_key"
+
+
+def test_expired(key, jwks):
+    now = int(time.time())
+    token = sign(key, iat=now - 400, nbf=now - 400, exp=now - 100)
+    assert reason(token, jwks) == "expired"
+    assert verify(token, jwks, ISSUER, AUDIENCE, leeway=200)["sub"] == "ada"  # clock-skew allowance
+
+
+def test_not_yet_valid(key, jwks):
+    now = int(time.time())
+    assert reason(sign(key, nbf=now + 120, exp=now + 600), jwks) == "not_yet_valid"
+
+
+def test_wrong_issuer(key, jwks):
+    assert reason(sign(key, iss="http://evil.example"), jwks) == "wrong_issuer"
+
+
+def test_wrong_audience(key, jwks):
+    assert reason(sign(key, aud="another-system"), jwks) == "wrong_audience"
+
+
+def test_missing_scope_is_403_not_401(key, jwks):
+    with pytest.raises(TokenError) as caught:
+        verify(sign(key, scope="catalog:read"), jwks, ISSUER, AUDIENCE, required_scopes=["orders:write"])
+    assert caught.value.reason == "missing_scope" and caught.value.status == 403
+
+
+def test_a_scope_is_a_whole_word_not_a_prefix(key, jwks):
+    assert reason(sign(key, scope="orders:writer"), jwks, required_scopes=["orders:write"]) == "missing_scope"
+
+
+@pytest.mark.parametrize("claim", ["exp", "iss", "aud", "sub", "jti", "nbf", "iat"])
+def test_a_required_claim_missing(key, jwks, claim):
+    assert reason(sign(key, **{claim: None}), jwks) == "malformed"
+
+
+# --- the JWKS cache, against a real little HTTP server ------------------------------------------------------
+class JWKSServer:
+    def __init__(self, jwks: dict):
+        self.jwks, self.requests = jwks, 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests += 1
+                body = json.dumps(outer.jwks).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def jwks_server(key):
+    server = JWKSServer({"keys": [public_jwk(key[0].public_key(), key[1])]})
+    yield server
+    server.close()
+
+
+def test_cache_fetches_once_for_many_tokens(key, jwks_server):
+    cache = JWKSCache(jwks_server.url)
+    for _ in range(20):
+        verify(sign(key), cache, ISSUER, AUDIENCE)
+    assert jwks_server.requests == 1
+
+
+def test_cache_refetches_on_a_new_key_id_but_not_more_than_once_a_while(key, other_key, jwks_server):
+    cache = JWKSCache(jwks_server.url, min_refetch=60)
+    verify(sign(key), cache, ISSUER, AUDIENCE)
+    cache.tried_at -= 61  # as if the last fetch were a minute old
+    jwks_server.jwks = {"keys": [public_jwk(k.public_key(), kid) for k, kid in (key, other_key)]}  # rotation
+    assert verify(sign(other_key), cache, ISSUER, AUDIENCE)["sub"] == "ada"
+    assert jwks_server.requests == 2
+    # made-up key ids do not make it hammer the provider: at most one fetch per min_refetch
+    for i in range(10):
+        forged = jwt.encode(claims(), other_key[0], algorithm="RS256", headers={"kid": f"made-up-{i}"})
+        assert reason(forged, cache) == "unknown_key"
+    assert jwks_server.requests == 2
+
+
+def test_cache_keeps_the_last_keys_when_the_provider_is_down(key, jwks_server):
+    cache = JWKSCache(jwks_server.url, max_age=0, min_refetch=0)
+    verify(sign(key), cache, ISSUER, AUDIENCE)
+    jwks_server.close()
+    assert verify(sign(key), cache, ISSUER, AUDIENCE)["sub"] == "ada"  # refetch failed, old keys still used
+    assert cache.last_error is not None
