@@ -474,3 +474,47 @@ def test_bad_input_never_crashed_the_provider(shared_identity):
     statuses = shared_identity.metrics()["routes"]
     assert not any(route["errors"] for route in statuses.values()), statuses
     assert "Traceback" not in shared_identity.logs(500)
+
+
+# --- races and rotation under traffic ------------------------------------------------------------------------------
+def test_racing_uses_of_one_refresh_token_let_exactly_one_through(identity):
+    from concurrent.futures import ThreadPoolExecutor
+
+    register(identity, "max")
+    refresh = login(identity, "max").json()["refresh_token"]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: token(identity, grant_type="refresh_token", refresh_token=refresh), range(8)))
+    winners = [a for a in answers if a.status_code == 200]
+    assert len(winners) == 1, [a.status_code for a in answers]
+    assert all(a.status_code == 400 and a.json()["error"] == "invalid_grant" for a in answers if a not in winners)
+    # the losers were reuses: the family is revoked, the winner's new token with it
+    assert_error(token(identity, grant_type="refresh_token", refresh_token=winners[0].json()["refresh_token"]),
+                 400, "invalid_grant")
+
+
+def test_verifiers_with_a_jwks_cache_never_refuse_a_valid_token_while_keys_rotate(start):
+    """Tokens are issued and checked back to back (refresh grant, no hashing) through two rotations: the new key
+    is published publish_delay before it signs, longer than the cache's refetch limit, so no check fails."""
+    identity = start(publish_delay=1.5)
+    register(identity, "nia")
+    state = login(identity, "nia").json()
+    cache = JWKSCache(f"{identity.url}/.well-known/jwks.json", min_refetch=1.0)
+    checked, refused, seen_kids = 0, [], set()
+    rotations = [time.time() + 0.5, time.time() + 3.0]
+    end = time.time() + 6.5
+    while time.time() < end:
+        if rotations and time.time() >= rotations[0]:
+            rotations.pop(0)
+            assert identity.post("/keys/rotate", headers=ADMIN_HEADERS).status_code == 201
+        answer = token(identity, grant_type="refresh_token", refresh_token=state["refresh_token"])
+        assert answer.status_code == 200, answer.text
+        state = answer.json()
+        seen_kids.add(kid_of(state["access_token"]))
+        try:
+            verify(state["access_token"], cache, identity.url, "microcosm")
+            checked += 1
+        except TokenError as exc:
+            refused.append(exc.reason)
+    assert refused == [] and checked > 20
+    assert len(seen_kids) == 3  # the first key and both new ones signed tokens in the run
+    assert cache.fetches <= 10  # the refetches came from max-age and new kids, rate-limited
