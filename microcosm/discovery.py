@@ -148,3 +148,54 @@ class Discovery:
                 self.registry_up = False  # keep serving the last known instances
                 self._stop.wait(pause)
                 pause = min(2.0, pause * 2)
+
+
+class Polled:
+    """A simpler cache, anything with `refresh()` and `instances()` (chapter 04's lab writes one), driven the
+    way callers drive `Discovery`: refreshed every `every` seconds from a thread, with the same `instances()`,
+    `urls()`, `on_change()`, `wait_for()`, `registry_up` and `stop()`. A balancer loads one with
+    `launch("balancer", upstream="catalog", registry_url=..., discovery="cache.py:ServiceCache")`.
+
+    `refresh()` returns whether the registry answered; an exception from the cache's code is logged and
+    counted as a failed refresh, and the last list it gave stays in use.
+    """
+
+    def __init__(self, cache, *, every: float = 0.5, start: bool = True):
+        self.cache, self.every = cache, every
+        self._instances: list[dict] = []
+        self._listeners: list[Callable[[list[dict]], None]] = []
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self.registry_up = False
+        self.last_error: str | None = None
+        if start:
+            threading.Thread(target=self._run, name="microcosm-discovery-polled", daemon=True).start()
+
+    instances = Discovery.instances
+    urls = Discovery.urls
+    on_change = Discovery.on_change
+    wait_for = Discovery.wait_for
+    stop = Discovery.stop
+    _set = Discovery._set
+
+    def poll(self) -> None:
+        """One refresh of the cache, and its list taken over if it changed."""
+        try:
+            self.registry_up = bool(self.cache.refresh())
+            instances = [dict(i) for i in self.cache.instances()]
+            self.last_error = None
+        except Exception as exc:  # the cache's bug: say so in the log, keep the last list
+            error = f"{type(exc).__name__}: {exc}"
+            if error != self.last_error:
+                import logging
+
+                logging.getLogger("microcosm.discovery").warning("%s failed: %s", type(self.cache).__name__, error)
+            self.registry_up, self.last_error = False, error
+            return
+        if [i.get("url") for i in instances] != self.urls():
+            self._set(instances)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.poll()
+            self._stop.wait(self.every)

@@ -691,10 +691,16 @@ class Balancer:
     # --- running -----------------------------------------------------------------------------------
     async def start(self, sock: socket.socket) -> None:
         if self.source == "registry":
-            from ..discovery import Discovery
+            from ..discovery import Discovery, Polled
 
             loop = asyncio.get_running_loop()
-            self.discovery = Discovery(self.config["registry_url"], self.service)
+            if self.config.get("discovery"):  # your own cache class, 'file.py:Class(registry_url, service)'
+                from .loader import load_object
+
+                cache = load_object(self.config["discovery"])(self.config["registry_url"], self.service)
+                self.discovery = Polled(cache, every=float(self.config.get("discovery_every", 0.5)))
+            else:
+                self.discovery = Discovery(self.config["registry_url"], self.service)
             self.discovery.on_change(lambda instances: loop.call_soon_threadsafe(self._from_registry, instances))
             self.discovery.wait_for(bool, timeout=float(self.config.get("discovery_wait", 1.0)))
             self._from_registry(self.discovery.instances())
