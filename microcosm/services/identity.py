@@ -218,6 +218,7 @@ class KeyStore:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.lock = threading.Lock()
         self.private: dict[str, object] = {}
+        self.public: dict[str, dict] = {}  # kid -> its public JWK
         self._rows: list[dict] = []
         self._loaded_at = float("-inf")
         if not self.db.one("SELECT kid FROM signing_keys LIMIT 1"):
@@ -267,7 +268,15 @@ class KeyStore:
 
     def jwks(self) -> dict:
         self.prune()
-        return {"keys": [public_jwk(self._private_key(r["kid"]).public_key(), r["kid"]) for r in self.rows()]}
+        keys = []
+        for row in self.rows():
+            if row["kid"] not in self.public:
+                try:
+                    self.public[row["kid"]] = public_jwk(self._private_key(row["kid"]).public_key(), row["kid"])
+                except RuntimeError:  # removed meanwhile by another thread or instance
+                    continue
+            keys.append(self.public[row["kid"]])
+        return {"keys": keys}
 
     def timeline(self) -> list[dict]:
         now = time.time()
@@ -293,6 +302,7 @@ class KeyStore:
                 self.db.execute("UPDATE signing_keys SET removed_at = ? WHERE kid = ?", now, row["kid"])
                 (self.folder / f"{row['kid']}.pem").unlink(missing_ok=True)
                 self.private.pop(row["kid"], None)
+                self.public.pop(row["kid"], None)
                 self._loaded_at = float("-inf")
                 log.info("key %s removed: the last token it signed has expired", row["kid"])
 
@@ -302,10 +312,12 @@ def _admin_secret(config: dict, data_dir: Path) -> str:
     if config.get("admin_secret"):
         return str(config["admin_secret"])
     path = data_dir / "admin_secret"
-    if not path.exists():
+    try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(32))
+    except FileExistsError:
+        pass  # made at an earlier start (or by another instance sharing this folder)
     log.info("admin secret: in %s (send it as 'Authorization: Bearer <secret>' to /clients and /keys/rotate)", path)
     return path.read_text().strip()
 
