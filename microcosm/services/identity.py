@@ -13,7 +13,8 @@
   later, so verifiers' caches know it before they meet it; the old key stays published until the last token
   it signed has expired, then it is deleted.
 - Failed logins are counted in this service's SQLite per account and per client address; over the limit
-  the answer is 429 with Retry-After, before any password is hashed.
+  the answer is 429 with Retry-After, before any password is hashed. Behind a proxy, name it in
+  `trusted_proxies` so the client's address comes from X-Forwarded-For.
 
 Everything lives in the data folder: identity.db, keys/<kid>.pem (mode 0600) and admin_secret (0600, made at
 first start unless config gives `admin_secret`). Admin routes want `Authorization: Bearer <admin secret>`.
@@ -345,6 +346,7 @@ def create_app(config: dict):
                            int(config.get("address_max_failures", 20)), float(config.get("login_window", 60)))
     keys = KeyStore(db, data_dir / "keys", access_ttl, publish_delay)
     admin_secret = _admin_secret(config, data_dir)
+    trusted_proxies = set(config.get("trusted_proxies") or [])
     for client_id, spec in (config.get("clients") or {}).items():  # service clients named in the config
         _register_client(db, passwords, client_id, spec["secret"], spec.get("scope", ""), "config")
 
@@ -355,6 +357,19 @@ def create_app(config: dict):
             raise ApiError(401, "this route needs 'Authorization: Bearer <admin secret>'")
         if not hmac.compare_digest(auth[7:].strip().encode(), admin_secret.encode()):
             raise ApiError(403, "wrong admin secret")
+
+    def client_address() -> str:
+        """The caller's address. Behind a proxy (the balancer, the gateway) every request comes from the proxy,
+        so for proxies named in config `trusted_proxies` the address is taken from X-Forwarded-For: the
+        rightmost entry that is not itself a trusted proxy (entries further left are the client's word)."""
+        address = request.remote_addr or "unknown"
+        if address in trusted_proxies:
+            hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+            for hop in reversed(hops):
+                address = hop
+                if hop not in trusted_proxies:
+                    break
+        return address
 
     def no_secrets_in_url():
         found = SECRET_PARAMS.search(request.query_string.decode("latin-1"))
@@ -441,7 +456,7 @@ def create_app(config: dict):
     # --- grants --------------------------------------------------------------------------------------
     def password_grant(params: dict):
         username, password = need(params, "username").lower(), need(params, "password")
-        address = request.remote_addr or "unknown"
+        address = client_address()
         limiter.check(username, address)
         user = db.one("SELECT * FROM users WHERE username = ?", username)
         if not passwords.check(user["password_hash"] if user else None, password):

@@ -518,3 +518,33 @@ def test_verifiers_with_a_jwks_cache_never_refuse_a_valid_token_while_keys_rotat
     assert refused == [] and checked > 20
     assert len(seen_kids) == 3  # the first key and both new ones signed tokens in the run
     assert cache.fetches <= 10  # the refetches came from max-age and new kids, rate-limited
+
+
+def test_behind_a_trusted_proxy_the_address_limit_applies_to_the_forwarded_client(start):
+    identity = start(login_max_failures=100, address_max_failures=2, trusted_proxies=["127.0.0.1"])
+    register(identity, "otto")
+
+    def attempt(forwarded, password="guess-guess"):
+        return identity.post("/token", data={"grant_type": "password", "username": "otto", "password": password},
+                             headers={"X-Forwarded-For": forwarded})
+
+    for _ in range(2):
+        assert_error(attempt("198.51.100.7"), 400, "invalid_grant")
+    assert_error(attempt("198.51.100.7", "correct horse battery"), 429, "too_many_requests")
+    # another client behind the same proxy is not punished for it
+    assert attempt("198.51.100.8", "correct horse battery").status_code == 200
+    # a client cannot dodge the limit by prepending addresses of its own: the proxy's entry is the rightmost
+    assert_error(attempt("203.0.113.1, 198.51.100.7", "correct horse battery"), 429, "too_many_requests")
+
+
+def test_forwarded_for_is_ignored_from_untrusted_callers(start):
+    identity = start(login_max_failures=100, address_max_failures=2)
+    register(identity, "pia")
+    for forwarded in ("198.51.100.1", "198.51.100.2"):
+        login_answer = identity.post("/token", data={"grant_type": "password", "username": "pia",
+                                                     "password": "guess-guess"}, headers={"X-Forwarded-For": forwarded})
+        assert_error(login_answer, 400, "invalid_grant")
+    # two failures from 127.0.0.1 whatever the header said: this address is now limited
+    dodge = identity.post("/token", data={"grant_type": "password", "username": "pia", "password": "correct horse battery"},
+                          headers={"X-Forwarded-For": "198.51.100.3"})
+    assert_error(dodge, 429, "too_many_requests")
