@@ -8,6 +8,8 @@ State lives in memory on purpose: after a restart the registry is empty, and eac
 is answered 404, which tells it to register again. Within one TTL the registry knows the whole system again.
 """
 import re
+import signal
+import sys
 import threading
 import time
 import uuid
@@ -38,6 +40,7 @@ class Registry:
         self.versions: dict[str, int] = {}
         self.epoch = uuid.uuid4().hex[:8]  # a new one at every start, so watchers notice a restart
         self.events: deque = deque(maxlen=500)  # what happened, for people watching: joined, left, expired
+        self.closed = False  # stopping: expire nobody, answer waiting watchers with what they have
         self.changed = threading.Condition()
         threading.Thread(target=self._reap_forever, args=(reap_every,), daemon=True, name="registry-reaper").start()
 
@@ -78,10 +81,19 @@ class Registry:
                 raise ApiError(404, f"{service}/{instance_id} is not registered")
             self._bump(service, "deregistered", instance)
 
+    def close(self) -> None:
+        """The registry is stopping. While it finishes, it no longer hears heartbeats, so it must not expire
+        anyone (its watchers would cache the shrunken list); and the long polls it holds end at once."""
+        with self.changed:
+            self.closed = True
+            self.changed.notify_all()
+
     def expire(self, now: float | None = None) -> list[str]:
         """Drop every instance whose heartbeat is overdue by its TTL; returns what was dropped."""
         now = now or time.time()
         dropped = []
+        if self.closed:
+            return dropped
         with self.changed:
             for service, instances in self.services.items():
                 for instance_id in self.overdue(dict(instances), now):
@@ -106,7 +118,7 @@ class Registry:
         """Return as soon as the service's list differs from (epoch, version), or after `wait` seconds."""
         deadline = time.monotonic() + wait
         with self.changed:
-            while epoch == self.epoch and version == self.versions.get(service, 0):
+            while epoch == self.epoch and version == self.versions.get(service, 0) and not self.closed:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -120,9 +132,27 @@ def _check_name(service: str) -> None:
                        field="service")
 
 
+def _close_on_sigterm(registry: Registry) -> None:
+    """On a clean stop (SIGTERM) close the registry first, then stop as before."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def closing(signum, frame):
+        registry.close()
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            sys.exit(0)
+
+    try:
+        signal.signal(signal.SIGTERM, closing)
+    except ValueError:  # not the main thread (an app built inside a test): nothing to stop cleanly
+        pass
+
+
 def create_app(config: dict):
     app = create_service("registry", config)
     registry = Registry(overdue=load_object(config["expiry"]) if config.get("expiry") else overdue)
+    _close_on_sigterm(registry)
     app.extensions["registry"] = registry
 
     @app.post("/services/<service>/instances")

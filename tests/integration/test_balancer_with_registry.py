@@ -31,16 +31,10 @@ def backends(lb) -> dict:
     return {b["id"]: b for b in lb.get("/_balancer/status").json()["backends"]}
 
 
-# Known registry bug (reported with issue 4's chapter 04 work): on SIGTERM, waitress stops serving at once but
-# waits up to 5 s for the held long polls; meanwhile the registry hears no heartbeats, its reaper expires the
-# instances, and the held long poll answers the watchers with the shrunken list, which they then cache. So a
-# *clean* stop can take live backends from the balancer; a SIGKILL cannot. Fix: a stopping registry expires
-# nobody (and wakes its long polls unchanged).
-CLEAN_STOP_BUG = pytest.mark.xfail(strict=False, reason="a stopping registry expires instances it no longer hears "
-                                                         "and tells its watchers (see the comment above)")
-
-
-@pytest.mark.parametrize("outage", ["kill", pytest.param("stop", marks=CLEAN_STOP_BUG)])
+# "stop" is a clean stop (SIGTERM): waitress stops serving at once but finishes its held long polls, so the
+# registry must not expire the instances it no longer hears meanwhile, or its watchers would cache the
+# shrunken list (Registry.close()).
+@pytest.mark.parametrize("outage", ["kill", "stop"])
 def test_traffic_keeps_flowing_on_cached_discovery_while_the_registry_is_down(launch, tmp_path, outage):
     registry = launch("registry")
     catalogs = [launch("catalog", f"catalog-{i}", data_dir=str(tmp_path), registry_url=registry.url, registry_ttl=1.0)
