@@ -6,7 +6,6 @@ second JOSE library (jwcrypto) that knows nothing of ours, from the JWKS alone.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import stat
 import statistics
@@ -358,7 +357,7 @@ def test_key_rotation_publishes_first_signs_later_and_keeps_the_old_key_until_it
     states = {k["kid"]: k["state"] for k in identity.get("/keys").json()["keys"]}
     assert states == {old: "signing", new: "published"}
     if time.time() < signs_from - 0.5:  # (a very slow machine may already be past it)
-        early, sent = client_token(identity)
+        early, _ = client_token(identity)
         if time.time() < signs_from:
             assert kid_of(early) == old
 
