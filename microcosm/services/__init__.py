@@ -8,7 +8,9 @@ NEEDS = {
     "catalog": {},
     "orders": {"catalog_url": "catalog"},
     "carts": {"redis_url": "redis"},
+    "gateway": {"redis_url": "redis"},
 }
 OPTIONAL = {
     "carts": {"orders_url": "orders"},
+    "gateway": {"identity_url": "identity"},
 }

@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-BUILTIN = ("catalog", "orders", "carts", "registry", "balancer", "identity")
+BUILTIN = ("catalog", "orders", "carts", "registry", "balancer", "identity", "gateway", "legacy_stock")
 
 
 def load_module(spec: str):
