@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import tempfile
 import time
@@ -81,13 +82,14 @@ class LoadResult:
 class LocustProcess(Process):
     kind = "load"
 
-    def __init__(self, name: str, argv: list[str], workdir: Path):
+    def __init__(self, name: str, argv: list[str], workdir: Path, env: dict | None = None):
         super().__init__(name)
-        self.argv, self.workdir = argv, workdir
+        self.argv, self.workdir, self.env = argv, workdir, env
         self.json_path = workdir / "final.json"
 
     def _start(self):
-        return spawn(guarded(self.argv), self.log_path, cwd=self.workdir, stdout_file=self.json_path)
+        env = {**os.environ, **self.env} if self.env else None
+        return spawn(guarded(self.argv), self.log_path, cwd=self.workdir, stdout_file=self.json_path, env=env)
 
     def _is_ready(self) -> bool:
         return True  # it is running; the history file shows when it really starts
@@ -155,11 +157,13 @@ def _num(value: str):
 
 
 def load(target, scenario: str = "browse", *, users: int = 10, spawn_rate: float | None = None,
-         duration: float = 10, events: dict[float, Callable] | None = None, show: bool = True) -> LoadResult:
+         duration: float = 10, events: dict[float, Callable] | None = None, show: bool = True,
+         env: dict[str, str] | None = None) -> LoadResult:
     """Run Locust's `scenario` against `target` with `users` for `duration` seconds; show it live.
 
     `events` runs functions at given seconds into the run, for faults on cue:
-    `events={3: catalog.kill, 6: catalog.restart}`. Returns a LoadResult (a table per endpoint and totals).
+    `events={3: catalog.kill, 6: catalog.restart}`. `env` adds environment variables for the scenario
+    (a token, an identity provider's URL ...). Returns a LoadResult (a table per endpoint and totals).
     """
     events = dict(events or {})
     spawn_rate = users if spawn_rate is None else spawn_rate
@@ -171,7 +175,7 @@ def load(target, scenario: str = "browse", *, users: int = 10, spawn_rate: float
             "-u", str(users), "-r", str(spawn_rate), "-t", f"{int(round(duration))}s", "--stop-timeout", "5",
             "--csv", str(workdir / "run"), "--json", "--loglevel", "WARNING", "--skip-log-setup"]
     view = _LiveView(scenario, url, users, duration) if show else None
-    runner = LocustProcess(f"locust-{workdir.name}", argv, workdir)
+    runner = LocustProcess(f"locust-{workdir.name}", argv, workdir, {k: str(v) for k, v in (env or {}).items()})
     done_events: list[tuple[float, str]] = []
     stopped_early = False
     runner.start()
