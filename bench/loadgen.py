@@ -34,9 +34,11 @@ def _wrk_time_ms(text: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def run_wrk(url: str, connections: int, duration: float, threads: int = 2) -> dict:
+def run_wrk(url: str, connections: int, duration: float, threads: int = 2, headers: dict | None = None) -> dict:
     argv = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{max(1, round(duration))}s",
             "--latency", "--timeout", "5s", url]
+    for name, value in (headers or {}).items():
+        argv += ["-H", f"{name}: {value}"]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60).stdout
     found = {q: _wrk_time_ms(v) for q, v in re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M)}
     total = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
@@ -53,7 +55,8 @@ def run_wrk(url: str, connections: int, duration: float, threads: int = 2) -> di
 
 
 # --- Python fallback -------------------------------------------------------------------------------
-def _client_process(host: str, port: int, path: str, threads: int, start_at: float, deadline: float, out) -> None:
+def _client_process(host: str, port: int, path: str, threads: int, start_at: float, deadline: float, out,
+                    headers: dict | None = None) -> None:
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -65,7 +68,7 @@ def _client_process(host: str, port: int, path: str, threads: int, start_at: flo
         while time.time() < deadline:
             t0 = time.perf_counter()
             try:
-                conn.request("GET", path)
+                conn.request("GET", path, headers=headers or {})
                 response = conn.getresponse()
                 response.read()
                 if response.status >= 400:
@@ -90,7 +93,7 @@ def _client_process(host: str, port: int, path: str, threads: int, start_at: flo
     out.put((latencies, errors[0]))
 
 
-def run_python(url: str, connections: int, duration: float, processes: int = 4) -> dict:
+def run_python(url: str, connections: int, duration: float, processes: int = 4, headers: dict | None = None) -> dict:
     parts = urlsplit(url)
     processes = max(1, min(processes, connections))
     per = [connections // processes + (i < connections % processes) for i in range(processes)]
@@ -98,7 +101,7 @@ def run_python(url: str, connections: int, duration: float, processes: int = 4) 
     out = ctx.Queue()
     start_at = time.time() + 1.0  # every process gets going before the clock starts (spawn takes a moment)
     deadline = start_at + duration
-    procs = [ctx.Process(target=_client_process, args=(parts.hostname, parts.port, parts.path or "/", n, start_at, deadline, out))
+    procs = [ctx.Process(target=_client_process, args=(parts.hostname, parts.port, parts.path or "/", n, start_at, deadline, out, headers))
              for n in per]
     for p in procs:
         p.start()
@@ -120,10 +123,12 @@ def available(prefer: str = "auto") -> str:
     return prefer
 
 
-def run(url: str, connections: int, duration: float, tool: str = "auto") -> dict:
-    """Load `url` from a separate process and return the figures (see module doc)."""
+def run(url: str, connections: int, duration: float, tool: str = "auto", headers: dict | None = None) -> dict:
+    """Load `url` from a separate process and return the figures (see module doc). `headers` go on every request."""
     argv = [sys.executable, __file__, url, "--connections", str(connections), "--duration", str(duration),
             "--tool", available(tool)]
+    for name, value in (headers or {}).items():
+        argv += ["--header", f"{name}: {value}"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 120)
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed:\n{done.stderr[-2000:]}")
@@ -136,9 +141,11 @@ def main(argv=None) -> None:
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--duration", type=float, default=5.0)
     p.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
+    p.add_argument("--header", action="append", default=[], help="'Name: value', sent with every request")
     args = p.parse_args(argv)
     tool = available(args.tool)
-    result = (run_wrk if tool == "wrk" else run_python)(args.url, args.connections, args.duration)
+    headers = dict(h.split(": ", 1) for h in args.header)
+    result = (run_wrk if tool == "wrk" else run_python)(args.url, args.connections, args.duration, headers=headers)
     print(json.dumps(result))
 
 
