@@ -107,3 +107,8 @@ def read_hops(client, stream: str = STREAM, since: str = "0", count: int = 10_00
         last = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
         hops.append(parse(fields))
     return hops, last
+
+
+def newest_hops(client, count: int = 1000, stream: str = STREAM) -> list[dict]:
+    """The `count` most recent hops, oldest first."""
+    return [parse(fields) for _, fields in reversed(client.xrevrange(stream, count=count))]

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 import microcosm
-from microcosm.traffic.hops import STREAM, parse
+from microcosm.traffic.hops import newest_hops
 
 ECHO = str(Path(__file__).parent / "services" / "echo_service.py")
 
@@ -422,7 +422,7 @@ def test_hop_records_link_client_balancer_and_instance(balancer, catalogs, redis
     client = redis_server.client(decode_responses=False)
 
     def hops():
-        latest = [parse(fields) for _, fields in client.xrevrange(STREAM, count=2000)]  # earlier tests made many
+        latest = newest_hops(client, 2000)  # earlier tests made many
         found = {h["callee"]: h for h in latest if h["request_id"] == rid}
         return found if len(found) == 2 else None
 

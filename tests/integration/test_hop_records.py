@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from microcosm.traffic.hops import read_hops
+from microcosm.traffic.hops import newest_hops
 
 
 def hops_of(redis_server, request_id, expected, timeout=10.0):
@@ -12,7 +12,7 @@ def hops_of(redis_server, request_id, expected, timeout=10.0):
     client = redis_server.client(decode_responses=False)
     deadline = time.monotonic() + timeout
     while True:
-        hops = [h for h in read_hops(client)[0] if h["request_id"] == request_id]
+        hops = [h for h in newest_hops(client, 2000) if h["request_id"] == request_id]
         if len(hops) >= expected or time.monotonic() > deadline:
             return {h["callee"]: h for h in hops}
         time.sleep(0.05)
