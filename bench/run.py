@@ -20,7 +20,7 @@ import launch_time  # noqa: E402
 import wsgi_servers  # noqa: E402
 from common import machine_line  # noqa: E402
 
-BENCHES = ("wsgi", "launch", "hops", "balancer")  # in the order they run
+BENCHES = ("wsgi", "launch", "hops", "balancer", "gateway", "identity")  # in the order they run
 
 
 def main(argv=None) -> None:
@@ -74,6 +74,19 @@ def main(argv=None) -> None:
                 quiet_wait=args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 10.0),
                 latency_seconds=2.0 if args.quick else 5.0, log=say)
             sections.append(balancer_vs_nginx.report(figures))
+    if "gateway" in only:
+        import gateway_overhead
+
+        say("gateway overhead ...")
+        figures = gateway_overhead.measure(
+            duration=duration, rounds=rounds, connections=args.connections, tool=args.loadgen,
+            quiet_wait=args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 10.0), log=say)
+        sections.append(gateway_overhead.report(figures))
+    if "identity" in only:
+        import identity_tokens
+
+        say("identity provider steps (printed as they come) ...")
+        identity_tokens.main(["--seconds", "1" if args.quick else "3"])
     say("")
     say("\n\n".join(sections))
     say(f"\nfinished {machine_line()}; the bench took {time.perf_counter() - started:.0f} s")
