@@ -1,6 +1,5 @@
 """Fixtures shared by every test: services launched for real, stopped after each test."""
 import pytest
-import requests
 
 import microcosm
 from microcosm.runtime import process
@@ -47,14 +46,6 @@ def redis_server():
 def zookeeper_server():
     """This test process's real ZooKeeper (started once, started again if a test stopped it)."""
     return microcosm.zookeeper()
-
-
-def refuses_connections(url: str) -> bool:
-    try:
-        requests.get(url, timeout=1)
-    except requests.ConnectionError:
-        return True
-    return False
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -12,7 +12,6 @@ import platform
 import shutil
 import socket
 import threading
-from pathlib import Path
 
 from . import paths
 from .ports import HOST, free_port

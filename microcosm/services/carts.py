@@ -2,7 +2,6 @@
 import re
 
 import redis
-from flask import request
 
 from .base import ApiError, Int, UpstreamError, call, create_service, error_response, read_json
 

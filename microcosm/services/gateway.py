@@ -30,11 +30,11 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import redis as redis_lib
 import urllib3
-from flask import Response, current_app, g, jsonify, request
+from flask import Response, g, request
 
 from .. import tokens
 from .base import (CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID, ApiError, Int, UpstreamError, _record_failed_call,

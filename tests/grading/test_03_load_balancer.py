@@ -24,6 +24,7 @@ import microcosm
 from microcosm.grade import NOT_GRADING, grading
 from microcosm.services.balancer import Backend, RequestInfo
 from microcosm.services.loader import load_object
+from microcosm.testing import wait_until
 
 if not grading():  # a plain `pytest` run has no notebook to grade: one skip, with the reason
     pytest.skip(NOT_GRADING, allow_module_level=True)
@@ -41,16 +42,6 @@ def start(service: str, name: str, **config) -> microcosm.Service:
     except microcosm.LaunchError as exc:
         lines = [line for line in exc.log_tail.splitlines() if line.strip() and not line.startswith("---")]
         pytest.fail(f"{name} did not start ({exc.reason}); its last log line: {lines[-1] if lines else '(none)'}")
-
-
-def wait_until(predicate, timeout=15.0, every=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    return predicate()
 
 
 # --- the learner's pick(), called directly ------------------------------------------------------------

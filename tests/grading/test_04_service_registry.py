@@ -25,6 +25,7 @@ import microcosm
 from microcosm.discovery import Registration
 from microcosm.grade import NOT_GRADING, grading
 from microcosm.services.loader import load_object
+from microcosm.testing import wait_until
 
 if not grading():  # a plain `pytest` run has no notebook to grade: one skip, with the reason
     pytest.skip(NOT_GRADING, allow_module_level=True)
@@ -32,16 +33,6 @@ if not grading():  # a plain `pytest` run has no notebook to grade: one skip, wi
 points = pytest.mark.points
 TTL = 1.0  # the live instances' TTL: a heartbeat every TTL / 3
 WAIT = 6.0  # how long anything that should happen may take (generous: the machine may be busy)
-
-
-def wait_until(predicate, timeout=WAIT, every=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    return predicate()
 
 
 @pytest.fixture

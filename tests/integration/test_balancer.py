@@ -3,7 +3,6 @@ import socket
 import threading
 import time
 import uuid
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -11,18 +10,9 @@ import requests
 
 import microcosm
 from microcosm.traffic.hops import newest_hops
+from microcosm.testing import wait_until
 
 ECHO = str(Path(__file__).parent / "services" / "echo_service.py")
-
-
-def wait_until(predicate, timeout=15.0, every=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    return predicate()
 
 
 def status(lb) -> dict:

@@ -15,16 +15,7 @@ import pytest
 
 import microcosm
 from microcosm.traffic.hops import STREAM, read_hops
-
-
-def wait_until(predicate, timeout=15.0, every=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    return predicate()
+from microcosm.testing import wait_until
 
 
 def backends(lb) -> dict:

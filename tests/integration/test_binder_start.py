@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from microcosm.testing import gone
 
 ROOT = Path(__file__).resolve().parents[2]
 START = ROOT / "binder" / "start"
@@ -21,19 +22,6 @@ missing = [what for what, there in [
     (ZK_JAR, os.path.exists(ZK_JAR)), ("timeout", shutil.which("timeout")), ("python3", shutil.which("python3")),
 ] if not there]
 pytestmark = pytest.mark.skipif(bool(missing), reason=f"binder/start needs {', '.join(missing)} (binder/apt.txt)")
-
-
-def gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state in ("Z", "X")  # a zombie no one has reaped yet is gone for our purpose
-    except (FileNotFoundError, IndexError):
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def stop_everything_started_under(home: Path):

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from microcosm.runtime.ports import is_listening
+from microcosm.testing import gone, wait_until
 
 PARENT = textwrap.dedent("""
     import json, signal, sys, time
@@ -23,24 +24,6 @@ PARENT = textwrap.dedent("""
     while True:
         time.sleep(3600)
 """)
-
-
-def gone(pid: int) -> bool:
-    """The process no longer runs (a zombie waiting for init to reap it counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
-
-
-def wait_until(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 @pytest.fixture(params=["prctl", "watchdog"])

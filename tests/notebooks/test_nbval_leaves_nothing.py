@@ -4,14 +4,14 @@ The course notebooks stop everything in their last cell; this notebook deliberat
 tested is the guard (the processes die with the kernel), the way a learner's unfinished notebook ends.
 """
 import json
-import os
 import subprocess
 import sys
 import time
 
 import nbformat
 import pytest
-import requests
+
+from microcosm.testing import gone, refuses_connections
 
 pytestmark = pytest.mark.slow
 
@@ -27,30 +27,6 @@ assert all(p.alive for p in microcosm.running())
 with open("started.json", "w") as f:
     json.dump({"kernel": os.getpid(), "started": started}, f)
 """
-
-
-def refuses_connections(url: str) -> bool:
-    try:
-        requests.get(url, timeout=1)
-    except requests.ConnectionError:
-        return True
-    return False
-
-
-def gone(pid: int) -> bool:
-    """True if no such process, or only a zombie waiting to be reaped."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def test_processes_die_with_the_kernel_nbval_kills(tmp_path):
