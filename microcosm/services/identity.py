@@ -327,6 +327,8 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+MIN_PUBLISH_DELAY = 1.0
+
 def create_app(config: dict):
     app = create_service("identity", config)
     _redact_access_log()
@@ -339,6 +341,11 @@ def create_app(config: dict):
     access_ttl = int(config.get("access_ttl", 300))
     refresh_ttl = int(config.get("refresh_ttl", 7 * 24 * 3600))
     publish_delay = float(config.get("publish_delay", 2.0))
+    if publish_delay < MIN_PUBLISH_DELAY:
+        # a verifier refetches the JWKS at most once a second (microcosm.tokens.JWKSCache.min_refetch): a key
+        # that signs sooner after it is published could be refused by a verifier that fetched just before
+        raise ValueError(f"publish_delay must be at least {MIN_PUBLISH_DELAY:g} s (verifiers refetch keys at most "
+                         f"once a second), got {publish_delay:g}")
     user_scope = str(config.get("user_scope", DEFAULT_USER_SCOPE))
     cost = {**DEFAULT_ARGON2, **(config.get("argon2") or {})}
     passwords = Passwords(cost["time_cost"], cost["memory_kib"], cost["parallelism"])

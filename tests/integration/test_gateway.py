@@ -33,7 +33,7 @@ ECHO_ROUTES = [
 @pytest.fixture
 def start_identity(launch, tmp_path):
     def _start(name="identity", **config):
-        settings = {"data_dir": str(tmp_path / name), "admin_secret": ADMIN, "publish_delay": 0.5,
+        settings = {"data_dir": str(tmp_path / name), "admin_secret": ADMIN, "publish_delay": 1.0,
                     "argon2": CHEAP_ARGON2, "traffic": False,
                     "clients": {"shop": {"secret": SHOP_SECRET, "scope": "stock:write catalog:read"}}}
         settings.update(config)
@@ -245,7 +245,7 @@ def test_missing_scope_is_403(gateway, identity):
 
 
 def test_a_token_from_a_removed_key_is_refused(start_identity, start_gateway):
-    identity = start_identity("identity-short", access_ttl=2, publish_delay=0.2)
+    identity = start_identity("identity-short", access_ttl=2, publish_delay=1.0)
     gateway = start_gateway(identity_url=identity.url)
     token = user_token(identity)
     old_kid = jwt.get_unverified_header(token)["kid"]

@@ -547,3 +547,10 @@ def test_forwarded_for_is_ignored_from_untrusted_callers(start):
     dodge = identity.post("/token", data={"grant_type": "password", "username": "pia", "password": "correct horse battery"},
                           headers={"X-Forwarded-For": "198.51.100.3"})
     assert_error(dodge, 429, "too_many_requests")
+
+
+def test_a_publish_delay_shorter_than_a_verifiers_refetch_is_refused(tmp_path):
+    import microcosm
+
+    with pytest.raises(microcosm.LaunchError, match="publish_delay must be at least 1 s"):
+        microcosm.launch("identity", name="identity-hasty", data_dir=str(tmp_path), publish_delay=0.3)
