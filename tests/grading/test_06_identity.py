@@ -11,6 +11,7 @@ signature with one wrong claim are signed with the provider's own private key, r
 """
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
 import hmac
@@ -154,11 +155,29 @@ def refused(stack, name: str, token: str, status: int = 401, method: str = "GET"
 
 # --- the graded tests ----------------------------------------------------------------------------------------
 @points(2)
-def test_a_valid_token_passes_and_reaches_the_service(stack):
-    """ada's real token passes the gateway; with no token, 401."""
+def test_a_valid_token_passes_and_reaches_the_service(stack, lab_dir):
+    """ada's real token passes the gateway; with no token, 401; and the checks are the learner's own."""
     valid_passes(stack)
     assert stack.get(stack.token).json()["products"], "the catalog's answer did not come through"
     refused(stack, "no token", None)
+    assert_own_checks(lab_dir / "verifier.py")
+
+
+def assert_own_checks(path: Path) -> None:
+    """The lab is to write the checks: handing the token to microcosm.tokens.verify, or to PyJWT's jwt.decode
+    (which makes every policy decision itself), is not an answer. (TokenError may be imported: it is the shape
+    of the answer.)"""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("microcosm") and \
+                any(alias.name in ("verify", "JWKSCache") for alias in node.names):
+            pytest.fail("verifier.py imports the house verifier from microcosm.tokens: write the checks yourself")
+        if isinstance(node, ast.Attribute) and node.attr == "verify" and isinstance(node.value, ast.Name) \
+                and node.value.id == "tokens":
+            pytest.fail("verifier.py calls microcosm.tokens.verify: write the checks yourself")
+        if isinstance(node, ast.Attribute) and node.attr == "decode" and isinstance(node.value, ast.Name) \
+                and node.value.id == "jwt":
+            pytest.fail("verifier.py calls jwt.decode, which decides the checks itself: write them yourself")
 
 
 @points(1)
