@@ -43,14 +43,23 @@ class Service(Process):
 
     def _is_ready(self) -> bool:
         try:
-            return requests.get(f"{self.url}/health", timeout=0.5).status_code == 200
+            answer = requests.get(f"{self.url}/health", timeout=0.5)
         except requests.RequestException:
             return False
+        if answer.status_code != 200:
+            return False
+        try:
+            self._reported_name = answer.json().get("service")  # what the app calls itself
+        except (ValueError, AttributeError):
+            pass
+        return True
 
     @property
     def service_name(self) -> str:
-        """The component this instance belongs to ("catalog" for instances catalog-1, catalog-2 ...)."""
-        return os.path.splitext(os.path.basename(self.service))[0].rsplit(".", 1)[-1]
+        """The component this instance belongs to ("catalog" for instances catalog-1, catalog-2 ...): the name
+        the app gives in its /health answer, else its module's."""
+        return getattr(self, "_reported_name", None) or \
+            os.path.splitext(os.path.basename(self.service))[0].rsplit(".", 1)[-1]
 
     @property
     def url(self) -> str:
