@@ -28,6 +28,8 @@ class Registration:
         self.registered = False
         self._stop = threading.Event()
         self._session = requests.Session()
+        # so the traffic monitor draws the heartbeats as coming from this instance, not from a "client"
+        self._session.headers.update({"X-Caller": service, "X-Caller-Instance": instance_id})
         if start:
             threading.Thread(target=self._run, name="microcosm-registration", daemon=True).start()
             atexit.register(self.deregister)

@@ -314,7 +314,7 @@ def create_service(name: str, config: dict | None = None) -> Flask:
         if request.path in INFRA_ROUTES:
             return response
         caller = request.headers.get(CALLER, "client")
-        if app.extensions["hops"] is not None:
+        if app.extensions["hops"] is not None and not g.get("not_a_hop"):
             app.extensions["hops"].record(
                 request_id=g.get("request_id"), hop=g.get("hop"), parent=request.headers.get(PARENT_HOP, ""),
                 caller=caller, caller_instance=request.headers.get(CALLER_INSTANCE, caller), callee=name,

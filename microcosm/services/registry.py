@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import deque
 
-from flask import request
+from flask import g, request
 
 from .base import ApiError, Number, Obj, Str, create_service, read_json
 from .loader import load_object
@@ -197,6 +197,8 @@ def create_app(config: dict):
             raise ApiError(400, "query parameters 'wait' (seconds) and 'version' (integer) must be numbers")
         if not 0 <= wait <= MAX_WAIT:
             raise ApiError(400, f"query parameter 'wait' must be between 0 and {MAX_WAIT:g} seconds", field="wait")
+        if wait:
+            g.not_a_hop = True  # a watch held open for seconds is not a request to draw or time in the monitor
         return registry.wait_for_change(service, request.args.get("epoch", ""), version, wait)
 
     return app
