@@ -44,10 +44,10 @@ def test_a_killed_instance_leaves_within_its_ttl_plus_one_heartbeat(instances, d
     assert discovery.wait_for(lambda found: "catalog-1" not in {i["id"] for i in found}, timeout=15)
     expired = events(registry, "expired", "catalog-1")
     assert len(expired) == 1
-    # the registry's own clock: dropped no later than TTL after the last heartbeat (plus its 0.1 s reap tick),
-    # and that last heartbeat came at most one interval before the kill
-    assert expired[0]["at"] - expired[0]["last_heartbeat"] <= TTL + 0.15
-    assert expired[0]["last_heartbeat"] >= killed_at - TTL / 3 - 0.15
+    # the bound, on the registry's own clock: gone within TTL plus one heartbeat interval of the kill
+    assert expired[0]["at"] - killed_at <= TTL + TTL / 3
+    # and never early: not before its TTL had passed since the last heartbeat it sent
+    assert expired[0]["at"] - expired[0]["last_heartbeat"] > TTL
 
 
 def test_a_clean_stop_deregisters_at_once(instances, discovery, registry):
