@@ -341,7 +341,7 @@ def wait_until(moment: float, timeout: float = 30) -> None:
 
 
 def test_key_rotation_publishes_first_signs_later_and_keeps_the_old_key_until_its_tokens_expire(start):
-    ttl = 4
+    ttl = 7  # the old token must outlive the 3 s publish delay plus a slow machine's key generation and hashing
     identity = start(access_ttl=ttl, publish_delay=3.0)
     cache = JWKSCache(f"{identity.url}/.well-known/jwks.json")
     [old] = kids(identity)
