@@ -18,7 +18,6 @@ writes an access log, so the proxies' own work is what is compared. Figures, not
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import shutil
 import subprocess
@@ -29,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import loadgen  # noqa: E402
-from common import CpuMeter, fmt, machine_line, median, percentile, table, wait_quiet  # noqa: E402
+from common import CpuMeter, fmt, machine_line, median, table, wait_quiet  # noqa: E402
 
 import microcosm  # noqa: E402
 from microcosm.runtime.ports import HOST, free_port, is_listening  # noqa: E402
@@ -104,32 +103,6 @@ class Nginx:
         shutil.rmtree(self.prefix, ignore_errors=True)
 
 
-def paced_latency(url: str, rate: float, seconds: float) -> dict:
-    """One keep-alive connection, one request every 1/rate s: latency when nothing queues."""
-    host, port = url.split("//", 1)[1].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=5)
-    latencies, errors = [], 0
-    gap, next_at, end = 1 / rate, time.perf_counter(), time.perf_counter() + seconds
-    while next_at < end:
-        time.sleep(max(0.0, next_at - time.perf_counter()))
-        next_at += gap
-        t0 = time.perf_counter()
-        try:
-            conn.request("GET", PATH)
-            answer = conn.getresponse()
-            answer.read()
-            errors += answer.status != 200
-        except (OSError, http.client.HTTPException):
-            errors += 1
-            conn.close()
-            continue
-        latencies.append((time.perf_counter() - t0) * 1000)
-    conn.close()
-    latencies.sort()
-    return {"p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99), "n": len(latencies),
-            "errors": errors}
-
-
 def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0, latency_seconds=5.0, log=print):
     data_dir = tempfile.mkdtemp(prefix="microcosm-bench-catalog-")
     started = []
@@ -164,7 +137,7 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
         for name, url in (("direct (catalog-1)", backends[0].url), ("nginx", nginx.url),
                           ("microcosm balancer", ours.url)):
             wait_quiet(quiet_wait)
-            latency[name] = paced_latency(url, rate=100, seconds=latency_seconds)
+            latency[name] = loadgen.paced_latency(url, PATH, rate=100, seconds=latency_seconds)
             log(f"  low load: {name}: p50 {latency[name]['p50_ms']:.2f} ms, p99 {latency[name]['p99_ms']:.2f} ms")
         return {"throughput": throughput, "latency": latency, "duration": duration, "rounds": rounds,
                 "connections": connections}

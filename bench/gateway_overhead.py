@@ -17,16 +17,14 @@ the gateway's CPU per request (the cost of each step, without queueing), and lat
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import loadgen  # noqa: E402
-from common import CpuMeter, fmt, machine_line, median, percentile, table, wait_quiet  # noqa: E402
+from common import CpuMeter, fmt, machine_line, median, table, wait_quiet  # noqa: E402
 
 import microcosm  # noqa: E402
 
@@ -41,30 +39,6 @@ def pin(pid: int, core: int) -> None:
             os.sched_setaffinity(int(tid), {core})
         except OSError:
             pass
-
-
-def paced_latency(url: str, path: str, headers: dict, rate: float = 100, seconds: float = 5) -> dict:
-    host, port = url.split("//", 1)[1].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=5)
-    latencies, errors = [], 0
-    gap, next_at, end = 1 / rate, time.perf_counter(), time.perf_counter() + seconds
-    while next_at < end:
-        time.sleep(max(0.0, next_at - time.perf_counter()))
-        next_at += gap
-        t0 = time.perf_counter()
-        try:
-            conn.request("GET", path, headers=headers)
-            answer = conn.getresponse()
-            answer.read()
-            errors += answer.status != 200
-        except (OSError, http.client.HTTPException):
-            errors += 1
-            conn.close()
-            continue
-        latencies.append((time.perf_counter() - t0) * 1000)
-    conn.close()
-    latencies.sort()
-    return {"p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99), "errors": errors}
 
 
 def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0, log=print) -> dict:
@@ -119,7 +93,7 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
                | {"errors": sum(x["errors"] for x in rs), "tool": rs[0]["tool"]} for name, rs in runs.items()}
         for name, (_, url, path, headers) in targets.items():
             wait_quiet(quiet_wait)
-            out[name]["low"] = paced_latency(url, path, headers)
+            out[name]["low"] = loadgen.paced_latency(url, path, headers=headers)
             log(f"  low load: {name}: p50 {out[name]['low']['p50_ms']:.2f} ms, p99 {out[name]['low']['p99_ms']:.2f} ms")
         return {"targets": out, "duration": duration, "rounds": rounds, "connections": connections}
     finally:

@@ -28,6 +28,33 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import percentile  # noqa: E402
 
 
+def paced_latency(url: str, path: str = "/", *, rate: float = 100, seconds: float = 5,
+                  headers: dict | None = None) -> dict:
+    """One keep-alive connection, one request every 1/rate s: latency when nothing queues."""
+    host, port = url.split("//", 1)[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    latencies, errors = [], 0
+    gap, next_at, end = 1 / rate, time.perf_counter(), time.perf_counter() + seconds
+    while next_at < end:
+        time.sleep(max(0.0, next_at - time.perf_counter()))
+        next_at += gap
+        t0 = time.perf_counter()
+        try:
+            conn.request("GET", path, headers=headers or {})
+            answer = conn.getresponse()
+            answer.read()
+            errors += answer.status != 200
+        except (OSError, http.client.HTTPException):
+            errors += 1
+            conn.close()
+            continue
+        latencies.append((time.perf_counter() - t0) * 1000)
+    conn.close()
+    latencies.sort()
+    return {"p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99), "n": len(latencies),
+            "errors": errors}
+
+
 # --- wrk -------------------------------------------------------------------------------------------
 def _wrk_time_ms(text: str) -> float:
     number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
