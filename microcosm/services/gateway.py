@@ -39,7 +39,7 @@ from flask import Response, g, request
 from .. import tokens
 from .base import (CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID, ApiError, Int, UpstreamError, _record_failed_call,
                    call, create_service, error_response, read_json)
-from .identity import SECRET_PARAMS, _redact_access_log
+from .redaction import SECRET_PARAMS, redact_access_log
 from .loader import load_object
 
 log = logging.getLogger("microcosm.gateway")
@@ -139,7 +139,7 @@ def _routes(config: dict) -> list[Route]:
 
 def create_app(config: dict):
     app = create_service("gateway", config)
-    _redact_access_log()  # a token put in a URL by mistake is blanked before the access log line is written
+    redact_access_log()  # a token put in a URL by mistake is blanked before the access log line is written
     routes = _routes(config)
     identity_url = (config.get("identity_url") or "").rstrip("/")
     issuer = config.get("issuer") or identity_url

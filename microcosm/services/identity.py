@@ -46,6 +46,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from .. import tokens
 from .base import ApiError, Str, create_service, error_response, read_json
+from .redaction import SECRET_PARAMS, redact_access_log
 from .storage import Database
 
 log = logging.getLogger("microcosm.identity")
@@ -93,30 +94,9 @@ CREATE TABLE IF NOT EXISTS signing_keys (
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,31}$")
 CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,63}$")
 SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")  # RFC 6749 scope-token characters
-SECRET_PARAMS = re.compile(r"(?i)\b(password|client_secret|refresh_token|access_token|token|secret)=[^&\s]*")
 DEFAULT_USER_SCOPE = "openid profile catalog:read orders:read orders:write carts:read carts:write"
 DEFAULT_ARGON2 = {"time_cost": 3, "memory_kib": 65536, "parallelism": 1}  # argon2id, 64 MiB, 3 passes
 GRANTS = ("password", "client_credentials", "refresh_token")
-
-
-# --- secrets out of the logs -------------------------------------------------------------------------
-class RedactSecrets(logging.Filter):
-    """The access log prints each request's path and query string. A client that (wrongly) puts a password
-    or a token in the URL must not get it written to disk: blank such values before the line is written."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(SECRET_PARAMS.sub(r"\1=[redacted]", a) if isinstance(a, str) else a
-                                for a in record.args)
-        if isinstance(record.msg, str):
-            record.msg = SECRET_PARAMS.sub(r"\1=[redacted]", record.msg)
-        return True
-
-
-def _redact_access_log() -> None:
-    access = logging.getLogger("microcosm.access")
-    if not any(isinstance(f, RedactSecrets) for f in access.filters):
-        access.addFilter(RedactSecrets())
 
 
 # --- errors in the OAuth 2 shape -----------------------------------------------------------------------
@@ -331,7 +311,7 @@ MIN_PUBLISH_DELAY = 1.0
 
 def create_app(config: dict):
     app = create_service("identity", config)
-    _redact_access_log()
+    redact_access_log()
     data_dir = Path(config["data_dir"])
     data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(data_dir / "identity.db", SCHEMA)
