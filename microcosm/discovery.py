@@ -14,7 +14,35 @@ import threading
 import time
 from typing import Callable
 
+import re
+from urllib.parse import urlsplit
+
 import requests
+
+from . import trust
+
+HOST_NAME = re.compile(r"[a-z0-9.-]{1,253}|[0-9a-f:.]{2,45}")  # as urlsplit gives it: lowercase, IPv6 unbracketed
+
+
+def instance_url(url) -> str:
+    """`url` as an instance's address (http://host:port, no path), trailing slash removed; ValueError saying
+    what is wrong otherwise. The registry accepts and the balancer reads instance URLs by this one rule, so
+    an entry one of them takes the other can always use."""
+    if not isinstance(url, str) or not url or len(url) > 300:
+        raise ValueError(f"an instance URL must be a string like http://host:port, got {url!r:.80}")
+    url = url.rstrip("/")
+    if any(c in url for c in "?#@\\") or not url.isascii() or not url.isprintable():
+        raise ValueError(f"an instance URL must look like http://host:port, got {url!r:.80}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        port, parts = None, None
+    if parts is None or parts.scheme != "http" or not parts.hostname or port is None or not 0 < port < 65536 \
+            or parts.path or parts.query or parts.fragment or parts.username or parts.password \
+            or not HOST_NAME.fullmatch(parts.hostname):
+        raise ValueError(f"an instance URL must look like http://host:port, got {url!r:.80}")
+    return url
 
 
 class Registration:
@@ -30,6 +58,9 @@ class Registration:
         self._session = requests.Session()
         # so the traffic monitor draws the heartbeats as coming from this instance, not from a "client"
         self._session.headers.update({"X-Caller": service, "X-Caller-Instance": instance_id})
+        secret = trust.launch_secret()  # registering is an admin write: it needs the launch secret
+        if secret:
+            self._session.headers[trust.ADMIN_HEADER] = secret
         if start:
             threading.Thread(target=self._run, name="microcosm-registration", daemon=True).start()
             atexit.register(self.deregister)

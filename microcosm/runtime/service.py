@@ -8,6 +8,7 @@ import sys
 
 import requests
 
+from .. import trust
 from ..services import NEEDS, OPTIONAL
 from . import paths
 from .ports import HOST, listen_socket
@@ -77,8 +78,14 @@ class Service(Process):
 
     # --- talking to it, for cells ------------------------------------------------------------------
     def request(self, method: str, path: str = "/", **kwargs) -> requests.Response:
+        """A request to this instance. It carries this kernel's launch secret (`X-Admin-Secret`), so admin
+        routes such as /_chaos or /_balancer/strategy answer a cell; anyone else gets a 401 there."""
         kwargs.setdefault("timeout", 10)
-        return requests.request(method, self.url + path, **kwargs)
+        headers = dict(kwargs.pop("headers", None) or {})
+        secret = trust.launch_secret()
+        if secret and not any(k.lower() == trust.ADMIN_HEADER.lower() for k in headers):
+            headers[trust.ADMIN_HEADER] = secret
+        return requests.request(method, self.url + path, headers=headers, **kwargs)
 
     def get(self, path: str = "/", **kwargs) -> requests.Response:
         return self.request("GET", path, **kwargs)
@@ -164,6 +171,7 @@ def launch(service: str, name: str | None = None, *, server: str = "waitress", t
     with the same settings returns the running instance; with other settings, it replaces it.
     """
     name = name or os.path.splitext(os.path.basename(service))[0]
+    trust.launch_secret(create=True)  # made once per kernel; every process launched from here inherits it
     if service.endswith(".py"):
         service = os.path.abspath(service)
     _fill_needs(service, config)

@@ -48,7 +48,10 @@ from aiohttp import web
 from aiohttp.streams import StreamReader
 from multidict import CIMultiDict
 
+from .. import trust
+from ..discovery import instance_url
 from .base import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID, Metrics
+from .redaction import redact_access_log
 from .upstream import Broken, ConnectFailed, Pool, Timeout
 
 log = logging.getLogger("microcosm.balancer")
@@ -60,6 +63,7 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
                         "expect"})
 SET_HERE = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", REQUEST_ID.lower(), CALLER.lower(),
                       CALLER_INSTANCE.lower(), PARENT_HOP.lower()})  # the balancer writes these itself
+IDENTITY = frozenset(h.lower() for h in (*trust.IDENTITY_HEADERS, trust.PROOF_HEADER))  # only with the gateway's proof
 RESPONSE_HOP_BY_HOP = (HOP_BY_HOP - {"content-length"}) | {"server", "date"}  # aiohttp writes its own
 SMALL_BODY = 64 * 1024  # answers up to this size are read whole; bigger ones (or unknown size) are streamed
 RETRY_BUFFER = 1 << 20  # an idempotent request body up to this size is kept, so the request can be retried
@@ -118,6 +122,10 @@ class ConsistentHash:
     path segment) or "client" (the caller's address). Requests without the key are hashed by client address."""
 
     def __init__(self, key: str = "header:X-User", replicas: int = 100):
+        if not isinstance(key, str) or len(key) > 100:
+            raise ValueError("key must be a short string such as 'header:X-User'")
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas <= 1000:
+            raise ValueError(f"replicas must be a whole number from 1 to 1000, got {replicas!r}")
         kind, _, name = key.partition(":")
         if kind not in ("header", "query", "path", "client") or (kind != "client" and not name):
             raise ValueError(f"key must be 'header:NAME', 'query:NAME', 'path:N' or 'client', got {key!r}")
@@ -169,10 +177,29 @@ class _FunctionStrategy:
         return self.function(backends, request)
 
 
+MAX_OPTIONS = 16
+
+
+def check_options(options) -> dict:
+    """A strategy's options: a small JSON object of plain values (numbers, short strings, true/false)."""
+    if not isinstance(options, dict) or len(options) > MAX_OPTIONS:
+        raise ValueError(f"options must be an object of at most {MAX_OPTIONS} settings")
+    for key, value in options.items():
+        if not isinstance(key, str) or not key.isidentifier() or len(key) > 64:
+            raise ValueError(f"option names must be Python identifiers, got {key!r:.80}")
+        if not (value is None or isinstance(value, (bool, int, float)) or isinstance(value, str) and len(value) <= 200):
+            raise ValueError(f"option {key!r} must be a number, true/false or a string of at most 200 characters")
+    return options
+
+
 def make_strategy(spec: str, **options):
-    """A built-in strategy by name, or 'file.py:Name' / 'module:Name' (a class, an object or a function)."""
-    if not isinstance(spec, str) or not spec:
+    """A built-in strategy by name, or your own from a file, 'file.py:Name' (a class, an object or a function).
+
+    Only a .py file: never an importable name such as 'subprocess:Popen', whose class would be built with
+    the options. The admin route that switches strategies needs the launch secret as well."""
+    if not isinstance(spec, str) or not spec or len(spec) > 500:
         raise ValueError("strategy must be a name such as 'round_robin' or 'file.py:ClassOrFunction'")
+    options = check_options(options)
     if spec in STRATEGIES:
         return STRATEGIES[spec](**options)
     if ":" not in spec:
@@ -255,11 +282,14 @@ def parse_backends(items, weights: dict | None = None) -> list[Backend]:
             item = {"url": item}
         if not isinstance(item, dict) or not isinstance(item.get("url"), str):
             raise ValueError(f"each backend must be a URL or an object with a 'url', got {item!r}")
-        url = item["url"].rstrip("/")
+        try:
+            url = instance_url(item["url"])
+        except ValueError:
+            raise ValueError(f"backend url must look like http://host:port, got {item['url']!r:.80}") from None
         parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname or parts.port is None or parts.path not in ("", "/"):
-            raise ValueError(f"backend url must look like http://host:port, got {item['url']!r}")
         metadata = item.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise ValueError(f"metadata of {url} must be an object")
         backend_id = item.get("id") or parts.netloc
         weight = item.get("weight", metadata.get("weight", weights.get(backend_id, weights.get(url, 1))))
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 1000:
@@ -297,6 +327,9 @@ class Balancer:
         self.eject_after = int(config.get("eject_after", 3))  # failed requests in a row -> ejected
         self.eject_for = float(config.get("eject_for", 5.0))  # seconds before an ejected backend gets traffic
         self.access_log = bool(config.get("access_log", True))
+        redact_access_log()  # ?password=... on its way to identity is not written to the log in clear
+        # callers whose X-Forwarded-Proto/-Host are believed (a CDN or proxy in front); anyone else's are replaced
+        self.trusted_proxies = frozenset(config.get("trusted_proxies") or ())
         self.backends: list[Backend] = []
         self.source = "static"
         self.discovery = None
@@ -330,10 +363,15 @@ class Balancer:
         log.info("%s: backends now %s", self.name, ", ".join(f"{b.id}={b.url}" for b in merged) or "none")
 
     def _from_registry(self, instances: list[dict]) -> None:
-        try:
-            self.set_backends(parse_backends(instances, self.weights))
-        except ValueError as exc:
-            log.warning("%s: ignoring the registry's list: %s", self.name, exc)
+        """Take the registry's list, entry by entry: one entry the balancer cannot use is skipped (and logged),
+        it never freezes the balancer on its old list."""
+        usable = []
+        for instance in instances:
+            try:
+                usable += parse_backends([instance], self.weights)
+            except ValueError as exc:
+                log.warning("%s: skipping a registry entry: %s", self.name, exc)
+        self.set_backends(usable)
 
     def available(self, exclude=()) -> list[Backend]:
         now = time.monotonic()
@@ -478,6 +516,8 @@ class Balancer:
     def _forward_headers(self, request, in_headers, client, request_id, hop_id, backend) -> tuple[str, bool]:
         """The request head for the backend (without its first line), and whether its body goes chunked."""
         drop = HOP_BY_HOP | SET_HERE
+        if not trust.identity_proven(in_headers):  # X-User: admin from a client, not from the gateway
+            drop = drop | IDENTITY
         connection = in_headers.get("Connection")
         if connection:
             drop = drop | {t.strip().lower() for t in connection.split(",")}
@@ -487,8 +527,11 @@ class Balancer:
                 lines.append(f"{k}: {v}")
         forwarded_for = in_headers.get("X-Forwarded-For")
         lines.append(f"X-Forwarded-For: {forwarded_for}, {client}" if forwarded_for else f"X-Forwarded-For: {client}")
-        lines.append(f"X-Forwarded-Proto: {in_headers.get('X-Forwarded-Proto') or request.scheme}")
-        lines.append(f"X-Forwarded-Host: {in_headers.get('X-Forwarded-Host') or in_headers.get('Host', '')}")
+        trusted = client in self.trusted_proxies
+        proto = in_headers.get("X-Forwarded-Proto") if trusted else None
+        host = in_headers.get("X-Forwarded-Host") if trusted else None
+        lines.append(f"X-Forwarded-Proto: {proto or request.scheme}")
+        lines.append(f"X-Forwarded-Host: {host or in_headers.get('Host', '')}")
         lines.append(f"{REQUEST_ID}: {request_id}")
         lines.append(f"{CALLER}: balancer")
         lines.append(f"{CALLER_INSTANCE}: {self.name}")
@@ -607,6 +650,10 @@ class Balancer:
                                        f"(allowed: {', '.join(routes[path])})", request_id)
             response.headers["Allow"] = ", ".join(routes[path])
             return response
+        if path.startswith("/_balancer/"):  # its admin API: only for whoever holds the launch secret
+            refusal = trust.admin_refusal(request.headers.get(trust.ADMIN_HEADER))
+            if refusal is not None:
+                return self.error(*refusal, request_id, reason="admin_only")
         json_response = web.json_response
         if path == "/health":
             return json_response({"status": "ok", "service": "balancer", "name": self.name})
@@ -653,8 +700,10 @@ class Balancer:
             raise _BadInput(400, "field 'strategy' is required: a name such as 'round_robin' "
                                  "or 'file.py:ClassOrFunction'", "strategy")
         options = body.get("options") or {}
-        if not isinstance(options, dict):
-            raise _BadInput(400, "field 'options' must be an object", "options")
+        try:
+            options = check_options(options)
+        except ValueError as exc:
+            raise _BadInput(400, f"field 'options': {exc}", "options")
         try:
             self.strategy = make_strategy(body["strategy"], **options)
         except TypeError as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 import traceback
@@ -25,7 +26,9 @@ import requests
 from flask import Blueprint, Flask, current_app, g, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
+from .. import trust
 from ..traffic.hops import HopRecorder, new_hop_id
+from .redaction import redact_access_log
 
 REQUEST_ID = "X-Request-ID"
 CALLER = "X-Caller"  # the calling service
@@ -80,6 +83,13 @@ def _error_name(status: int) -> str:
     from werkzeug.http import HTTP_STATUS_CODES
 
     return HTTP_STATUS_CODES.get(status, "error").lower().replace(" ", "_").replace("-", "_")
+
+
+def require_admin() -> None:
+    """Refuse this request (401/403) unless it carries the launch secret (see microcosm/trust.py)."""
+    refusal = trust.admin_refusal(request.headers.get(trust.ADMIN_HEADER))
+    if refusal is not None:
+        raise ApiError(*refusal, reason="admin_only")
 
 
 # --- reading input ---------------------------------------------------------------------------------
@@ -153,6 +163,29 @@ def read_json(**fields: Field) -> dict:
     return out
 
 
+_WHOLE = re.compile(r"-?[0-9]{1,18}")
+
+
+def whole_number(text, low: int, high: int) -> int | None:
+    """`text` as an integer if it is a plain decimal one ("42", "-3") from low to high, else None.
+    ("²".isdigit() is True and "1_0", " 7", "0x10" are all things int() accepts: none is a number here.)"""
+    if not isinstance(text, str) or not _WHOLE.fullmatch(text):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
+def query_int(name: str, default: int, low: int, high: int) -> int:
+    """The query parameter `name` as an integer from low to high (default when absent), or a 400 naming it."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    value = whole_number(raw, low, high)
+    if value is None:
+        raise InvalidInput(f"query parameter '{name}' must be an integer from {low} to {high}", name)
+    return value
+
+
 # --- calling other services ------------------------------------------------------------------------
 _sessions = threading.local()
 
@@ -202,8 +235,17 @@ def _record_failed_call(method: str, url: str, upstream: str, error: "UpstreamEr
 
 
 # --- metrics ---------------------------------------------------------------------------------------
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"})
+
+
+def method_label(method: str) -> str:
+    """The method as metrics and hop records name it: any method not in the HTTP standard is "OTHER", so a
+    client inventing methods cannot add a new entry (and memory) per request."""
+    return method if method in KNOWN_METHODS else "OTHER"
+
+
 class Metrics:
-    """Request counts and latencies by route, kept in this process."""
+    """Request counts and latencies by route ("METHOD /route"), kept in this process."""
 
     def __init__(self, window: int = 1000):
         self.lock = threading.Lock()
@@ -212,6 +254,8 @@ class Metrics:
                                                  "latencies": deque(maxlen=window)})
 
     def record(self, route: str, status: int, ms: float) -> None:
+        method, _, rest = route.partition(" ")
+        route = f"{method_label(method)} {rest}"
         with self.lock:
             r = self.routes[route]
             r["count"] += 1
@@ -283,6 +327,7 @@ def create_service(name: str, config: dict | None = None) -> Flask:
         ACCESS_LOG=bool(config.get("access_log", True)),
         INSTANCE=str(config.get("name", name)),
     )
+    redact_access_log()  # a password or token put in a URL by mistake never reaches the log
     app.extensions["hops"] = HopRecorder(config["traffic_redis"]) if config.get("traffic_redis") else None
     if config.get("registry_url") and config.get("url"):
         from ..discovery import Registration
@@ -318,10 +363,10 @@ def create_service(name: str, config: dict | None = None) -> Flask:
             app.extensions["hops"].record(
                 request_id=g.get("request_id"), hop=g.get("hop"), parent=request.headers.get(PARENT_HOP, ""),
                 caller=caller, caller_instance=request.headers.get(CALLER_INSTANCE, caller), callee=name,
-                instance=app.config["INSTANCE"], method=request.method, path=request.path,
+                instance=app.config["INSTANCE"], method=method_label(request.method), path=request.path,
                 status=response.status_code, ms=round(ms, 3), error="")
         if app.config.get("ACCESS_LOG", True):
-            access_log.info("%s %s %s -> %s %.1f ms [request %s, from %s]", name, request.method,
+            access_log.info("%s %s %s -> %s %.1f ms [request %s, from %s]", name, method_label(request.method),
                             request.full_path.rstrip("?"), response.status_code, ms, g.get("request_id"), caller)
         return response
 
@@ -358,6 +403,7 @@ def _infra_routes(name: str, metrics: Metrics, chaos: Chaos) -> Blueprint:
 
     @bp.route("/_chaos", methods=["GET", "PUT", "DELETE"])
     def set_chaos():
+        require_admin()
         if request.method == "PUT":
             body = read_json(delay_ms=Int(required=False, min=0, max=60000),
                              fail_next=Int(required=False, min=0, max=1_000_000),

@@ -2,9 +2,8 @@
 import sqlite3
 from pathlib import Path
 
-from flask import request
 
-from .base import ApiError, Int, Str, create_service, read_json
+from .base import ApiError, Int, Str, create_service, query_int, read_json
 from .storage import Database
 
 SCHEMA = """
@@ -26,10 +25,8 @@ def create_app(config: dict):
 
     @app.get("/products")
     def list_products():
-        limit = request.args.get("limit", "100")
-        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
-            raise ApiError(400, "query parameter 'limit' must be an integer from 1 to 1000", field="limit")
-        return {"products": db.query("SELECT * FROM products ORDER BY id LIMIT ?", int(limit))}
+        limit = query_int("limit", 100, 1, 1000)
+        return {"products": db.query("SELECT * FROM products ORDER BY id LIMIT ?", limit)}
 
     @app.get("/products/<int:product_id>")
     def get_product(product_id: int):

@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape
 
 from flask import Response, request
 
-from .base import create_service
+from .base import create_service, whole_number
 from .storage import Database
 
 SCHEMA = """
@@ -39,10 +39,10 @@ def create_app(config: dict):
             db.execute("INSERT INTO stock (sku, quantity, warehouse) VALUES (?, ?, ?)", *row)
 
     def sku_param(source) -> int | Response:
-        sku = source.get("sku", "")
-        if not sku.isdigit():
+        sku = whole_number(source.get("sku"), 0, 2**62)
+        if sku is None:
             return xml("error", 400, code="BAD_SKU", message="sku must be a whole number")
-        return int(sku)
+        return sku
 
     @app.get("/stock")
     def get_stock():
@@ -61,17 +61,17 @@ def create_app(config: dict):
         sku = sku_param(request.form)
         if isinstance(sku, Response):
             return sku
-        delta = request.form.get("delta", "")
-        if not delta.lstrip("-").isdigit() or abs(int(delta)) > 1_000_000:
+        delta = whole_number(request.form.get("delta"), -1_000_000, 1_000_000)
+        if delta is None:
             return xml("error", 400, code="BAD_DELTA", message="delta must be a whole number (negative takes stock out)")
         conn = db.connect()
         with conn:
             row = conn.execute("SELECT quantity FROM stock WHERE sku = ?", (sku,)).fetchone()
             if row is None:
                 return xml("error", 404, code="NOT_FOUND", message=f"no stock record for sku {sku}")
-            if row["quantity"] + int(delta) < 0:
+            if row["quantity"] + delta < 0:
                 return xml("error", 409, code="NOT_ENOUGH", message=f"only {row['quantity']} in stock")
-            conn.execute("UPDATE stock SET quantity = quantity + ? WHERE sku = ?", (int(delta), sku))
+            conn.execute("UPDATE stock SET quantity = quantity + ? WHERE sku = ?", (delta, sku))
         return xml("stock", **db.one("SELECT * FROM stock WHERE sku = ?", sku))
 
     return app

@@ -26,10 +26,16 @@ def load_module(spec: str):
 
 
 def load_object(spec: str):
-    """'file.py:name' or 'package.module:name' -> the object."""
+    """'file.py:name' -> the object named `name` in that file (your strategy, limiter, verifier ...).
+
+    A .py file only: an importable name such as 'subprocess:Popen' would hand whoever writes the spec every
+    module on the machine. Code is loaded from what the notebook passes at launch (or, for the balancer's
+    strategy, from an admin request that carries the launch secret), never from an ordinary request."""
+    if not isinstance(spec, str):
+        raise ValueError(f"expected 'file.py:name', got {spec!r:.80}")
     where, sep, attr = spec.rpartition(":")
-    if not sep or not where or not attr:
-        raise ValueError(f"expected 'file.py:name' or 'module:name', got {spec!r}")
+    if not sep or not where.endswith(".py") or not attr.isidentifier():
+        raise ValueError(f"expected 'file.py:name' (a Python file and a name in it), got {spec!r:.200}")
     module = load_module(where)
     try:
         return getattr(module, attr)

@@ -7,9 +7,8 @@ better one (timeouts, backoff, jitter) and plugs it in with `launch("orders", re
 import time
 from pathlib import Path
 
-from flask import request
 
-from .base import ApiError, Int, UpstreamError, call, create_service, read_json
+from .base import ApiError, Int, UpstreamError, call, create_service, query_int, read_json
 from .loader import load_object
 from .storage import Database
 
@@ -58,10 +57,8 @@ def create_app(config: dict):
 
     @app.get("/orders")
     def list_orders():
-        limit = request.args.get("limit", "100")
-        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
-            raise ApiError(400, "query parameter 'limit' must be an integer from 1 to 1000", field="limit")
-        return {"orders": db.query("SELECT * FROM orders ORDER BY id DESC LIMIT ?", int(limit))}
+        limit = query_int("limit", 100, 1, 1000)
+        return {"orders": db.query("SELECT * FROM orders ORDER BY id DESC LIMIT ?", limit)}
 
     @app.get("/orders/<int:order_id>")
     def get_order(order_id: int):

@@ -7,6 +7,7 @@ the registry learns. Callers read the list, or long-poll it (`?wait=5&version=N`
 State lives in memory on purpose: after a restart the registry is empty, and each instance's next heartbeat
 is answered 404, which tells it to register again. Within one TTL the registry knows the whole system again.
 """
+import json
 import re
 import signal
 import sys
@@ -17,12 +18,16 @@ from collections import deque
 
 from flask import g, request
 
-from .base import ApiError, Number, Obj, Str, create_service, read_json
+from ..discovery import instance_url
+from .base import ApiError, Number, Obj, Str, create_service, read_json, require_admin
 from .loader import load_object
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")
 MAX_WAIT = 10.0
+MAX_SERVICES = 200  # names a registry keeps at once
+MAX_INSTANCES = 64  # instances of one service
+MAX_METADATA = 2048  # bytes of an instance's metadata, as JSON
+MAX_TTL = 300.0  # seconds: an instance that has not sent a heartbeat for 5 minutes is surely gone
 
 
 def overdue(instances: dict[str, dict], now: float) -> list[str]:
@@ -53,8 +58,12 @@ class Registry:
     def register(self, service, instance_id, url, ttl, metadata) -> bool:
         """Add (or refresh) an instance. Returns True if it is new."""
         with self.changed:
+            if service not in self.services and len(self.services) >= MAX_SERVICES:
+                raise ApiError(507, f"the registry already holds {MAX_SERVICES} services; deregister some first")
             instances = self.services.setdefault(service, {})
             known = instances.get(instance_id)
+            if known is None and len(instances) >= MAX_INSTANCES:
+                raise ApiError(507, f"{service} already has {MAX_INSTANCES} instances registered")
             if known and known["url"] != url:
                 raise ApiError(409, f"instance id '{instance_id}' of {service} is already registered at "
                                     f"{known['url']}: choose another id, or deregister that one first", field="id")
@@ -79,6 +88,8 @@ class Registry:
             instance = self.services.get(service, {}).pop(instance_id, None)
             if instance is None:
                 raise ApiError(404, f"{service}/{instance_id} is not registered")
+            if not self.services[service]:
+                del self.services[service]
             self._bump(service, "deregistered", instance)
 
     def close(self) -> None:
@@ -101,6 +112,8 @@ class Registry:
                     if instance is not None:
                         dropped.append(f"{service}/{instance_id}")
                         self._bump(service, "expired", instance)
+            for service in [s for s, instances in self.services.items() if not instances]:
+                del self.services[service]
         return dropped
 
     def _reap_forever(self, every: float) -> None:
@@ -132,6 +145,15 @@ def _check_name(service: str) -> None:
                        field="service")
 
 
+def _check_metadata(metadata: dict) -> None:
+    """Bounded, and what the balancer reads from it (a weight) valid, so no entry can spoil a caller's list."""
+    if len(json.dumps(metadata)) > MAX_METADATA:
+        raise ApiError(400, f"field 'metadata' must be at most {MAX_METADATA} bytes as JSON", field="metadata")
+    weight = metadata.get("weight", 1)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 1000:
+        raise ApiError(400, "metadata 'weight' must be a number above 0 and at most 1000", field="metadata")
+
+
 def _close_on_sigterm(registry: Registry) -> None:
     """On a clean stop (SIGTERM) close the registry first, then stop as before."""
     previous = signal.getsignal(signal.SIGTERM)
@@ -155,23 +177,32 @@ def create_app(config: dict):
     _close_on_sigterm(registry)
     app.extensions["registry"] = registry
 
+    # Writes need the launch secret: without it, anyone on the machine could register http://attacker for
+    # catalog, or deregister the real instances. (Production registries do the same with ACL tokens and mTLS.)
     @app.post("/services/<service>/instances")
     def register(service):
+        require_admin()
         _check_name(service)
         body = read_json(id=Str(min=1, max=100), url=Str(min=1, max=300),
-                         ttl=Number(required=False, default=3.0, min=0.1, max=3600), metadata=Obj(required=False, default={}))
-        if not URL.match(body["url"]):
-            raise ApiError(400, f"field 'url' must look like http://host:port, got {body['url']!r}", field="url")
-        new = registry.register(service, body["id"], body["url"].rstrip("/"), float(body["ttl"]), body["metadata"])
+                         ttl=Number(required=False, default=3.0, min=0.1, max=MAX_TTL),
+                         metadata=Obj(required=False, default={}))
+        try:
+            url = instance_url(body["url"])
+        except ValueError as exc:
+            raise ApiError(400, f"field 'url': {exc}", field="url") from None
+        _check_metadata(body["metadata"])
+        new = registry.register(service, body["id"], url, float(body["ttl"]), body["metadata"])
         return registry.snapshot(service), 201 if new else 200
 
     @app.put("/services/<service>/instances/<instance_id>/heartbeat")
     def heartbeat(service, instance_id):
+        require_admin()
         instance = registry.heartbeat(service, instance_id)
         return {"id": instance_id, "ttl": instance["ttl"]}
 
     @app.delete("/services/<service>/instances/<instance_id>")
     def deregister(service, instance_id):
+        require_admin()
         registry.deregister(service, instance_id)
         return registry.snapshot(service)
 

@@ -17,6 +17,7 @@ import redis as redis_py
 
 STREAM = "microcosm:hops"
 MAX_RECORDS = 20_000  # the stream is trimmed to about this many hops
+MAX_FIELD = {"path": 512, "error": 512}  # characters kept per field; any other text field: 128
 FIELDS = ("request_id", "hop", "parent", "caller", "caller_instance", "callee", "instance",
           "method", "path", "status", "ms", "ts", "error")
 
@@ -44,6 +45,9 @@ class HopRecorder:
     def record(self, **hop) -> None:
         """Queue one hop. Never blocks, never raises."""
         hop.setdefault("ts", time.time() - float(hop.get("ms") or 0) / 1000)  # when the hop started
+        for key, value in hop.items():  # whatever a client sent (a path, a method), a record stays small
+            if isinstance(value, str) and len(value) > MAX_FIELD.get(key, 128):
+                hop[key] = value[:MAX_FIELD.get(key, 128)] + "…"
         if len(self.buffer) == self.buffer.maxlen:
             self.dropped += 1
         self.buffer.append(hop)

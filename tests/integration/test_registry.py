@@ -95,10 +95,34 @@ def test_a_new_instance_is_heard_of_by_long_poll_not_by_polling_the_list(launch,
     ("DELETE", "/services/ghosts/instances/nobody", None, 404, "not registered"),
     ("GET", "/services/catalog?wait=99", None, 400, "'wait' must be between"),
     ("GET", "/services/catalog?version=new", None, 400, "must be numbers"),
+    # URLs by the balancer's own rule (an entry it could not use would freeze its list)
+    ("POST", "/services/catalog/instances", {"id": "x", "url": "https://127.0.0.1:1"}, 400, "must look like"),
+    ("POST", "/services/catalog/instances", {"id": "x", "url": "http://127.0.0.1"}, 400, "must look like"),
+    ("POST", "/services/catalog/instances", {"id": "x", "url": "http://127.0.0.1:99999"}, 400, "must look like"),
+    ("POST", "/services/catalog/instances", {"id": "x", "url": "http://127.0.0.1:1/admin"}, 400, "must look like"),
+    ("POST", "/services/catalog/instances", {"id": "x", "url": "http://user@127.0.0.1:1"}, 400, "must look like"),
+    ("POST", "/services/catalog/instances", {"id": "x", "url": "http://127.0.0.1:1?x=1"}, 400, "must look like"),
+    ("POST", "/services/catalog/instances", {"id": "x", "url": "http://127.0.0.1:1", "ttl": 3600}, 400, "at most 300"),
+    ("POST", "/services/catalog/instances", {"id": "x", "url": "http://127.0.0.1:1", "metadata": {"weight": 1e9}}, 400,
+     "'weight'"),
+    ("POST", "/services/catalog/instances", {"id": "x", "url": "http://127.0.0.1:1", "metadata": {"weight": "9"}}, 400,
+     "'weight'"),
+    ("POST", "/services/catalog/instances", {"id": "x", "url": "http://127.0.0.1:1", "metadata": {"a": "x" * 3000}},
+     400, "at most 2048 bytes"),
 ])
 def test_bad_registrations_get_a_json_4xx(registry, method, path, body, status, words):
-    answer = requests.request(method, registry.url + path, json=body, timeout=5)
+    answer = registry.request(method, path, json=body, timeout=5)  # with the launch secret: the input is wrong
     assert answer.status_code == status and words in answer.json()["message"]
+
+
+def test_one_service_holds_a_bounded_number_of_instances(registry):
+    for i in range(64):
+        assert registry.post("/services/crowd/instances", json={"id": f"i{i}", "url": f"http://127.0.0.1:{2000 + i}",
+                                                                 "ttl": 60}).status_code == 201
+    answer = registry.post("/services/crowd/instances", json={"id": "one-more", "url": "http://127.0.0.1:3000"})
+    assert answer.status_code == 507 and "64 instances" in answer.json()["message"]
+    assert registry.delete("/services/crowd/instances/i0").status_code == 200  # room again for one
+    assert registry.post("/services/crowd/instances", json={"id": "one-more", "url": "http://127.0.0.1:3000"}).status_code == 201
 
 
 def test_a_duplicate_instance_id_at_another_url_is_a_conflict(registry):
