@@ -5,13 +5,12 @@
 #   2. a Python virtual environment in .venv with microcosm and its dev extras installed (editable).
 # `make lab` and `make test` call it. A second run is quick: apt is skipped when every program is there,
 # and pip is skipped while pyproject.toml and this script are unchanged (stamp: .venv/.setup-done).
-# Environment: PYTHON=python3.12 to pick the interpreter; MICROCOSM_SKIP_APT=1 to never call apt.
+# Environment: PYTHON=python3.12 to pick the interpreter; MICROCOSM_SKIP_APT=1 to never call apt;
+# CI=true (as CI services set it): a Chromium that cannot be installed stops the set-up with an error instead
+# of a warning, so the browser tests can never be skipped quietly.
+# Sourcing this file (`source scripts/setup.sh`) only defines its functions: the tests check them that way.
 set -euo pipefail
 
-here=${BASH_SOURCE[0]%/*}
-[ "$here" = "${BASH_SOURCE[0]}" ] && here=.
-cd "$here/.."
-[ -f pyproject.toml ] && [ -f scripts/setup.sh ] || { echo "xx  cannot find the microcosm repository" >&2; exit 1; }
 VENV=.venv
 STAMP="$VENV/.setup-done"
 
@@ -19,6 +18,13 @@ say()  { printf '==> %s\n' "$*"; }
 warn() { printf '!!  %s\n' "$*" >&2; }
 die()  { printf 'xx  %s\n' "$*" >&2; exit 1; }
 have() { command -v "$1" >/dev/null 2>&1; }
+
+# CI=true, CI=1, CI=yes ...: truthy unless empty, 0, false, no or off (tests/browser/conftest.py agrees).
+in_ci() {
+    local ci
+    ci=$(printf '%s' "${CI:-}" | tr '[:upper:]' '[:lower:]')
+    case "$ci" in ""|0|false|no|off) return 1 ;; *) return 0 ;; esac
+}
 
 # --- 1. system packages -----------------------------------------------------------------------------
 have_java()      { have java && java -version >/dev/null 2>&1; }  # macOS has a /usr/bin/java stub without a JDK
@@ -42,6 +48,25 @@ pick_python() {
     return 1
 }
 
+# Does apt offer a chromium package? The policy is read into a variable first and matched without a pipe:
+# `apt-cache policy chromium | grep -q ...` fails under `set -o pipefail`, because grep -q exits at the first
+# match and apt-cache, still writing, dies of SIGPIPE (status 141), so the whole pipeline counted as "no".
+chromium_candidate() {
+    local policy
+    policy=$(apt-cache policy chromium 2>/dev/null) || return 1
+    [[ $policy =~ Candidate:\ [0-9] ]]
+}
+
+# Chromium could not be installed: a warning on a learner's machine (only the browser tests need it),
+# an error under CI, where a skipped browser test would look like a passing one.
+chromium_missing() {
+    if in_ci; then
+        die "$* -- CI is set ($CI), and without /usr/bin/chromium the browser tests cannot run"
+    fi
+    warn "$*"
+    warn "the browser tests will be skipped without Chromium (with CI=true they fail instead)"
+}
+
 apt_setup() {
     local sudo=() missing=() py
     have redis-server  || missing+=(redis-server)
@@ -56,6 +81,7 @@ apt_setup() {
     if [ "${MICROCOSM_SKIP_APT:-}" = 1 ]; then
         have_chromium || missing+=(chromium)
         warn "MICROCOSM_SKIP_APT=1: not installing what is missing: ${missing[*]}"
+        have_chromium || chromium_missing "MICROCOSM_SKIP_APT=1 and chromium is not installed"
         return 0
     fi
     if [ "$(id -u)" -ne 0 ]; then
@@ -64,6 +90,7 @@ apt_setup() {
         else
             warn "not root and no sudo: please install these yourself, then run again:"
             warn "  apt-get install --no-install-recommends ${missing[*]:-} chromium"
+            have_chromium || chromium_missing "not root and no sudo: cannot install chromium"
             return 0
         fi
     fi
@@ -81,13 +108,17 @@ apt_setup() {
         if [ $updated = 0 ] && ! ls /var/lib/apt/lists/*Packages* >/dev/null 2>&1; then
             "${apt[@]}" update >/dev/null || true
         fi
-        if apt-cache policy chromium 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+        if chromium_candidate; then
             say "installing chromium with apt (for the browser tests)"
+            # a stale package list names a version the mirror no longer has: update once, try again
             "${apt[@]}" install --no-install-recommends chromium >/dev/null ||
-                warn "could not install chromium; browser tests will be skipped"
+                { [ $updated = 0 ] && "${apt[@]}" update >/dev/null &&
+                  "${apt[@]}" install --no-install-recommends chromium >/dev/null; } ||
+                chromium_missing "apt-get install chromium failed (run it by hand to see why)"
+            have_chromium || chromium_missing "apt installed chromium, but no chromium program is on the PATH"
         else
-            warn "no chromium deb here (Ubuntu ships it as a snap: sudo snap install chromium);"
-            warn "browser tests will be skipped without it"
+            chromium_missing "apt has no chromium package here (Ubuntu ships Chromium only as a snap:" \
+                             "sudo snap install chromium)"
         fi
     fi
 }
@@ -109,8 +140,17 @@ other_setup() {
         warn "missing: ${missing[*]}. Install redis-server, ZooKeeper, a Java runtime and Chromium"
         warn "with your package manager (or conda: conda env create -f environment.yml)."
     fi
+    have_chromium || chromium_missing "chromium is not installed (this set-up installs it only on Debian)"
     warn "continuing: notebooks that need a missing program will tell you so"
 }
+
+# Sourced (by a test): the functions above are defined, nothing is run.
+(return 0 2>/dev/null) && return 0
+
+here=${BASH_SOURCE[0]%/*}
+[ "$here" = "${BASH_SOURCE[0]}" ] && here=.
+cd "$here/.."
+[ -f pyproject.toml ] && [ -f scripts/setup.sh ] || die "cannot find the microcosm repository"
 
 if have apt-get && [ -r /etc/debian_version ]; then
     apt_setup
