@@ -41,10 +41,12 @@ import socket
 import time
 import uuid
 from collections import deque
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 from aiohttp.streams import StreamReader
 from multidict import CIMultiDict
 
@@ -686,7 +688,7 @@ class Balancer:
             raise _BadInput(413, "the body is over the 64 KiB limit")
         try:
             body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise _BadInput(400, "the body is not valid JSON")
         if not isinstance(body, dict):
             raise _BadInput(400, "the body must be a JSON object")
@@ -754,7 +756,7 @@ class Balancer:
             self.discovery.wait_for(bool, timeout=float(self.config.get("discovery_wait", 1.0)))
             self._from_registry(self.discovery.instances())
         self.health_task = asyncio.get_running_loop().create_task(self.health_loop())
-        server = web.Server(self.handle, access_log=None, handler_cancellation=False)
+        server = _Server(self.handle, access_log=None, handler_cancellation=False)
         self.server = await asyncio.get_running_loop().create_server(server, sock=sock, backlog=1024)
 
     async def close(self) -> None:
@@ -766,6 +768,28 @@ class Balancer:
             b.pool.close()
         if self.hops is not None:
             self.hops.flush()
+
+
+class _JSONErrors(RequestHandler):
+    """aiohttp answers a request it cannot parse (a bad method, header or length) itself, in plain text; the
+    balancer answers it in JSON like every microcosm service, saying what was wrong (never echoing the bytes)."""
+
+    def handle_error(self, request, status=500, exc=None, message=None):
+        if request.writer.output_size > 0:  # part of an answer went out already: only closing is left
+            raise ConnectionError("the answer has started; it cannot become an error")
+        what = (message or "").split("\n", 1)[0].split(":", 1)[0][:200] or HTTPStatus(status).phrase
+        if status >= 500:
+            log.error("balancer: error handling a request: %s", what, exc_info=exc)
+        body = {"error": HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_"),
+                "message": f"the balancer could not read the request: {what}", "status": status}
+        response = web.json_response(body, status=status)
+        response.force_close()
+        return response
+
+
+class _Server(web.Server):
+    def __call__(self):
+        return _JSONErrors(self, loop=self._loop, **self._kwargs)
 
 
 class _BadInput(Exception):

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import requests
 from flask import Blueprint, Flask, current_app, g, has_request_context, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from .. import trust
@@ -314,11 +315,24 @@ class Chaos:
 
 
 # --- the app ---------------------------------------------------------------------------------------
+class _JSON(DefaultJSONProvider):
+    """Flask's JSON, but a body nested too deeply for the parser (`[[[[...]]]]`, 30,000 levels) is invalid
+    JSON like any other (a 400), not a RecursionError (a 500)."""
+
+    sort_keys = False
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("the JSON is nested too deeply") from None
+
+
 def create_service(name: str, config: dict | None = None) -> Flask:
     """A Flask app with everything a microcosm service shares. Add your routes to it."""
     config = dict(config or {})
     app = Flask(name)
-    app.json.sort_keys = False
+    app.json = _JSON(app)
     app.config.update(
         SERVICE_NAME=name,
         SERVICE_CONFIG=config,
