@@ -257,3 +257,80 @@ def test_cache_keeps_the_last_keys_when_the_provider_is_down(key, jwks_server):
     jwks_server.close()
     assert verify(sign(key), cache, ISSUER, AUDIENCE)["sub"] == "ada"  # refetch failed, old keys still used
     assert cache.last_error is not None
+
+
+# --- a slow provider stalls no token whose key we already hold --------------------------------------------------
+class StallingJWKSServer:
+    """A JWKS server whose answers can be held back: while `stall` is set, a request signals `entered` and then
+    waits on `release` before it answers. The test controls both events; nothing here depends on timing."""
+
+    def __init__(self, jwks: dict):
+        self.jwks, self.requests, self.stall = jwks, 0, False
+        self.entered, self.release, self.answered = threading.Event(), threading.Event(), threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests += 1
+                if outer.stall:
+                    outer.entered.set()
+                    outer.release.wait(60)
+                body = json.dumps(outer.jwks).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                if outer.stall:
+                    outer.answered.set()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_known_key_is_used_while_a_refetch_is_stuck(key, other_key):
+    """One verification waits on a refetch (its kid is new) that the provider holds back; meanwhile tokens whose
+    key the cache holds are verified (even with the cache past its max-age), and a second unknown kid waits for
+    the same fetch instead of starting another. Before the fix the cache held its lock during the fetch."""
+    server = StallingJWKSServer({"keys": [public_jwk(key[0].public_key(), key[1])]})
+    try:
+        cache = JWKSCache(server.url, max_age=0, min_refetch=60, timeout=60)  # stale at once; a long fetch timeout
+        assert verify(sign(key), cache, ISSUER, AUDIENCE)["sub"] == "ada"
+        cache.tried_at -= 61  # as if the last fetch were a minute old: one refetch is allowed now, not two
+        server.jwks = {"keys": [public_jwk(k.public_key(), kid) for k, kid in (key, other_key)]}  # rotation
+        server.stall = True
+        results: dict = {}
+
+        def check(name, token):
+            try:
+                results[name] = verify(token, cache, ISSUER, AUDIENCE)["sub"]
+            except TokenError as exc:
+                results[name] = exc.reason
+
+        new_kid = threading.Thread(target=check, args=("new kid", sign(other_key)))
+        new_kid.start()
+        assert server.entered.wait(30), "the refetch for the new kid never reached the provider"
+        known = threading.Thread(target=check, args=("known kid", sign(key, sub="bob")))
+        known.start()
+        known.join(30)
+        # the known-kid token was verified while the provider still holds the refetch back
+        assert results.get("known kid") == "bob", results
+        assert not server.release.is_set() and not server.answered.is_set() and new_kid.is_alive()
+        second_new = threading.Thread(target=check, args=("second new", sign(other_key, sub="cleo")))
+        second_new.start()
+        server.release.set()
+        new_kid.join(30)
+        second_new.join(30)
+        assert results["new kid"] == "ada" and results["second new"] == "cleo", results
+        assert server.requests == 2 and cache.fetches == 2  # the first fetch, then exactly one refetch
+    finally:
+        server.close()
