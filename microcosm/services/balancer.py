@@ -52,7 +52,7 @@ from multidict import CIMultiDict
 
 from .. import trust
 from ..discovery import instance_url
-from .base import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID, Metrics
+from .base import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID, Metrics, method_label
 from .redaction import redact_access_log
 from .upstream import Broken, ConnectFailed, Pool, Timeout
 
@@ -511,7 +511,7 @@ class Balancer:
                          request.path, status, started, error_text,
                          caller=in_headers.get(CALLER, "client"), caller_instance=in_headers.get(CALLER_INSTANCE, ""))
         if self.access_log:
-            access_log.info("%s %s %s -> %s %.1f ms via %s [request %s]", self.name, method, request.path_qs,
+            access_log.info("%s %s %s -> %s %.1f ms via %s [request %s]", self.name, method_label(method), request.path_qs,
                             status, ms, "/".join(b.id for b in tried) or "-", request_id)
         return response
 
@@ -636,7 +636,7 @@ class Balancer:
             caller, caller_instance = "balancer", self.name
         self.hops.record(request_id=request_id, hop=hop, parent=parent, caller=caller,
                          caller_instance=caller_instance or caller, callee=callee, instance=instance,
-                         method=method, path=path, status=status,
+                         method=method_label(method), path=path, status=status,
                          ms=round((time.perf_counter() - started) * 1000, 3), error=error)
 
     # --- its own API -------------------------------------------------------------------------------
