@@ -4,7 +4,10 @@ Every public request goes through these steps, in this order:
 
 1. **route**: the routing table maps a public path prefix (`/api/orders`) to a service (`orders`) and the
    path it has there (`/orders`). Instances come from the registry (one `Discovery` per service, picked in
-   turn), or from static URLs in config `upstreams={"orders": "http://..."}`.
+   turn), or from static URLs in config `upstreams={"orders": "http://..."}`. A public path maps to exactly
+   one upstream path (`paths.py`): it is read as the client sent it, dot segments, encoded slashes, double
+   encoding and the like are refused (400), every segment is encoded again, and a segment starting with `_`
+   (`/_chaos`, `/_balancer`: admin routes) is never forwarded.
 2. **authenticate**: each route says, per method, whether a token is needed and which scopes it must carry
    (`None`: public; `[]`: any valid token; `["orders:write"]`). Tokens are checked here, at the edge, with
    `microcosm.tokens.verify` against the identity provider's JWKS (cached, refetched on an unknown key id):
@@ -13,8 +16,10 @@ Every public request goes through these steps, in this order:
    one atomic Lua script per request; 429 with `Retry-After` and `RateLimit-*` headers.
    `rate_limiter="file.py:Name"` loads your own (chapter 05's lab).
 4. **forward**: only an allow-list of the client's headers goes on; the caller's identity is added as
-   `X-User`, `X-Scopes`, `X-Client`. Whatever identity headers the client sent are dropped: services behind
-   the gateway can trust them because only the gateway sets them.
+   `X-User`, `X-Scopes`, `X-Client`, with `X-Identity-Proof` (an HMAC of the three under the launch secret,
+   `microcosm.trust`) when the gateway was launched with one. Whatever identity headers, proof or admin
+   secret the client sent are dropped: a service behind trusts identity headers only as far as it trusts
+   the network that carries them (chapter 05 says what that rests on).
 
 Besides plain routing: `/api/product-page/<id>` composes catalog and stock in parallel (a partial answer,
 marked, when stock is down); `/api/stock/<sku>` translates JSON to the legacy stock service's XML and form
@@ -31,12 +36,14 @@ import time
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes, urlsplit
 
 import redis as redis_lib
 import urllib3
 from flask import Response, g, request
 
-from .. import tokens
+from .. import tokens, trust
+from . import paths
 from .base import (CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID, ApiError, Int, UpstreamError, _record_failed_call,
                    call, create_service, error_response, read_json)
 from .redaction import SECRET_PARAMS, redact_access_log
@@ -67,8 +74,9 @@ DEFAULT_ROUTES = [
 ]
 FORWARDED_HEADERS = ("Content-Type", "Accept", "Accept-Language", "If-None-Match", "If-Modified-Since",
                      "If-Match", "Idempotency-Key", "User-Agent")  # all other client headers stay here
-IDENTITY_HEADERS = ("X-User", "X-Scopes", "X-Client")  # set by the gateway only
+IDENTITY_HEADERS = trust.IDENTITY_HEADERS  # X-User, X-Scopes, X-Client: set by the gateway only (+ the proof)
 RETURNED_HEADERS = ("Content-Type", "Location", "ETag", "Last-Modified", "Cache-Control", "Retry-After")
+ID_MAX = 2**62  # the largest id every service behind accepts (SQLite's INTEGER, legacy stock's sku): beyond it, 404
 EXPOSED_HEADERS = "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, X-Request-ID, WWW-Authenticate"
 
 
@@ -165,7 +173,8 @@ def create_app(config: dict):
         if jwks is None:
             raise ApiError(503, "this route needs a token, but the gateway has no identity provider (identity_url)")
         try:
-            return verify(tokens.bearer_token(request.headers.get("Authorization")), jwks, issuer, audience, scopes)
+            claims = verify(tokens.bearer_token(request.headers.get("Authorization")), jwks, issuer, audience, scopes)
+            return tokens.check_identity(claims)  # whatever the verifier, what goes on in headers is plain text
         except tokens.TokenError as exc:
             log.info("token refused on %s %s: %s", request.method, request.path, exc.reason)  # never the token
             if exc.reason == "missing_token":
@@ -209,19 +218,23 @@ def create_app(config: dict):
         headers["X-Forwarded-Proto"] = request.scheme
         headers["X-Forwarded-Host"] = request.host
         if claims is not None:
-            headers["X-User"] = claims["sub"]
-            headers["X-Scopes"] = claims.get("scope", "")
-            if claims.get("client_id"):
-                headers["X-Client"] = claims["client_id"]
+            user, scopes, client = claims["sub"], claims.get("scope", ""), claims.get("client_id") or ""
+            headers["X-User"], headers["X-Scopes"] = user, scopes
+            if client:
+                headers["X-Client"] = client
+            proof = trust.identity_proof(user, scopes, client)  # None when launched without a launch secret
+            if proof:
+                headers[trust.PROOF_HEADER] = proof
         return headers
 
     def admit(methods: dict, owner_segment: str | None = None) -> tuple[dict | None, dict]:
         """Steps 2 and 3 for this request: (claims or None, headers to send on)."""
-        if request.method not in methods:
+        method = "GET" if request.method == "HEAD" and "GET" in methods else request.method  # HEAD: GET's rules
+        if method not in methods:
             error = ApiError(405, f"{request.path} does not accept {request.method} (allowed: {', '.join(methods)})")
             error.headers = {"Allow": ", ".join(methods)}
             raise error
-        scopes = methods[request.method]
+        scopes = methods[method]
         claims = authenticate(scopes) if scopes is not PUBLIC else None
         if owner_segment is not None and claims is not None and owner_segment != claims["sub"]:
             raise ApiError(403, f"you may only reach your own resource ({request.path.split('/')[2]}/{claims['sub']})",
@@ -232,16 +245,21 @@ def create_app(config: dict):
     # --- plain routes ---------------------------------------------------------------------------------------------
     pool = urllib3.PoolManager(maxsize=16, retries=False)
 
-    def forward(method: str, url: str, upstream: str, headers: dict, body: bytes | None):
+    def forward(method: str, base_url: str, target: str, upstream: str, headers: dict, body: bytes | None):
         """One call to a service, like base.call but on a urllib3 pool: requests costs ~0.4 ms more CPU per call
-        (measured in bench/gateway_overhead.py), and on the gateway every request pays it."""
+        (measured in bench/gateway_overhead.py), and on the gateway every request pays it. `target` (path and
+        query, already encoded by paths.py) goes into the request line as it is: given a whole URL, urllib3
+        would remove dot segments from it."""
         timeout = app.config["UPSTREAM_TIMEOUT"]
         headers = {REQUEST_ID: g.request_id, CALLER: app.name, CALLER_INSTANCE: app.config["INSTANCE"],
                    PARENT_HOP: g.hop, **headers}
+        url = base_url + target
+        base = urlsplit(base_url)  # an upstream URL may have a path of its own (http://host:port/prefix)
         started = time.perf_counter()
         try:
-            return pool.request(method, url, body=body, headers=headers, redirect=False,
-                                timeout=urllib3.Timeout(connect=min(timeout, 1.0), read=timeout))
+            return pool.connection_from_url(base_url).urlopen(
+                method, base.path.rstrip("/") + target, body=body, headers=headers, redirect=False, retries=False,
+                timeout=urllib3.Timeout(connect=min(timeout, 1.0), read=timeout))
         except urllib3.exceptions.NewConnectionError:  # refused (a subclass of the timeout error, so first)
             error = UpstreamError(upstream, f"{upstream} is unreachable (connection refused)", 503)
         except urllib3.exceptions.TimeoutError:
@@ -251,15 +269,24 @@ def create_app(config: dict):
         _record_failed_call(method, url, upstream, error, started)
         raise error
 
-    def proxy(route: Route, rest: str = ""):
-        owner = rest.split("/", 1)[0] if route.owner else None
-        if route.owner and not owner and request.method != "OPTIONS":
+    def proxy(route: Route):
+        """Forward to the route's service. The path is not Flask's `<path:rest>` (decoded, so `%2F` and `/` look
+        alike) but the segments edge_checks read from the raw request line, each one exactly one segment."""
+        depth = len(route.prefix.strip("/").split("/"))
+        rest = g.segments[depth:]
+        internal = next((s for s in rest if s.startswith("_")), None)
+        if internal is not None:
+            raise ApiError(404, f"'{internal}' names an internal route (a segment starting with '_'): "
+                                "those are never reachable through the gateway", reason="internal_route")
+        owner = rest[0] if route.owner and rest else None
+        if route.owner and owner is None:
             raise ApiError(404, f"name the resource: {route.prefix}/<your username>")
         claims, headers = admit(route.methods, owner)
-        target = upstreams.pick(route.service) + route.path + (f"/{rest}" if rest else "")
+        target = paths.upstream_path(route.path, rest)
         if request.query_string:
-            target += "?" + request.query_string.decode("latin-1")
-        answer = forward(request.method, target, route.service, headers, request.get_data() or None)
+            target += "?" + paths.upstream_query(request.query_string)
+        answer = forward(request.method, upstreams.pick(route.service), target, route.service, headers,
+                         request.get_data() or None)
         response = Response(answer.data, status=answer.status)
         for name in RETURNED_HEADERS:
             if name in answer.headers:
@@ -273,7 +300,7 @@ def create_app(config: dict):
         methods = list(route.methods)
         app.add_url_rule(route.prefix, f"route_{i}", (lambda r: lambda: proxy(r))(route), methods=methods)
         app.add_url_rule(f"{route.prefix}/<path:rest>", f"route_{i}_rest",
-                         (lambda r: lambda rest: proxy(r, rest))(route), methods=methods)
+                         (lambda r: lambda rest: proxy(r))(route), methods=methods)
 
     # --- protocol translation: JSON outside, XML and forms inside ---------------------------------------------
     def stock_from_xml(answer) -> dict:
@@ -288,7 +315,7 @@ def create_app(config: dict):
         return {"sku": int(fields["sku"]), "quantity": int(fields["quantity"]), "warehouse": fields["warehouse"],
                 "in_stock": int(fields["quantity"]) > 0}
 
-    @app.route("/api/stock/<int:sku>", methods=["GET", "POST"])
+    @app.route(f"/api/stock/<int(max={ID_MAX}):sku>", methods=["GET", "POST"])
     def stock(sku: int):
         _, headers = admit({"GET": PUBLIC, "POST": ["stock:write"]})
         base_url = upstreams.pick("stock")
@@ -303,7 +330,7 @@ def create_app(config: dict):
         return stock_from_xml(answer)
 
     # --- composition: one page from several services, in parallel ---------------------------------------------
-    @app.get("/api/product-page/<int:product_id>")
+    @app.get(f"/api/product-page/<int(max={ID_MAX}):product_id>")
     def product_page(product_id: int):
         _, headers = admit({"GET": PUBLIC})
         headers.update({REQUEST_ID: g.request_id, CALLER: "gateway", CALLER_INSTANCE: app.config["INSTANCE"],
@@ -346,7 +373,16 @@ def create_app(config: dict):
         size = sum(len(k) + len(v) + 4 for k, v in request.headers.items())
         if size > max_header_bytes:
             return error_response(431, f"the request's headers are {size} bytes; the limit is {max_header_bytes}")
-        found = SECRET_PARAMS.search(request.query_string.decode("latin-1"))
+        try:
+            g.segments = paths.segments(paths.raw_path(request.environ))
+        except paths.UnsafePath as exc:
+            return error_response(400, str(exc), reason="unsafe_path")
+        if "/" + "/".join(g.segments) != request.path:  # cannot happen with waitress or gunicorn: a safety net
+            return error_response(400, "the path reads differently raw and decoded; send it plainly",
+                                  reason="unsafe_path")
+        query = request.query_string
+        found = SECRET_PARAMS.search(query.decode("latin-1")) or \
+            SECRET_PARAMS.search(unquote_to_bytes(query.replace(b"+", b" ")).decode("latin-1"))
         if found:
             return error_response(400, f"'{found.group(1)}' must never be sent in the URL (URLs end up in logs); "
                                        "send tokens in the Authorization header")

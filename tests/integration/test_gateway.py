@@ -19,6 +19,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from microcosm import trust
+
 ECHO = str(Path(__file__).parent / "services" / "echo_service.py")
 ADMIN = "admin-secret-for-gateway-tests-0123456789"
 SHOP_SECRET = "shop-client-secret-for-tests-0123456"
@@ -150,6 +152,46 @@ def test_identity_headers_sent_by_a_client_are_stripped(gateway, identity):
     assert seen["X-Caller"] == "gateway"
     anonymous = gateway.get("/api/open-echo", headers=forged).json()["headers"]
     assert not {"X-User", "X-Scopes", "X-Client"} & set(anonymous)
+
+
+def test_identity_headers_carry_the_gateways_proof_and_client_secrets_stop_at_the_edge(gateway, identity):
+    """The gateway proves the identity it sends (X-Identity-Proof, an HMAC under the launch secret its launch
+    gave it); a client's own proof, admin secret or identity headers never reach the service."""
+    secret = trust.launch_secret()
+    assert secret, "launch() gives every process it starts (and this one) the launch secret"
+    forged = {"X-Identity-Proof": trust.identity_proof("admin", "everything", "") or "f" * 64,
+              "X-Admin-Secret": secret, "X-User": "admin", "X-Scopes": "everything", "X-Client": "root"}
+    seen = gateway.get("/api/echo", headers={**bearer(user_token(identity)), **forged}).json()["headers"]
+    assert "X-Admin-Secret" not in seen
+    assert seen["X-User"] == "ada" and "X-Client" not in seen
+    assert seen["X-Identity-Proof"] == trust.identity_proof("ada", seen["X-Scopes"], "") != forged["X-Identity-Proof"]
+    assert trust.identity_proven(seen)
+    seen = gateway.get("/api/echo", headers={**bearer(client_token(identity)), **forged}).json()["headers"]
+    assert seen["X-Client"] == "shop" and trust.identity_proven(seen)  # the proof covers X-Client too
+    anonymous = gateway.get("/api/open-echo", headers=forged).json()["headers"]
+    assert not {"X-User", "X-Scopes", "X-Client", "X-Identity-Proof", "X-Admin-Secret"} & set(anonymous)
+
+
+@pytest.mark.parametrize("launch_secret", ["a-launch-secret-for-this-test-0123456789", None])
+def test_no_proof_without_a_launch_secret(identity, echo, monkeypatch, launch_secret):
+    """The gateway in this process (Flask's test client), with and without a launch secret: without one it
+    sends identity headers and no proof (there is nothing to make one with)."""
+    from microcosm.services.gateway import create_app
+
+    if launch_secret:
+        monkeypatch.setenv(trust.ENV, launch_secret)
+    else:
+        monkeypatch.delenv(trust.ENV, raising=False)
+    app = create_app({"identity_url": identity.url, "upstreams": {"echo": echo.url}, "routes": ECHO_ROUTES,
+                      "rate_limit": False, "access_log": False})
+    forged = {"X-Identity-Proof": "f" * 64, "X-Admin-Secret": "guess"}
+    answer = app.test_client().get("/api/echo", headers={**bearer(user_token(identity)), **forged})
+    seen = answer.get_json()["headers"]
+    assert seen["X-User"] == "ada" and "X-Admin-Secret" not in seen
+    if launch_secret:
+        assert seen["X-Identity-Proof"] == trust.identity_proof("ada", seen["X-Scopes"], "")
+    else:
+        assert "X-Identity-Proof" not in seen
 
 
 def test_routes_follow_the_registry_round_robin(launch, identity, tmp_path):
