@@ -4,10 +4,13 @@ Small on purpose (the balancer forwards requests, it needs no cookies, redirects
 which is why it costs a fraction of a general HTTP client's CPU per request. What it does:
 
 - `Pool(host, port)` keeps idle connections to one backend and reuses them (a connection the backend closed
-  while idle, or idle longer than `max_idle`, is not reused);
+  while idle, or idle longer than `max_idle`, is not reused; one that receives bytes while idle is closed at
+  once: they belong to no request, and the next client must never be served them);
 - `Connection.send(head, body)` writes a request; `read_head()` waits for the status line and headers,
   `read_chunk()` gives the body piece by piece (Content-Length, chunked, or until the backend closes), so a big
   body streams through with bounded memory (reading pauses when `HIGH_WATER` bytes wait unread);
+- the answer is parsed strictly (http1.py): one that breaks HTTP/1.1 raises `Malformed` and its connection
+  is closed, never pooled, as is any connection whose answer was not read to its end;
 - a refused or timed-out connect raises `ConnectFailed` (nothing was sent: safe to try elsewhere); anything
   after that raises `Broken` (the request may have reached the backend) or `Timeout`.
 """
@@ -17,8 +20,10 @@ import asyncio
 import socket
 import time
 
+from . import http1
+from .http1 import ProtocolError
+
 HIGH_WATER = 256 * 1024  # unread bytes from a backend before we stop reading from it (flow control)
-MAX_HEAD = 64 * 1024
 
 
 class ConnectFailed(Exception):
@@ -27,6 +32,10 @@ class ConnectFailed(Exception):
 
 class Broken(Exception):
     """The connection failed after the request (or part of it) went out."""
+
+
+class Malformed(Broken):
+    """The backend's answer breaks HTTP/1.1: nothing more on this connection can be trusted."""
 
 
 class Timeout(Exception):
@@ -44,10 +53,12 @@ class Connection(asyncio.Protocol):
         self.write_waiter: asyncio.Future | None = None
         self.paused = False
         self.idle_since = 0.0
-        self.framing = None  # ("length", n) | ("chunked", state) | ("close",) | None (no body)
+        self.framing = None  # "length" (self.left bytes to go) | "chunked" | "close" | None (no body, or read)
         self.left = 0
-        self.chunk_state = "size"
+        self.chunks = http1.Chunked()  # where a chunked body is
+        self.known_length: int | None = 0
         self.reusable = True
+        self.in_pool = False  # idle in the pool, between requests
 
     # --- asyncio.Protocol ---------------------------------------------------------------------------
     def connection_made(self, transport):
@@ -57,6 +68,9 @@ class Connection(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data):
+        if self.in_pool:  # an answer to no request: the backend is confused (or hostile); drop it, bytes and all
+            self.close()
+            return
         self.buffer += data
         if len(self.buffer) > HIGH_WATER and not self.paused:
             self.paused = True
@@ -111,12 +125,17 @@ class Connection(asyncio.Protocol):
             waiter.set_exception(Timeout())
 
     def _take(self, n: int) -> bytes:
+        """The first n buffered bytes, removed from the buffer."""
         data = bytes(self.buffer[:n])
+        self._drop(n)
+        return data
+
+    def _drop(self, n: int) -> None:
+        """Forget the first n buffered bytes (and read again if that made room)."""
         del self.buffer[:n]
         if self.paused and len(self.buffer) < HIGH_WATER // 2:
             self.paused = False
             self.transport.resume_reading()
-        return data
 
     # --- a request and its answer --------------------------------------------------------------------
     async def send(self, head: bytes, body=None, chunked: bool = False) -> None:
@@ -138,51 +157,47 @@ class Connection(asyncio.Protocol):
             self.transport.write(b"0\r\n\r\n")
 
     async def read_head(self, method: str, timeout: float) -> tuple[int, list[tuple[str, str]]]:
-        """The status and headers of the answer; sets up how its body is framed."""
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            while end < 0:
-                if len(self.buffer) > MAX_HEAD:
-                    raise Broken("the backend sent an oversized header")
-                if self.closed:
-                    raise Broken("the backend closed the connection before answering")
-                await self._more(timeout)
-                end = self.buffer.find(b"\r\n\r\n")
-            lines = self._take(end + 4)[:-4].decode("latin-1").split("\r\n")
-            try:
-                version, code = lines[0].split(" ", 2)[:2]
-                status = int(code)
-            except ValueError:
-                raise Broken(f"the backend sent a malformed status line {lines[0][:80]!r}") from None
-            if 100 <= status < 200 and status != 101:
-                continue  # 100 Continue and friends: the real answer follows
-            headers = []
-            length, chunked, close = None, False, version == "HTTP/1.0"
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                name, value = name.strip(), value.strip()
-                lower = name.lower()
-                if lower == "content-length":
-                    length = int(value) if value.isdigit() else None
-                elif lower == "transfer-encoding":
-                    chunked = "chunked" in value.lower()
-                elif lower == "connection":
-                    close = "close" in value.lower() or (version == "HTTP/1.0" and "keep-alive" not in value.lower())
-                headers.append((name, value))
-            self.reusable = not close
-            if method == "HEAD" or status in (204, 304):
-                self.framing = None
-            elif chunked:
-                self.framing, self.chunk_state = "chunked", "size"
-            elif length is not None:
-                self.framing, self.left = "length", length
-            else:
-                self.framing, self.reusable = "close", False
-            return status, headers
+        """The status and headers of the answer (interim 1xx answers skipped); sets up how its body is framed.
+
+        An answer that breaks HTTP/1.1 (http1.py says how) raises `Malformed`, a kind of `Broken`."""
+        try:
+            for _ in range(http1.MAX_INTERIM + 1):
+                head = await self._read_one_head(timeout)
+                if head.status == 101:
+                    raise ProtocolError("101 Switching Protocols, which the balancer never asks for")
+                if head.status >= 200:
+                    self._set_framing(head, method)
+                    return head.status, head.headers
+            raise ProtocolError(f"more than {http1.MAX_INTERIM} interim (1xx) answers")
+        except ProtocolError as exc:
+            raise Malformed(f"the backend's answer breaks HTTP/1.1: {exc}") from None
+
+    async def _read_one_head(self, timeout: float) -> http1.Head:
+        """One status line and its header lines (at most http1.MAX_HEAD bytes are ever held)."""
+        while (parsed := http1.parse_head(self.buffer)) is None:
+            if self.closed:
+                raise Broken("the backend closed the connection before answering")
+            await self._more(timeout)
+        head, used = parsed
+        self._drop(used)
+        return head
+
+    def _set_framing(self, head: http1.Head, method: str) -> None:
+        """How the body ends, whether the connection can be reused, and the body's length if known now."""
+        kind, self.left = http1.framing(head, method)
+        self.framing = None if kind == "none" else kind
+        self.reusable = http1.keep_alive(head) and kind != "close"
+        self.known_length = {"none": 0, "length": self.left}.get(kind)
+        if kind == "chunked":
+            self.chunks = http1.Chunked()
+            # A small chunked answer has usually arrived whole with its head: then its length is known, and a
+            # broken one is found now, while the balancer can still answer 502 instead of cutting a 200 short.
+            self.known_length = http1.chunked_length(self.buffer)
 
     @property
     def body_length(self) -> int | None:
-        return self.left if self.framing == "length" else (0 if self.framing is None else None)
+        """The body's length, if known before reading it (0 when there is none)."""
+        return self.known_length
 
     async def read_chunk(self, timeout: float) -> bytes:
         """The next piece of the body; b"" once it is complete."""
@@ -208,45 +223,24 @@ class Connection(asyncio.Protocol):
                     self.framing = None
                     return b""
             return self._take(len(self.buffer))
-        return await self._read_chunked(timeout)
+        try:
+            return await self._read_chunked(timeout)
+        except ProtocolError as exc:
+            raise Malformed(f"the backend's chunked body breaks HTTP/1.1: {exc}") from None
 
     async def _read_chunked(self, timeout: float) -> bytes:
-        while True:
-            if self.chunk_state == "size":
-                end = self.buffer.find(b"\r\n")
-                if end < 0:
-                    await self._more(timeout)
-                    continue
-                size_text = self._take(end + 2)[:-2].split(b";")[0].strip()
-                try:
-                    self.left = int(size_text, 16)
-                except ValueError:
-                    raise Broken("the backend sent a malformed chunk size") from None
-                self.chunk_state = "data" if self.left else "trailer"
-            elif self.chunk_state == "data":
-                if not self.buffer:
-                    await self._more(timeout)
-                    continue
-                piece = self._take(min(self.left, len(self.buffer)))
-                self.left -= len(piece)
-                if self.left == 0:
-                    self.chunk_state = "crlf"
-                return piece
-            elif self.chunk_state == "crlf":
-                if len(self.buffer) < 2:
-                    await self._more(timeout)
-                    continue
-                self._take(2)
-                self.chunk_state = "size"
-            else:  # trailer lines until an empty one
-                end = self.buffer.find(b"\r\n")
-                if end < 0:
-                    await self._more(timeout)
-                    continue
-                line = self._take(end + 2)
-                if line == b"\r\n":
-                    self.framing = None
-                    return b""
+        """The next piece of a chunked body's data (size lines, CRLFs and trailers are checked and dropped)."""
+        while self.chunks.state != "done":
+            step = self.chunks.step(self.buffer)
+            if step is None:
+                await self._more(timeout)
+                continue
+            used, is_data = step
+            if is_data:
+                return self._take(used)
+            self._drop(used)
+        self.framing = None
+        return b""
 
     def release(self) -> None:
         """Done with this request: back to the pool if the answer was read to its end, else closed."""
@@ -273,9 +267,10 @@ class Pool:
         now = time.monotonic()
         while self.idle:
             conn = self.idle.pop()
-            if not conn.closed and now - conn.idle_since < self.max_idle:
+            conn.in_pool = False
+            if not conn.closed and not conn.buffer and now - conn.idle_since < self.max_idle:
                 return conn
-            conn.close()
+            conn.close()  # closed by the backend, too old, or holding bytes that answer no request
         loop = asyncio.get_running_loop()
         try:
             _, conn = await asyncio.wait_for(
@@ -290,7 +285,7 @@ class Pool:
         if len(self.idle) >= self.keep:
             conn.close()
             return
-        conn.idle_since = time.monotonic()
+        conn.in_pool, conn.idle_since = True, time.monotonic()
         self.idle.append(conn)
 
     def forget(self, conn: Connection) -> None:

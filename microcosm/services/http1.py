@@ -1,0 +1,274 @@
+"""A backend's HTTP/1.1 answer, parsed strictly (RFC 9112): what the balancer accepts and what it refuses.
+
+A proxy that is lenient with its backends forwards their mistakes, or worse, lets one answer be read as two
+(response splitting) or lets a backend grow the proxy's memory without bound. So every rule here says no by
+raising `ProtocolError`; upstream.py turns that into `Broken`, the balancer answers the client 502 and closes
+the connection. What is checked:
+
+- the status line: `HTTP/1.x`, a space, three ASCII digits from 100 to 599, an optional reason;
+- every line ends with CRLF (a bare LF is refused) and is at most `MAX_LINE` bytes; a head is at most
+  `MAX_HEAD` bytes and `MAX_FIELDS` lines;
+- a header line is `token ":" value`: no whitespace before the colon, no obs-fold (a line that starts with
+  a space continuing the previous one), no control characters in the value;
+- the body's framing: Content-Length only ASCII digits, repeated values must agree, at most
+  `MAX_CONTENT_LENGTH`; Transfer-Encoding only `chunked` (we decode nothing else), never together with
+  Content-Length, never in HTTP/1.0; no body at all for HEAD, 1xx, 204 and 304;
+- a chunked body: each size line is 1 to 16 hex digits plus well-formed extensions, at most `MAX_CHUNK_LINE`
+  bytes; CRLF after each chunk's data; trailers bounded like headers.
+
+Pure functions on bytes, no sockets: each one is given what has arrived so far and answers "complete",
+"not yet" (None) or "broken" (ProtocolError), so the caller decides how long to wait and how much to hold.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_LINE = 8 * 1024  # one status, header or trailer line
+MAX_HEAD = 64 * 1024  # all the lines of one head together (and all the trailers of one body)
+MAX_FIELDS = 100  # header lines in one head (and trailer lines in one body)
+MAX_CHUNK_LINE = 1024  # a chunk-size line with its extensions
+MAX_INTERIM = 8  # 1xx answers before the real one
+MAX_CONTENT_LENGTH = 1 << 40  # 1 TiB: no backend of ours sends more; a bigger figure is a broken one
+
+_STATUS = re.compile(rb"HTTP/1\.(\d) ([1-5]\d\d)(?: [\t\x20-\x7e\x80-\xff]*)?")
+_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_FIELD_NAME = re.compile(_TOKEN)
+_NOT_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # control characters (HTAB is allowed)
+_QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
+_EXTENSION = rb"[ \t]*;[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?"
+_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]+)(?:" + _EXTENSION + rb")*")
+_FIELD_LINES = re.compile(rb"(?:" + _TOKEN + rb":[^\x00-\x08\x0a-\x1f\x7f]*\r\n)*")  # any number, each well-formed
+_FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+class ProtocolError(ValueError):
+    """The backend's answer breaks HTTP/1.1."""
+
+
+@dataclass
+class Head:
+    """A response's status line and header fields (names as sent, values without surrounding whitespace)."""
+    minor: int  # HTTP/1.<minor>
+    status: int
+    headers: list[tuple[str, str]]
+
+    def __post_init__(self):
+        self.framing_fields: dict[str, list[str]] = {}  # the values of the headers that decide the framing
+        for name, value in self.headers:
+            lower = name.lower()
+            if lower in _FRAMING_FIELDS:
+                self.framing_fields.setdefault(lower, []).append(value)
+
+    def values(self, name: str) -> list[str]:
+        """Every value of one of the framing headers (lower-case name), comma-separated lists split up."""
+        return [item.strip() for value in self.framing_fields.get(name, ()) for item in value.split(",")]
+
+
+def line_at(buf, pos: int, limit: int) -> tuple[bytes, int] | None:
+    """The CRLF-ended line starting at buf[pos]: (the line without CRLF, where the next one starts).
+
+    None if its end has not arrived yet; ProtocolError if it is longer than `limit` or ends with a bare LF."""
+    end = buf.find(b"\n", pos, pos + limit + 2)
+    if end < 0:
+        if len(buf) - pos >= limit + 2:
+            raise ProtocolError(f"a line longer than {limit} bytes")
+        return None
+    if end == pos or buf[end - 1] != 0x0D:
+        raise ProtocolError("a line ended by a bare LF (HTTP/1.1 lines end with CRLF)")
+    return bytes(buf[pos:end - 1]), end + 1
+
+
+def parse_field(line: bytes) -> tuple[str, str]:
+    """One header (or trailer) line: (name, value); ProtocolError unless it is `token ":" OWS value OWS`."""
+    if line[:1] in (b" ", b"\t"):
+        raise ProtocolError("a folded header line (obs-fold is refused)")
+    name, colon, value = line.partition(b":")
+    if not colon or not _FIELD_NAME.fullmatch(name):
+        raise ProtocolError(f"a malformed header line {line[:60]!r}")
+    value = value.strip(b" \t")
+    if _NOT_IN_VALUE.search(value):
+        raise ProtocolError(f"a control character in the value of {name.decode()}")
+    return name.decode("ascii"), value.decode("latin-1")
+
+
+def parse_head(buf) -> tuple[Head, int] | None:
+    """The head at the start of buf: (Head, its length in bytes with the empty line), or None if incomplete."""
+    end = buf.find(b"\r\n\r\n", 0, MAX_HEAD)
+    if end < 0:
+        _check_unfinished(buf)
+        return None
+    block = bytes(buf[:end + 2])  # the status line and the header lines, each with its CRLF
+    first = block.find(b"\r\n")
+    if first > MAX_LINE:
+        raise ProtocolError(f"a line longer than {MAX_LINE} bytes")
+    status = _STATUS.fullmatch(block, 0, first)
+    if status is None:
+        raise ProtocolError(f"a malformed status line {block[:min(first, 60)]!r}")
+    if not _FIELD_LINES.fullmatch(block, first + 2):
+        _refuse_fields(block[first + 2:])
+    lines = block[first + 2:-2].decode("latin-1").split("\r\n") if end > first else []
+    if len(lines) > MAX_FIELDS:
+        raise ProtocolError(f"more than {MAX_FIELDS} header lines")
+    headers = []
+    for line in lines:
+        if len(line) > MAX_LINE:
+            raise ProtocolError(f"a line longer than {MAX_LINE} bytes")
+        name, _, value = line.partition(":")
+        headers.append((name, value.strip(" \t")))
+    return Head(int(status[1]), int(status[2]), headers), end + 4
+
+
+def _check_unfinished(buf) -> None:
+    """Refuse a head that has not ended yet but is already broken, rather than wait for the rest of it."""
+    if len(buf) >= MAX_HEAD:
+        raise ProtocolError(f"a head longer than {MAX_HEAD} bytes")
+    lines = buf.count(b"\r\n")
+    if buf.count(b"\n") != lines:
+        raise ProtocolError("a line ended by a bare LF (HTTP/1.1 lines end with CRLF)")
+    if lines > MAX_FIELDS + 1:
+        raise ProtocolError(f"more than {MAX_FIELDS} header lines")
+    if len(buf) - buf.rfind(b"\r\n") - 2 > MAX_LINE:  # the line that is still arriving
+        raise ProtocolError(f"a line longer than {MAX_LINE} bytes")
+    first = buf.find(b"\r\n")
+    if first < 0:
+        return
+    if _STATUS.fullmatch(buf, 0, first) is None:
+        raise ProtocolError(f"a malformed status line {bytes(buf[:min(first, 60)])!r}")
+    good = _FIELD_LINES.match(buf, first + 2).end()  # the header lines that have fully arrived and are fine
+    if buf.find(b"\r\n", good) >= 0:
+        _refuse_fields(bytes(buf[good:]))
+
+
+def _refuse_fields(block: bytes) -> None:
+    """Say what is wrong with the first broken header line in block."""
+    for line in block.split(b"\r\n"):
+        parse_field(line)
+    raise ProtocolError("a malformed header line")
+
+
+def content_length(head: Head) -> int | None:
+    """The Content-Length (None if there is none): ASCII digits only, every copy the same, not absurdly big."""
+    values = head.values("content-length")
+    if not values:
+        return None
+    if not all(v.isascii() and v.isdigit() and len(v) <= 16 for v in values):  # "²".isdigit() is true, too
+        raise ProtocolError(f"a malformed Content-Length {', '.join(values)[:60]!r}")
+    lengths = {int(v) for v in values}
+    if len(lengths) > 1:
+        raise ProtocolError(f"Content-Length values that disagree ({', '.join(values)[:60]})")
+    length = lengths.pop()
+    if length > MAX_CONTENT_LENGTH:
+        raise ProtocolError(f"a Content-Length of {length} bytes")
+    return length
+
+
+def is_chunked(head: Head) -> bool:
+    """Whether the body is chunked: Transfer-Encoding must be exactly `chunked` if it is there at all."""
+    codings = [c.lower() for c in head.values("transfer-encoding")]
+    if not codings:
+        return False
+    if codings != ["chunked"]:
+        raise ProtocolError(f"Transfer-Encoding {', '.join(codings)[:60]!r} (only a plain 'chunked' is decoded)")
+    if head.minor == 0:
+        raise ProtocolError("Transfer-Encoding in an HTTP/1.0 answer")
+    return True
+
+
+def keep_alive(head: Head) -> bool:
+    """Whether the connection may carry another request after this answer."""
+    tokens = {t.lower() for t in head.values("connection")}
+    return "close" not in tokens and (head.minor >= 1 or "keep-alive" in tokens)
+
+
+def framing(head: Head, method: str) -> tuple[str, int]:
+    """How the body ends: ("none", 0), ("length", n), ("chunked", 0) or ("close", 0) (at the end of the stream).
+
+    Repeated Content-Length values that agree are replaced by one header, so no one downstream sees a list."""
+    length, chunked = content_length(head), is_chunked(head)  # checked even where no body follows
+    if chunked and length is not None:
+        raise ProtocolError("both Transfer-Encoding and Content-Length (a request smuggling pattern)")
+    if length is not None and head.framing_fields["content-length"] != [str(length)]:
+        head.headers = [(k, v) for k, v in head.headers if k.lower() != "content-length"]
+        head.headers.append(("Content-Length", str(length)))
+    if method == "HEAD" or head.status < 200 or head.status in (204, 304):
+        return "none", 0
+    if chunked:
+        return "chunked", 0
+    if length is not None:
+        return "length", length
+    return "close", 0
+
+
+def chunk_size(line: bytes) -> int:
+    """The size in a chunk-size line (1 to 16 hex digits, then optional `;name=value` extensions)."""
+    match = _CHUNK_LINE.fullmatch(line)
+    if match is None:
+        raise ProtocolError(f"a malformed chunk-size line {line[:40]!r}")
+    digits = match[1]
+    if len(digits) > 16:
+        raise ProtocolError("a chunk size of more than 16 hex digits")
+    return int(digits, 16)
+
+
+class Chunked:
+    """Where a chunked body is: a size line, `left` bytes of data, the CRLF after them, trailers, or done."""
+
+    def __init__(self):
+        self.state, self.left, self.trailers, self.trailer_bytes = "size", 0, 0, 0
+
+    def step(self, buf, pos: int = 0) -> tuple[int, bool] | None:
+        """Parse what starts at buf[pos]: (bytes used, whether they are body data), or None until more arrive."""
+        if self.state == "data":
+            used = min(self.left, len(buf) - pos)
+            if used == 0:
+                return None
+            self.left -= used
+            if self.left == 0:
+                self.state = "crlf"
+            return used, True
+        if self.state == "crlf":
+            if len(buf) - pos < 2:
+                return None
+            if buf[pos:pos + 2] != b"\r\n":
+                raise ProtocolError("chunk data not followed by CRLF")
+            self.state = "size"
+            return 2, False
+        if self.state == "size":
+            found = line_at(buf, pos, MAX_CHUNK_LINE)
+            if found is None:
+                return None
+            self.left = chunk_size(found[0])
+            self.state = "data" if self.left else "trailer"
+            return found[1] - pos, False
+        if self.state == "trailer":
+            return self._trailer(buf, pos)
+        return None  # done: nothing more belongs to this body
+
+    def _trailer(self, buf, pos: int) -> tuple[int, bool] | None:
+        found = line_at(buf, pos, MAX_LINE)
+        if found is None:
+            return None
+        line, end = found
+        if not line:
+            self.state = "done"
+        else:
+            parse_field(line)  # checked, then dropped: the balancer does not forward trailers
+            self.trailers += 1
+            self.trailer_bytes += end - pos
+            if self.trailers > MAX_FIELDS or self.trailer_bytes > MAX_HEAD:
+                raise ProtocolError(f"more than {MAX_FIELDS} trailer lines or {MAX_HEAD} bytes of them")
+        return end - pos, False
+
+
+def chunked_length(buf) -> int | None:
+    """If buf holds a whole chunked body: its decoded length; None if part of it has not arrived yet."""
+    body, pos, total = Chunked(), 0, 0
+    while body.state != "done":
+        step = body.step(buf, pos)
+        if step is None:
+            return None
+        used, data = step
+        pos += used
+        total += used if data else 0
+    return total
