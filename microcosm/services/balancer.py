@@ -54,7 +54,7 @@ from .. import trust
 from ..discovery import instance_url
 from .base import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID, Metrics, method_label
 from .redaction import redact_access_log
-from .upstream import Broken, ConnectFailed, Pool, Timeout
+from .upstream import Broken, ConnectFailed, Malformed, Pool, Timeout
 
 log = logging.getLogger("microcosm.balancer")
 access_log = logging.getLogger("microcosm.access")
@@ -412,7 +412,7 @@ class Balancer:
     async def _check(self, session, backend: Backend) -> bool:
         try:
             async with session.get(backend.url + self.health_path) as answer:
-                body = await answer.read()
+                body = await answer.content.read(64 * 1024)  # a /health answer of any size costs at most this
                 if self.service is None and answer.status == 200:
                     try:
                         self.service = json.loads(body)["service"]
@@ -563,6 +563,8 @@ class Balancer:
                 status, raw_headers = await conn.read_head(method, self.timeout)
             except Timeout:
                 raise UpstreamFailed(504, f"{backend.id} did not answer within {self.timeout:g} s", False) from None
+            except Malformed as exc:  # not HTTP as RFC 9112 has it: never guess what the backend meant
+                raise UpstreamFailed(502, f"{backend.id} sent a malformed answer ({exc})", False) from None
             except (Broken, OSError) as exc:  # reset or closed after the request went out
                 raise UpstreamFailed(502, f"{backend.id} dropped the connection ({exc})", False) from None
             if can_retry and status in (502, 503):
@@ -578,6 +580,8 @@ class Balancer:
                 except Timeout:
                     raise UpstreamFailed(504, f"{backend.id} did not finish its answer within {self.timeout:g} s",
                                          False) from None
+                except Malformed as exc:
+                    raise UpstreamFailed(502, f"{backend.id} sent a malformed answer ({exc})", False) from None
                 except (Broken, OSError) as exc:
                     raise UpstreamFailed(502, f"{backend.id} broke off its answer ({exc})", False) from None
                 finished = True
