@@ -13,11 +13,17 @@
   later, so verifiers' caches know it before they meet it; the old key stays published until the last token
   it signed has expired, then it is deleted.
 - Failed logins are counted in this service's SQLite per account and per client address; over the limit
-  the answer is 429 with Retry-After, before any password is hashed. Behind a proxy, name it in
-  `trusted_proxies` so the client's address comes from X-Forwarded-For.
+  the answer is 429 with Retry-After, before any password is hashed. Failed client authentications count
+  against the address too, and registrations per address have a limit of their own. Behind a proxy, name it
+  in `trusted_proxies` so the client's address comes from X-Forwarded-For.
+- Hashing is slow on purpose, so it is also a way to keep this service busy: at most `hash_concurrency`
+  argon2 computations run at once (each one takes `memory_kib`); a request that waits longer than
+  `hash_wait` seconds for its turn gets 503 with Retry-After instead of queueing for ever.
 
 Everything lives in the data folder: identity.db, keys/<kid>.pem (mode 0600) and admin_secret (0600, made at
-first start unless config gives `admin_secret`). Admin routes want `Authorization: Bearer <admin secret>`.
+first start unless config gives `admin_secret`). Admin routes (`POST /clients`, `POST /keys/rotate`) want
+either the launch secret in `X-Admin-Secret` (what microcosm.launch hands this process, and what the
+notebook's Service handles send) or `Authorization: Bearer <admin secret>`.
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ import secrets
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote_plus
 
@@ -44,7 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import jsonify, request
 from jwt.algorithms import RSAAlgorithm
 
-from .. import tokens
+from .. import tokens, trust
 from .base import ApiError, Str, create_service, error_response, read_json
 from .redaction import SECRET_PARAMS, redact_access_log
 from .storage import Database
@@ -79,7 +86,7 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
 );
 CREATE INDEX IF NOT EXISTS refresh_family ON refresh_tokens (family);
 CREATE TABLE IF NOT EXISTS login_failures (
-    key TEXT NOT NULL,                  -- 'account:<username>' or 'address:<ip>'
+    key TEXT NOT NULL,                  -- 'account:<username>', 'address:<ip>' or 'registration:<ip>'
     at  REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (key, at);
@@ -96,6 +103,7 @@ CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,63}$")
 SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")  # RFC 6749 scope-token characters
 DEFAULT_USER_SCOPE = "openid profile catalog:read orders:read orders:write carts:read carts:write"
 DEFAULT_ARGON2 = {"time_cost": 3, "memory_kib": 65536, "parallelism": 1}  # argon2id, 64 MiB, 3 passes
+BUSY_RETRY_AFTER = 1  # s: what a 503 from a full hashing queue tells the caller to wait
 GRANTS = ("password", "client_credentials", "refresh_token")
 
 
@@ -108,21 +116,37 @@ def oauth_error(status: int, error: str, description: str, **details) -> ApiErro
 
 # --- passwords -------------------------------------------------------------------------------------------
 class Passwords:
-    """argon2id hashing, at most `concurrent` at a time (each one takes `memory_kib` of memory)."""
+    """argon2id hashing, at most `concurrent` at a time (each one takes `memory_kib` of memory). A caller waits
+    at most `wait` seconds for its turn, then gets 503 with Retry-After: a flood of requests that each cost a
+    hash cannot pile up behind the few slots and keep real logins waiting for ever."""
 
-    def __init__(self, time_cost: int, memory_kib: int, parallelism: int, concurrent: int = 2):
+    def __init__(self, time_cost: int, memory_kib: int, parallelism: int, concurrent: int = 2, wait: float = 5.0):
+        if concurrent < 1 or wait < 0:
+            raise ValueError(f"hash_concurrency must be at least 1 and hash_wait at least 0, got {concurrent}, {wait}")
         self.hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism,
                                      type=Type.ID)
         self.slots = threading.BoundedSemaphore(concurrent)
+        self.wait = wait
         # verified instead of a real hash when the account does not exist: the same work, the same answer
         self.dummy = self.hash(secrets.token_urlsafe(16))
 
+    @contextmanager
+    def _slot(self):
+        if not self.slots.acquire(timeout=self.wait):
+            log.warning("password hashing busy: refused a request after waiting %.1f s for a slot", self.wait)
+            raise oauth_error(503, "temporarily_unavailable", "too many password checks at once: try again in "
+                              f"{BUSY_RETRY_AFTER} s", retry_after=BUSY_RETRY_AFTER)
+        try:
+            yield
+        finally:
+            self.slots.release()
+
     def hash(self, password: str) -> str:
-        with self.slots:
+        with self._slot():
             return self.hasher.hash(password)
 
     def check(self, stored: str | None, password: str) -> bool:
-        with self.slots:
+        with self._slot():
             try:
                 return self.hasher.verify(stored or self.dummy, password) and stored is not None
             except (VerifyMismatchError, VerificationError, InvalidHashError):
@@ -137,34 +161,58 @@ class LoginLimiter:
     """Failed logins per account and per client address in a sliding window, kept in the service's SQLite:
     the count survives a restart (crashing the service does not reset an attacker's budget) and is shared
     by instances that share the data folder. Checked before any hashing, so a locked account costs nothing.
-    Unknown usernames are counted like real ones: the 429 tells nothing about which accounts exist."""
+    Unknown usernames are counted like real ones: the 429 tells nothing about which accounts exist.
 
-    def __init__(self, db: Database, per_account: int, per_address: int, window: float):
+    The same window counts the other requests that cost a hash: a failed client authentication is a failed
+    login of its address (not of the client: a service must not be locked out by whoever guesses at its id),
+    and every registration counts against its address's own registration limit."""
+
+    MESSAGES = {"account": "too many failed logins for this account",
+                "address": "too many failed logins for this address",
+                "registration": "too many registrations from this address"}
+
+    def __init__(self, db: Database, per_account: int, per_address: int, window: float,
+                 registrations_per_address: int = 10):
         self.db, self.window = db, window
-        self.limits = {"account": per_account, "address": per_address}
+        self.limits = {"account": per_account, "address": per_address, "registration": registrations_per_address}
+        self.lock = threading.Lock()  # registrations: the check and the count in one step
 
-    def check(self, username: str, address: str) -> None:
-        now = time.time()
-        for kind, key in (("address", f"address:{address}"), ("account", f"account:{username}")):
-            limit = self.limits[kind]
-            count = self.db.one("SELECT COUNT(*) AS n FROM login_failures WHERE key = ? AND at > ?",
-                                key, now - self.window)["n"]
-            if count >= limit:  # the window slides: wait until enough failures are older than it
-                oldest = self.db.one("SELECT at FROM login_failures WHERE key = ? AND at > ? ORDER BY at "
-                                     "LIMIT 1 OFFSET ?", key, now - self.window, count - limit)["at"]
-                retry = max(1, math.ceil(oldest + self.window - now))
-                log.warning("login refused: too many failures for this %s (retry in %d s) from %s",
-                            kind, retry, address)
-                raise ApiError(429, f"too many failed logins for this {kind}: try again in {retry} s",
-                               error_description=f"too many failed logins for this {kind}", retry_after=retry)
+    def _refuse_if_over(self, kind: str, key: str, address: str, now: float) -> None:
+        limit = self.limits[kind]
+        count = self.db.one("SELECT COUNT(*) AS n FROM login_failures WHERE key = ? AND at > ?",
+                            key, now - self.window)["n"]
+        if count >= limit:  # the window slides: wait until enough events are older than it
+            oldest = self.db.one("SELECT at FROM login_failures WHERE key = ? AND at > ? ORDER BY at "
+                                 "LIMIT 1 OFFSET ?", key, now - self.window, count - limit)["at"]
+            retry = max(1, math.ceil(oldest + self.window - now))
+            log.warning("refused: %s (retry in %d s) from %s", self.MESSAGES[kind], retry, address)
+            raise ApiError(429, f"{self.MESSAGES[kind]}: try again in {retry} s",
+                           error_description=self.MESSAGES[kind], retry_after=retry)
 
-    def failed(self, username: str, address: str) -> None:
-        now = time.time()
+    def _record(self, keys: list[str], now: float) -> None:
         conn = self.db.connect()
         with conn:
-            conn.executemany("INSERT INTO login_failures (key, at) VALUES (?, ?)",
-                             [(f"account:{username}", now), (f"address:{address}", now)])
+            conn.executemany("INSERT INTO login_failures (key, at) VALUES (?, ?)", [(key, now) for key in keys])
             conn.execute("DELETE FROM login_failures WHERE at < ?", (now - self.window,))
+
+    def check(self, username: str | None, address: str) -> None:
+        """Refuse (429) an address over its failure limit, or (with a username) an account over its own."""
+        now = time.time()
+        self._refuse_if_over("address", f"address:{address}", address, now)
+        if username is not None:
+            self._refuse_if_over("account", f"account:{username}", address, now)
+
+    def failed(self, username: str | None, address: str) -> None:
+        """Count a failed login (username None: a failed client authentication, counted for the address only)."""
+        keys = [f"address:{address}"] + ([f"account:{username}"] if username is not None else [])
+        self._record(keys, time.time())
+
+    def registering(self, address: str) -> None:
+        """Count one registration from `address`, or refuse it (429) if the address is over its limit."""
+        with self.lock:
+            now = time.time()
+            self._refuse_if_over("registration", f"registration:{address}", address, now)
+            self._record([f"registration:{address}"], now)
 
     def succeeded(self, username: str) -> None:
         self.db.execute("DELETE FROM login_failures WHERE key = ?", f"account:{username}")
@@ -299,7 +347,8 @@ def _admin_secret(config: dict, data_dir: Path) -> str:
             f.write(secrets.token_urlsafe(32))
     except FileExistsError:
         pass  # made at an earlier start (or by another instance sharing this folder)
-    log.info("admin secret: in %s (send it as 'Authorization: Bearer <secret>' to /clients and /keys/rotate)", path)
+    log.info("admin secret: in %s (send it as 'Authorization: Bearer <secret>' to /clients and /keys/rotate, "
+             "or send the launch secret in X-Admin-Secret)", path)
     return path.read_text().strip()
 
 
@@ -328,9 +377,11 @@ def create_app(config: dict):
                          f"once a second), got {publish_delay:g}")
     user_scope = str(config.get("user_scope", DEFAULT_USER_SCOPE))
     cost = {**DEFAULT_ARGON2, **(config.get("argon2") or {})}
-    passwords = Passwords(cost["time_cost"], cost["memory_kib"], cost["parallelism"])
+    passwords = Passwords(cost["time_cost"], cost["memory_kib"], cost["parallelism"],
+                          int(config.get("hash_concurrency", 2)), float(config.get("hash_wait", 5.0)))
     limiter = LoginLimiter(db, int(config.get("login_max_failures", 5)),
-                           int(config.get("address_max_failures", 20)), float(config.get("login_window", 60)))
+                           int(config.get("address_max_failures", 20)), float(config.get("login_window", 60)),
+                           int(config.get("address_max_registrations", 10)))
     keys = KeyStore(db, data_dir / "keys", access_ttl, publish_delay)
     admin_secret = _admin_secret(config, data_dir)
     trusted_proxies = set(config.get("trusted_proxies") or [])
@@ -339,11 +390,21 @@ def create_app(config: dict):
 
     # --- helpers -------------------------------------------------------------------------------------
     def require_admin():
+        """Admin routes answer either secret: the launch secret in X-Admin-Secret (handed to this process by
+        microcosm.launch, and sent by the notebook's Service handles), or this service's own admin secret as
+        'Authorization: Bearer <admin secret>'. Neither given: 401; a wrong one: 403."""
+        launch_given = request.headers.get(trust.ADMIN_HEADER) or None
+        if trust.is_admin(launch_given):
+            return
         auth = request.headers.get("Authorization", "")
-        if not auth.lower().startswith("bearer "):
-            raise ApiError(401, "this route needs 'Authorization: Bearer <admin secret>'")
-        if not hmac.compare_digest(auth[7:].strip().encode(), admin_secret.encode()):
-            raise ApiError(403, "wrong admin secret")
+        bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        if bearer is not None and hmac.compare_digest(bearer.encode("utf-8", "surrogateescape"), admin_secret.encode()):
+            return
+        if launch_given is None and bearer is None:
+            raise ApiError(401, f"this is an admin route: send the launch secret in {trust.ADMIN_HEADER} (the Service "
+                           "handles a notebook gets from microcosm.launch send it for you) or 'Authorization: Bearer "
+                           "<admin secret>'", reason="admin_only")
+        raise ApiError(403, "wrong admin secret", reason="admin_only")
 
     def client_address() -> str:
         """The caller's address. Behind a proxy (the balancer, the gateway) every request comes from the proxy,
@@ -456,13 +517,22 @@ def create_app(config: dict):
         return token_answer(access_token(username, scope), scope, refresh_token(username, scope))
 
     def client_credentials_grant(params: dict):
-        given = client_from_request(params)
-        client = db.one("SELECT * FROM clients WHERE client_id = ?", given[0]) if given else None
-        if not passwords.check(client["secret_hash"] if client else None, given[1] if given else ""):
+        def refused():
             error = oauth_error(401, "invalid_client", "unknown client or wrong client secret")
             if request.authorization is not None:
                 error.www_authenticate = 'Basic realm="identity"'
-            raise error
+            return error
+
+        given = client_from_request(params)
+        if given is None:  # no client named at all: nothing to check, nothing to learn, no hash spent
+            raise refused()
+        address = client_address()
+        limiter.check(None, address)  # an address over its failure limit costs nothing more
+        client = db.one("SELECT * FROM clients WHERE client_id = ?", given[0])
+        # an unknown client is checked against a dummy hash: the same work and the same answer as a wrong secret
+        if not passwords.check(client["secret_hash"] if client else None, given[1]):
+            limiter.failed(None, address)
+            raise refused()
         scope = granted_scope(params.get("scope"), client["scope"])
         # no refresh token for a client (RFC 6749 4.4.3): it can always ask again with its secret
         return token_answer(access_token(f"client:{client['client_id']}", scope, client_id=client["client_id"]), scope)
@@ -510,6 +580,7 @@ def create_app(config: dict):
             raise ApiError(400, "password: at least 8 characters", field="password")
         if password.lower() == username:
             raise ApiError(400, "password: must not be the username", field="password")
+        limiter.registering(client_address())  # every well-formed registration counts (each may cost a hash)
         if db.one("SELECT id FROM users WHERE username = ?", username):
             raise ApiError(409, f"username '{username}' is taken", field="username")
         try:
@@ -627,7 +698,7 @@ def create_app(config: dict):
         response = error_response(exc.code, exc.description, **exc.details)
         if getattr(exc, "www_authenticate", None):
             response.headers["WWW-Authenticate"] = exc.www_authenticate
-        if exc.code == 429 and "retry_after" in exc.details:
+        if exc.code in (429, 503) and "retry_after" in exc.details:
             response.headers["Retry-After"] = str(exc.details["retry_after"])
         if request.path in ("/token", "/revoke"):
             response.headers["Cache-Control"] = "no-store"

@@ -306,8 +306,10 @@ def test_client_credentials_for_service_to_service_calls(identity):
 
 def test_clients_registered_by_an_admin(identity):
     spec = {"client_id": "shipping", "scope": "orders:read"}
-    assert_error(identity.post("/clients", json=spec), 401, "unauthorized")
-    assert_error(identity.post("/clients", json=spec, headers={"Authorization": "Bearer wrong"}), 403, "forbidden")
+    # plain requests: the Service handle would add this kernel's launch secret, which is an admin secret too
+    assert_error(requests.post(f"{identity.url}/clients", json=spec, timeout=10), 401, "unauthorized")
+    assert_error(requests.post(f"{identity.url}/clients", json=spec, headers={"Authorization": "Bearer wrong"},
+                               timeout=10), 403, "forbidden")
     created = identity.post("/clients", json=spec, headers=ADMIN_HEADERS)
     assert created.status_code == 201 and created.headers["Cache-Control"] == "no-store"
     secret = created.json()["client_secret"]
@@ -315,6 +317,64 @@ def test_clients_registered_by_an_admin(identity):
     assert_error(identity.post("/clients", json=spec, headers=ADMIN_HEADERS), 409, "conflict", "client_id")
     answer = token(identity, grant_type="client_credentials", auth=("shipping", secret))
     assert answer.status_code == 200 and answer.json()["scope"] == "orders:read"
+
+
+# --- admin routes: the service's admin secret or the launch secret ------------------------------------------------------
+ADMIN_ROUTES = [("/clients", {"client_id": "billing", "scope": ""}, 201), ("/keys/rotate", None, 201)]
+
+
+@pytest.mark.parametrize("path, body, created", ADMIN_ROUTES, ids=[r[0] for r in ADMIN_ROUTES])
+def test_admin_routes_refuse_callers_without_a_secret_or_with_a_wrong_one(identity, path, body, created):
+    """Over plain HTTP (not the Service handle, which always carries the launch secret)."""
+    def call(headers):
+        return requests.post(identity.url + path, json=body, headers=headers, timeout=10)
+
+    for headers in ({}, {"X-Admin-Secret": ""}, {"Authorization": f"Basic {ADMIN}"}):  # no secret at all
+        body_401 = assert_error(call(headers), 401, "unauthorized")
+        assert "X-Admin-Secret" in body_401["message"] and "Bearer" in body_401["message"]
+    for headers in ({"X-Admin-Secret": "wrong"}, {"Authorization": "Bearer wrong"},
+                    {"X-Admin-Secret": ADMIN},  # the service's admin secret is not the launch secret
+                    {"X-Admin-Secret": "wrong", "Authorization": "Bearer also-wrong"},
+                    {"X-Admin-Secret": "\u00e9\u00e9"}):  # not ASCII: a 403, not a 500
+        assert_error(call({k: v.encode("utf-8") if k == "X-Admin-Secret" else v for k, v in headers.items()}),
+                     403, "forbidden")
+    assert [k["state"] for k in identity.get("/keys").json()["keys"]] == ["signing"]  # no rotation took place
+    assert_error(token(identity, grant_type="client_credentials", client_id="billing", client_secret="x" * 20),
+                 401, "invalid_client")  # and no client was made
+
+
+@pytest.mark.parametrize("path, body, created", ADMIN_ROUTES, ids=[r[0] for r in ADMIN_ROUTES])
+def test_admin_routes_accept_the_admin_secret_or_the_launch_secret(start, path, body, created):
+    from microcosm import trust
+
+    identity = start()
+    launch_secret = trust.launch_secret()
+    assert launch_secret, "microcosm.launch makes the launch secret and hands it to the process it starts"
+    variants = {
+        "the service's admin secret": {"Authorization": f"Bearer {ADMIN}"},
+        "the launch secret": {"X-Admin-Secret": launch_secret},
+        "the launch secret, with a wrong bearer": {"X-Admin-Secret": launch_secret, "Authorization": "Bearer no"},
+        "the admin secret, with a wrong launch secret": {"X-Admin-Secret": "no", "Authorization": f"Bearer {ADMIN}"},
+    }
+    for n, (what, headers) in enumerate(variants.items()):
+        payload = dict(body, client_id=f"billing{n}") if body else None
+        answer = requests.post(identity.url + path, json=payload, headers=headers, timeout=10)
+        assert answer.status_code == created, (what, answer.text)
+    # the notebook's handle sends the launch secret by itself: cells call admin routes unchanged
+    handled = identity.post(path, json=dict(body, client_id="billing-cell") if body else None)
+    assert handled.status_code == created, handled.text
+    assert launch_secret not in identity.log_path.read_text()
+
+
+def test_an_admin_secret_from_the_data_folder_and_the_launch_secret_both_work(start):
+    from microcosm import trust
+
+    identity = start(admin_secret=None)
+    admin = (data_dir(identity) / "admin_secret").read_text().strip()
+    for headers in ({"Authorization": f"Bearer {admin}"}, {"X-Admin-Secret": trust.launch_secret()}):
+        assert requests.post(f"{identity.url}/keys/rotate", headers=headers, timeout=10).status_code == 201
+    assert_error(requests.post(f"{identity.url}/keys/rotate", headers={"Authorization": f"Bearer {ADMIN}"},
+                               timeout=10), 403, "forbidden")
 
 
 # --- keys ------------------------------------------------------------------------------------------------------------
