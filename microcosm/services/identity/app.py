@@ -51,10 +51,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import jsonify, request
 from jwt.algorithms import RSAAlgorithm
 
-from .. import tokens, trust
-from .base import ApiError, Str, create_service, error_response, read_json
-from .redaction import SECRET_PARAMS, redact_access_log
-from .storage import Database
+from ... import tokens, trust
+from ..base import ApiError, Str, create_service, error_response, read_json
+from ..redaction import SECRET_PARAMS, redact_access_log
+from ..storage import Database
 
 log = logging.getLogger("microcosm.identity")
 
