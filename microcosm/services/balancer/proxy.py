@@ -1,0 +1,156 @@
+"""The balancer's loop for every request that is not its own: pick a backend, forward, retry once, record.
+
+1. **Pick**: the strategy (strategies.py) chooses among the backends available now (health.py). A strategy
+   that raises, or returns something that is not one of those backends, is a bug: the client gets a 500
+   that says so.
+2. **Forward** the request over a pooled connection (forward.py).
+3. **Retry** at most once, on another backend, and only when repeating the request cannot do harm: always
+   when the connection was refused (nothing was sent); when the backend answered 502 or 503, or failed after
+   the request went out, only for an idempotent method (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) whose body
+   the balancer still holds. A POST or PATCH whose body went out is never repeated: the backend may have
+   acted on it.
+4. **Record** one hop for the request (client -> balancer) and one for each failed attempt (balancer ->
+   backend; a backend that answered records its own), then a line in the access log. With nothing
+   available the client gets a 503 with `Retry-After`.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from aiohttp import web
+
+from ..base import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID, method_label
+from .backends import Backend
+from .forward import UpstreamFailed
+from .strategies import RequestInfo
+
+log = logging.getLogger("microcosm.balancer")
+access_log = logging.getLogger("microcosm.access")
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+RETRY_BUFFER = 1 << 20  # an idempotent request body up to this size is kept, so the request can be retried
+
+
+class Proxy:
+    """The balancer's request loop. The `Balancer` (server.py) mixes it in and sets what it uses: `name`,
+    `service`, `strategy`, `backends`, `health_interval`, `metrics`, `hops`, `access_log`, and the methods
+    `admin` (admin.py), `available` and `_failed` (health.py), `_forward` (forward.py)."""
+
+    async def handle(self, request):
+        """Every request the balancer gets: its own routes go to `admin`, the rest are proxied."""
+        path = request.path
+        if path.startswith("/_balancer") or path in ("/health", "/metrics"):
+            started = time.perf_counter()
+            response = await self.admin(request)
+            self.metrics.record(f"{request.method} {path if response.status != 404 else '(no route)'}",
+                                response.status, (time.perf_counter() - started) * 1000)
+            return response
+        return await self.proxy(request)
+
+    async def proxy(self, request):
+        started = time.perf_counter()
+        in_headers = request.headers
+        request_id = in_headers.get(REQUEST_ID) or uuid.uuid4().hex
+        hop_id = uuid.uuid4().hex[:12]
+        client = request.remote or ""
+        info = RequestInfo(request.method, request.path, request.query, in_headers, client)
+        method = request.method
+        idempotent = method in IDEMPOTENT
+        body, body_kept = None, True
+        if request.body_exists:
+            length = request.content_length
+            if idempotent and length is not None and length <= RETRY_BUFFER:
+                body = await request.read()  # small enough to keep: the request stays retriable
+            else:
+                body, body_kept = request.content, False  # streamed: retriable only until it is sent
+        tried: list[Backend] = []
+        response = None
+        status = 503
+        error_text = ""
+        last: UpstreamFailed | None = None
+        while len(tried) < 2:
+            candidates = self.available(exclude=tried)
+            if not candidates:
+                break
+            try:
+                backend = self.strategy.pick(candidates, info)
+            except Exception as exc:  # the strategy's bug: say so, do not hide it
+                log.exception("%s: strategy failed", self.name)
+                response = self.error(500, f"the balancing strategy failed: {type(exc).__name__}: {exc}",
+                                      request_id)
+                status, error_text = 500, "strategy failed"
+                break
+            if backend not in candidates:
+                response = self.error(500, f"the balancing strategy returned {backend!r}, "
+                                           "which is not one of the backends it was given", request_id)
+                status, error_text = 500, "strategy returned a stranger"
+                break
+            tried.append(backend)
+            can_retry = len(tried) < 2 and (idempotent and body_kept)
+            backend.in_flight += 1
+            attempt_started = time.perf_counter()
+            try:
+                response, status = await self._forward(request, backend, method, body, can_retry, request_id,
+                                                       hop_id)
+                if status in (502, 503, 504):
+                    self._failed(backend, f"answered {status}")
+                else:
+                    backend.failures_in_a_row = 0
+                backend.served += 1
+                break
+            except UpstreamFailed as failed:
+                last = failed
+                self._failed(backend, failed.message)
+                self._record_hop(request_id, uuid.uuid4().hex[:12], hop_id, self.service or "?", backend.id, method,
+                                 request.path, failed.status, attempt_started, failed.message)
+                if not (failed.retriable or idempotent and body_kept):
+                    break  # a POST whose body went out: the backend may have acted on it, do not repeat it
+            finally:
+                backend.in_flight -= 1
+        if response is None:
+            if last is not None and not last.retriable:
+                status, error_text = last.status, last.message
+                response = self.error(last.status, f"{self.service or 'backend'}: {last.message}", request_id)
+            else:
+                status = 503  # none up, or every one tried refused the connection
+                known = len(self.backends)
+                error_text = (f"no {self.service or 'backend'} instance is available "
+                              f"({known} known, {len(self.available())} up"
+                              + (f"; {len(tried)} tried: {last.message})" if last else ")"))
+                response = self.error(503, error_text, request_id,
+                                      headers={"Retry-After": str(max(1, round(self.health_interval)))})
+        ms = (time.perf_counter() - started) * 1000
+        self.metrics.record(f"{method} (proxied)", status, ms)
+        self._record_hop(request_id, hop_id, in_headers.get(PARENT_HOP, ""), "balancer", self.name, method,
+                         request.path, status, started, error_text,
+                         caller=in_headers.get(CALLER, "client"), caller_instance=in_headers.get(CALLER_INSTANCE, ""))
+        if self.access_log:
+            access_log.info("%s %s %s -> %s %.1f ms via %s [request %s]", self.name, method_label(method), request.path_qs,
+                            status, ms, "/".join(b.id for b in tried) or "-", request_id)
+        return response
+
+    def error(self, status: int, message: str, request_id: str | None = None, headers: dict | None = None, **details):
+        """A JSON error like every microcosm service's: {"error", "message", "status", "request_id", ...}."""
+        from werkzeug.http import HTTP_STATUS_CODES
+
+        body = {"error": HTTP_STATUS_CODES.get(status, "error").lower().replace(" ", "_").replace("-", "_"),
+                "message": message, "status": status, **details}
+        if request_id:
+            body["request_id"] = request_id
+        headers = dict(headers or {})
+        if request_id:
+            headers[REQUEST_ID] = request_id
+        return web.json_response(body, status=status, headers=headers)
+
+    def _record_hop(self, request_id, hop, parent, callee, instance, method, path, status, started, error,
+                    caller=None, caller_instance=None):
+        if self.hops is None:
+            return
+        if caller is None:  # a failed attempt of ours: the backend could not record it
+            caller, caller_instance = "balancer", self.name
+        self.hops.record(request_id=request_id, hop=hop, parent=parent, caller=caller,
+                         caller_instance=caller_instance or caller, callee=callee, instance=instance,
+                         method=method_label(method), path=path, status=status,
+                         ms=round((time.perf_counter() - started) * 1000, 3), error=error)
