@@ -45,7 +45,7 @@ from flask import Response, g, request
 from .. import tokens, trust
 from . import paths
 from .base import (CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID, ApiError, Int, UpstreamError, _record_failed_call,
-                   call, create_service, error_response, read_json)
+                   call, create_service, error_response, read_json, require_admin)
 from .redaction import SECRET_PARAMS, redact_access_log
 from .loader import load_object
 
@@ -62,6 +62,7 @@ class Route:
     methods: dict  # method -> PUBLIC or [scopes]
     owner: bool = False  # the first path segment after the prefix must be the caller's own name (carts)
     summary: str = ""
+    forward_token: bool = False  # also pass the caller's token on, for a service that verifies it itself
 
 
 DEFAULT_ROUTES = [
@@ -141,7 +142,7 @@ def _routes(config: dict) -> list[Route]:
     for r in config.get("routes") or []:  # extra routes from config: {"prefix", "service", "path", "methods"}
         routes = [x for x in routes if x.prefix != r["prefix"]]
         routes.append(Route(r["prefix"], r["service"], r.get("path", "/"), dict(r["methods"]),
-                            bool(r.get("owner", False)), r.get("summary", "")))
+                            bool(r.get("owner", False)), r.get("summary", ""), bool(r.get("forward_token", False))))
     return routes
 
 
@@ -282,6 +283,8 @@ def create_app(config: dict):
         if route.owner and owner is None:
             raise ApiError(404, f"name the resource: {route.prefix}/<your username>")
         claims, headers = admit(route.methods, owner)
+        if route.forward_token and claims is not None:  # the service checks the token itself (zero trust)
+            headers["Authorization"] = request.headers["Authorization"]
         target = paths.upstream_path(route.path, rest)
         if request.query_string:
             target += "?" + paths.upstream_query(request.query_string)
@@ -435,6 +438,7 @@ def create_app(config: dict):
 
     @app.get("/_gateway")
     def status():
+        require_admin()  # the routing table and the upstreams' addresses are for the operator, not for clients
         return {
             "routes": [{"prefix": r.prefix, "service": r.service, "path": r.path, "methods": r.methods,
                         "owner": r.owner} for r in routes],
