@@ -4,6 +4,7 @@
     .venv/bin/python bench/run.py --quick    # a short run: about 3 minutes
     .venv/bin/python bench/run.py --only wsgi --only launch    # bench/RESULTS.md's WSGI and launch tables
     .venv/bin/python bench/run.py --only wsgi --loadgen python
+    .venv/bin/python bench/run.py --only memory    # each service process's RSS/PSS and heavy imports
 
 Benchmarks print figures; they are never tests and assert nothing (pytest does not collect bench/).
 Run them on a quiet machine: the "other cores" column of the WSGI table shows how much else was running.
@@ -20,7 +21,7 @@ import launch_time  # noqa: E402
 import wsgi_servers  # noqa: E402
 from common import machine_line  # noqa: E402
 
-BENCHES = ("wsgi", "launch", "hops", "balancer", "gateway", "identity")  # in the order they run
+BENCHES = ("wsgi", "launch", "hops", "balancer", "gateway", "identity", "memory")  # in the order they run
 
 
 def main(argv=None) -> None:
@@ -87,6 +88,11 @@ def main(argv=None) -> None:
 
         say("identity provider steps (printed as they come) ...")
         identity_tokens.main(["--seconds", "1" if args.quick else "3"])
+    if "memory" in only:
+        import process_memory
+
+        say("memory of each service process ...")
+        sections.append(process_memory.report(process_memory.measure(log=say)))
     say("")
     say("\n\n".join(sections))
     say(f"\nfinished {machine_line()}; the bench took {time.perf_counter() - started:.0f} s")

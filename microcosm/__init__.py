@@ -5,13 +5,48 @@
     catalog.get("/products").json()
     microcosm.running()                        # what this kernel started
     microcosm.stop_all()
-"""
-from .runtime.doctor import check_environment
-from .runtime.infra import MissingDependency, redis, zookeeper
-from .runtime.process import LaunchError, running, stop_all
-from .runtime.service import Service, launch, scale
-from .traffic.monitor import monitor
-from .load import load
 
-__all__ = ["launch", "scale", "running", "stop_all", "redis", "zookeeper", "check_environment", "monitor", "load", "Service", "LaunchError", "MissingDependency"]
+`import microcosm` itself loads almost nothing: each name below is imported the first time it is used
+(PEP 562's module `__getattr__`). A service process (`python -m microcosm.serve`) or the guard that starts
+Redis and ZooKeeper (`python -m microcosm.runtime.guard`) imports this file on its way to its own module, and
+should not pay for the notebook's side (widgets, Locust runner, Redis client) to do it.
+"""
+from __future__ import annotations
+
+import importlib
+
+from . import load as _load_package  # the subpackage, now (it is light), so the name `load` stays the function
+
+del load  # noqa: F821 - the import bound the subpackage here; `microcosm.load` is the function `load.load`
+
 __version__ = "0.1.0"
+
+_WHERE = {  # name -> the module that defines it
+    "launch": ".runtime.service", "scale": ".runtime.service", "Service": ".runtime.service",
+    "running": ".runtime.process", "stop_all": ".runtime.process", "LaunchError": ".runtime.process",
+    "redis": ".runtime.infra", "zookeeper": ".runtime.infra", "MissingDependency": ".runtime.infra",
+    "check_environment": ".runtime.doctor",
+    "monitor": ".traffic.monitor",
+    "load": ".load.runner",
+}
+__all__ = ["launch", "scale", "running", "stop_all", "redis", "zookeeper", "check_environment", "monitor", "load",
+           "Service", "LaunchError", "MissingDependency"]
+
+
+def __getattr__(name: str):
+    """Import `name` on first use, then keep it here so the next use costs nothing."""
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    else:  # a subpackage or module: microcosm.services, microcosm.trust, ...
+        try:
+            value = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{name}":
+                raise  # the module exists but something it imports is missing: say so
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
