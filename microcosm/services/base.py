@@ -16,14 +16,15 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-import uuid
 
 from flask import Blueprint, Flask, current_app, g, request
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.routing import IntegerConverter
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from ..traffic.hops import HopRecorder, new_hop_id
-from .calls import CALLER, CALLER_INSTANCE, DEFAULT_TIMEOUT, PARENT_HOP, REQUEST_ID, call, record_failed_call
+from .calls import (CALLER, CALLER_INSTANCE, DEFAULT_TIMEOUT, PARENT_HOP, REQUEST_ID, call, record_failed_call,
+                    request_id_from)
 from .chaos import Chaos, chaos_routes, require_admin
 from .errors import ApiError, InvalidInput, UpstreamError, error_body, error_response
 from .inputs import Bool, Field, Int, Number, Obj, Str, query_int, read_json, whole_number
@@ -36,7 +37,7 @@ __all__ = [
     "create_service", "config_of", "INFRA_ROUTES", "DEFAULT_MAX_BODY",
     "ApiError", "InvalidInput", "UpstreamError", "error_body", "error_response",
     "Field", "Int", "Number", "Str", "Bool", "Obj", "read_json", "whole_number", "query_int",
-    "call", "record_failed_call", "REQUEST_ID", "CALLER", "CALLER_INSTANCE", "PARENT_HOP", "DEFAULT_TIMEOUT",
+    "call", "record_failed_call", "request_id_from", "REQUEST_ID", "CALLER", "CALLER_INSTANCE", "PARENT_HOP", "DEFAULT_TIMEOUT",
     "Metrics", "method_label", "KNOWN_METHODS", "Chaos", "require_admin",
 ]
 
@@ -59,11 +60,20 @@ class _JSON(DefaultJSONProvider):
             raise ValueError("the JSON is nested too deeply") from None
 
 
+class _Int(IntegerConverter):
+    """Flask's <int:...>, bounded to what SQLite can store (a 64-bit signed integer)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_service(name: str, config: dict | None = None) -> Flask:
     """A Flask app with everything a microcosm service shares. Add your routes to it."""
     config = dict(config or {})
     app = Flask(name)
     app.json = _JSON(app)
+    app.url_map.converters["int"] = _Int  # /products/99999999999999999999 is a 404, not SQLite's OverflowError
     app.config.update(
         SERVICE_NAME=name,
         SERVICE_CONFIG=config,
@@ -87,7 +97,7 @@ def create_service(name: str, config: dict | None = None) -> Flask:
 
     @app.before_request
     def start_request():
-        g.request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
+        g.request_id = request_id_from(request.headers.get(REQUEST_ID))
         g.hop = new_hop_id()
         g.started = time.perf_counter()
         limit = app.config["MAX_CONTENT_LENGTH"]

@@ -6,8 +6,10 @@ records that hop itself, as an error (`record_failed_call`).
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
+import uuid
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -20,6 +22,15 @@ if TYPE_CHECKING:
     import requests
 
 REQUEST_ID = "X-Request-ID"  # the request's id, the same on every hop it makes
+_GOOD_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_from(given: str | None) -> str:
+    """The caller's request id if it is a sensible one (up to 128 letters, digits, '.', '_', ':', '-'), else a
+    new one: a client's 6 KB or control-character "id" is not copied into every hop, log line and answer."""
+    if given and _GOOD_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
 CALLER = "X-Caller"  # the calling service
 CALLER_INSTANCE = "X-Caller-Instance"  # and which instance of it
 PARENT_HOP = "X-Parent-Hop"  # the caller's hop id: a request's hops form a tree

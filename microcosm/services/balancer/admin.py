@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from http import HTTPStatus
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from ... import trust
-from ..base import REQUEST_ID
+from ..base import REQUEST_ID, request_id_from
 from .backends import parse_backends
 from .strategies import check_options, make_strategy, strategy_name
 
@@ -47,7 +46,7 @@ class Admin:
         path, method = request.path, request.method
         routes = {"/health": ("GET",), "/metrics": ("GET",), "/_balancer/status": ("GET",),
                   "/_balancer/strategy": ("GET", "PUT"), "/_balancer/backends": ("GET", "PUT")}
-        request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
+        request_id = request_id_from(request.headers.get(REQUEST_ID))
         if path not in routes:
             return self.error(404, f"the balancer has no route {path} (its own: {', '.join(routes)})", request_id)
         if method not in routes[path]:

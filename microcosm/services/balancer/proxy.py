@@ -21,7 +21,7 @@ import uuid
 
 from aiohttp import web
 
-from ..base import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID, method_label
+from ..base import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID, method_label, request_id_from
 from .backends import Backend
 from .forward import UpstreamFailed
 from .strategies import RequestInfo
@@ -52,7 +52,7 @@ class Proxy:
     async def proxy(self, request):
         started = time.perf_counter()
         in_headers = request.headers
-        request_id = in_headers.get(REQUEST_ID) or uuid.uuid4().hex
+        request_id = request_id_from(in_headers.get(REQUEST_ID))
         hop_id = uuid.uuid4().hex[:12]
         client = request.remote or ""
         info = RequestInfo(request.method, request.path, request.query, in_headers, client)
