@@ -2,23 +2,24 @@
 import pytest
 
 import microcosm
+from launching import Launched
 from microcosm.runtime import process
 
 
 @pytest.fixture
 def launch():
     """microcosm.launch, with everything the test started stopped at its end (infrastructure stays)."""
-    launched = []
+    launched = Launched()
+    yield launched
+    launched.stop_all()
 
-    def _launch(service, name=None, **kwargs):
-        instance = microcosm.launch(service, name, **kwargs)
-        launched.append(instance)
-        return instance
 
-    yield _launch
-    for instance in reversed(launched):
-        instance.stop()
-        instance.forget()
+@pytest.fixture(scope="module")
+def launch_for_module():
+    """microcosm.launch for what a whole module shares: all it started is stopped when the module is done."""
+    launched = Launched()
+    yield launched
+    launched.stop_all()
 
 
 @pytest.fixture

@@ -11,6 +11,11 @@ notebook from the `lab_dir` fixture:
   that: `test_grading_both_ways.py` runs the grader on every solution (all must pass) and every untouched
   lab (all must fail).
 
+The graded modules share their set-up from here too: `launch` (one test's processes) and `launch_for_module`
+(a module's), which start the learner's code and the services around it as real processes, in a folder of
+their own, and turn a start failure into a test failure that shows the process's last log line; and
+`learner_object`, which loads an object from one of the learner's files as a service would.
+
 Each graded test carries `@pytest.mark.points(n)`. When MICROCOSM_GRADE_REPORT names a file, the results
 (name, outcome, points, reason) are written there as JSON for the grader's table.
 """
@@ -18,15 +23,35 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 
+import microcosm
+from launching import Launched
 from microcosm import grade
+from microcosm.services.loader import load_object
+
+HERE = Path(__file__).resolve().parent
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "points(n): what a graded test is worth")
+
+
+class NotGraded(pytest.Module):
+    """A graded module in a plain `pytest` run, which has no notebook to grade: one skip, saying why."""
+
+    def collect(self):
+        pytest.skip(grade.NOT_GRADING, allow_module_level=True)
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+    graded = module_path.parent == HERE and re.fullmatch(r"test_\d\d_\w+\.py", module_path.name)
+    if graded and not grade.grading():
+        return NotGraded.from_parent(parent, path=module_path)
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +79,53 @@ def learner_file(lab_dir):
             pytest.fail(f"{name} is not in the notebook's folder: did its %%writefile {name} cell run?")
         return path
     return find
+
+
+@pytest.fixture(scope="session")
+def learner_object(learner_file):
+    """learner_object("expiry.py", "overdue") -> that object of the learner's file, loaded as a service loads it;
+    a failure that says so if it cannot be loaded."""
+    def load(name: str, attribute: str):
+        path = learner_file(name)
+        try:
+            return load_object(f"{path}:{attribute}")
+        except Exception as exc:
+            pytest.fail(f"{name}:{attribute} cannot be loaded: {type(exc).__name__}: {exc}")
+    return load
+
+
+# --- the live processes -----------------------------------------------------------------------------
+class GradedLaunch(Launched):
+    """launch(service, name, **config) for graded tests: each process gets a data_dir of its own under `folder`
+    (unless the test names one), and a start failure becomes a test failure showing the process's last words."""
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        self.folder = folder
+
+    def __call__(self, service, name, **config) -> microcosm.Service:
+        config.setdefault("data_dir", str(self.folder / name))
+        try:
+            return super().__call__(service, name, **config)
+        except microcosm.LaunchError as exc:
+            lines = [line for line in exc.log_tail.splitlines() if line.strip() and not line.startswith("---")]
+            pytest.fail(f"{name} did not start ({exc.reason}); its last log line: {lines[-1] if lines else '(none)'}")
+
+
+@pytest.fixture
+def launch(lab_dir, tmp_path):
+    """The processes of one graded test, stopped at its end (thawed first, in case the test froze one)."""
+    launched = GradedLaunch(tmp_path)
+    yield launched
+    launched.stop_all()
+
+
+@pytest.fixture(scope="module")
+def launch_for_module(lab_dir, tmp_path_factory):
+    """The processes a graded module shares, stopped when the module is done."""
+    launched = GradedLaunch(tmp_path_factory.mktemp("processes"))
+    yield launched
+    launched.stop_all()
 
 
 # --- the report for the grader ---------------------------------------------------------------------

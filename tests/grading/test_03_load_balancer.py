@@ -20,28 +20,13 @@ from collections import Counter
 import pytest
 import requests
 
-import microcosm
-from microcosm.grade import NOT_GRADING, grading
 from microcosm.services.balancer import Backend, RequestInfo
-from microcosm.services.loader import load_object
 from microcosm.testing import wait_until
-
-if not grading():  # a plain `pytest` run has no notebook to grade: one skip, with the reason
-    pytest.skip(NOT_GRADING, allow_module_level=True)
 
 points = pytest.mark.points
 STRATEGIES = {"least_connections": ("least_connections.py", "LeastConnections"),
               "power_of_two": ("power_of_two.py", "PowerOfTwo")}
 REQUEST = RequestInfo("GET", "/products/1", {}, {}, "127.0.0.1")
-
-
-def start(service: str, name: str, **config) -> microcosm.Service:
-    """launch(), with a start failure turned into a test failure that shows what the process said."""
-    try:
-        return microcosm.launch(service, name, **config)
-    except microcosm.LaunchError as exc:
-        lines = [line for line in exc.log_tail.splitlines() if line.strip() and not line.startswith("---")]
-        pytest.fail(f"{name} did not start ({exc.reason}); its last log line: {lines[-1] if lines else '(none)'}")
 
 
 # --- the learner's pick(), called directly ------------------------------------------------------------
@@ -56,11 +41,10 @@ def backends(*in_flight):
 
 
 @pytest.fixture(scope="module")
-def make(learner_file):
+def make(learner_object):
     """make("least_connections") -> a new strategy object from the learner's file, as the balancer makes it."""
     def new(kind):
-        file, name = STRATEGIES[kind]
-        return load_object(f"{learner_file(file)}:{name}")()
+        return learner_object(*STRATEGIES[kind])()
     return new
 
 
@@ -142,34 +126,19 @@ def test_power_of_two_is_two_random_choices(make):
 
 # --- a real balancer with the learner's strategy, in front of real catalog instances -------------------
 @pytest.fixture(scope="module")
-def catalogs(tmp_path_factory):
+def catalogs(launch_for_module, tmp_path_factory):
     data = str(tmp_path_factory.mktemp("catalog-data"))
-    instances = []
-    try:
-        for i in (1, 2, 3):
-            instances.append(start("catalog", f"catalog-{i}", data_dir=data))
-        yield instances
-    finally:
-        for instance in instances:
-            instance.stop()
-            instance.forget()
+    return [launch_for_module("catalog", f"catalog-{i}", data_dir=data) for i in (1, 2, 3)]
 
 
 @pytest.fixture
-def balancer(learner_file, catalogs):
-    made = []
-
-    def launch(kind, **config):
+def balancer(learner_file, catalogs, launch):
+    def start(kind, **config):
         file, name = STRATEGIES[kind]
-        lb = start("balancer", f"lb-{kind}", upstream="catalog", strategy=f"{learner_file(file)}:{name}",
-                   backends=[{"url": c.url, "id": c.name} for c in catalogs], **config)
-        made.append(lb)
-        return lb
+        return launch("balancer", f"lb-{kind}", upstream="catalog", strategy=f"{learner_file(file)}:{name}",
+                      backends=[{"url": c.url, "id": c.name} for c in catalogs], **config)
 
-    yield launch
-    for lb in made:
-        lb.stop()
-        lb.forget()
+    yield start
     for c in catalogs:  # leave them as found: up, and without faults
         if not c.alive:
             c.restart()

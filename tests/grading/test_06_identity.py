@@ -25,12 +25,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-import microcosm
-from microcosm.grade import NOT_GRADING, grading
-
-if not grading():  # a plain `pytest` run has no notebook to grade: one skip, with the reason
-    pytest.skip(NOT_GRADING, allow_module_level=True)
-
 points = pytest.mark.points
 ADMIN = "admin-secret-for-grading-lab-06-0123456789"
 WRITER_SECRET = "writer-client-secret-for-grading-0123456"
@@ -57,34 +51,17 @@ def parts(token: str) -> tuple[dict, dict, str, str, str]:
 class Stack:
     """The live processes of this module and the tokens the tests start from."""
 
-    def __init__(self, lab_dir: Path, folder: Path):
-        self.started = []
-        self.identity = self.start("identity", data_dir=str(folder / "identity"), admin_secret=ADMIN,
-                                   publish_delay=2.0, argon2=CHEAP_ARGON2, traffic=False,
-                                   clients={"writer": {"secret": WRITER_SECRET, "scope": "catalog:read catalog:write"}})
-        self.catalog = self.start("catalog", data_dir=str(folder / "catalog"), traffic=False)
-        self.gateway = self.start("gateway", data_dir=str(folder / "gateway"), identity_url=self.identity.url,
-                                  token_verifier=str(lab_dir / "verifier.py") + ":verify",
-                                  upstreams={"catalog": self.catalog.url}, routes=ROUTES, rate_limit=False,
-                                  traffic=False)
+    def __init__(self, launch, verifier: Path):
+        self.identity = launch("identity", "grade06-identity", admin_secret=ADMIN, publish_delay=2.0,
+                               argon2=CHEAP_ARGON2, traffic=False,
+                               clients={"writer": {"secret": WRITER_SECRET, "scope": "catalog:read catalog:write"}})
+        self.catalog = launch("catalog", "grade06-catalog", traffic=False)
+        self.gateway = launch("gateway", "grade06-gateway", identity_url=self.identity.url,
+                              token_verifier=f"{verifier}:verify", upstreams={"catalog": self.catalog.url},
+                              routes=ROUTES, rate_limit=False, traffic=False)
         answer = self.identity.post("/users", json={"username": "ada", "password": PASSWORD})
         assert answer.status_code == 201, answer.text
         self.token = self.login()  # a valid token of ada: catalog:read, not catalog:write
-
-    def start(self, service, name=None, **config):
-        name = name or service
-        try:
-            instance = microcosm.launch(service, f"grade06-{name}", **config)
-        except microcosm.LaunchError as exc:
-            lines = [line for line in exc.log_tail.splitlines() if line.strip() and not line.startswith("---")]
-            pytest.fail(f"{name} did not start ({exc.reason}); its last log line: {lines[-1] if lines else '(none)'}")
-        self.started.append(instance)
-        return instance
-
-    def stop(self):
-        for instance in reversed(self.started):
-            instance.stop()
-            instance.forget()
 
     def login(self) -> str:
         answer = self.identity.post("/token", data={"grant_type": "password", "username": "ada", "password": PASSWORD})
@@ -124,11 +101,8 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(lab_dir, learner_file, tmp_path_factory):
-    learner_file("verifier.py")
-    made = Stack(lab_dir, tmp_path_factory.mktemp("lab06"))
-    yield made
-    made.stop()
+def stack(learner_file, launch_for_module):
+    return Stack(launch_for_module, learner_file("verifier.py"))
 
 
 def valid_passes(stack, token=None):

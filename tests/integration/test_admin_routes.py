@@ -27,16 +27,9 @@ BALANCER_ADMIN = [
 
 
 @pytest.fixture(scope="module")
-def system():
+def system(launch_for_module):
     """catalog (registered), carts, legacy stock, a registry, a balancer in front of catalog, and a gateway."""
-    import microcosm
-
-    started = []
-
-    def launch(*args, **kwargs):
-        started.append(microcosm.launch(*args, **kwargs))
-        return started[-1]
-
+    launch = launch_for_module
     registry = launch("registry", "admin-registry")
     catalog = launch("catalog", "catalog", registry_url=registry.url)
     found = {}
@@ -49,10 +42,7 @@ def system():
     found["gateway"] = launch("gateway", "admin-gateway", upstreams={"catalog": found["balancer"].url,
                                                                       "carts": found["carts"].url},
                               rate_limit=False)
-    yield found
-    for instance in reversed(started):
-        instance.stop()
-        instance.forget()
+    return found
 
 
 def plain(method, url, body, **headers):
@@ -131,24 +121,18 @@ def test_no_admin_route_is_reachable_through_the_gateway(system, raw_path):
     assert system["balancer"].get("/_balancer/strategy").json()["strategy"] == "round_robin"
 
 
-def test_the_gateway_and_the_balancer_pass_no_secret_on(system):
+def test_the_gateway_and_the_balancer_pass_no_secret_on(system, launch):
     """What a service behind sees of a caller's X-Admin-Secret: nothing via the gateway."""
     gateway = system["gateway"]
     answer = requests.get(gateway.url + "/api/products", headers={trust.ADMIN_HEADER: trust.launch_secret()},
                           timeout=10)
     assert answer.status_code == 200  # (what catalog saw is checked with the echo service below)
-    import microcosm
-
-    echo_gateway = microcosm.launch("gateway", "admin-echo-gateway", upstreams={"echo": system["echo"].url},
-                                    routes=[{"prefix": "/api/echo", "service": "echo", "path": "/echo",
-                                             "methods": {"GET": None}}], rate_limit=False)
-    try:
-        seen = requests.get(echo_gateway.url + "/api/echo", timeout=10,
-                            headers={trust.ADMIN_HEADER: trust.launch_secret()}).json()["headers"]
-        assert trust.ADMIN_HEADER not in seen
-    finally:
-        echo_gateway.stop()
-        echo_gateway.forget()
+    echo_gateway = launch("gateway", "admin-echo-gateway", upstreams={"echo": system["echo"].url},
+                          routes=[{"prefix": "/api/echo", "service": "echo", "path": "/echo", "methods": {"GET": None}}],
+                          rate_limit=False)
+    seen = requests.get(echo_gateway.url + "/api/echo", timeout=10,
+                        headers={trust.ADMIN_HEADER: trust.launch_secret()}).json()["headers"]
+    assert trust.ADMIN_HEADER not in seen
 
 
 @pytest.mark.parametrize("service, method, path, body", [

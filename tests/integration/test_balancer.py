@@ -61,14 +61,10 @@ def silent_backend():
 
 
 @pytest.fixture(scope="module")
-def catalogs(tmp_path_factory):
+def catalogs(launch_for_module, tmp_path_factory):
     """Three catalog instances sharing one database, for the tests that do not kill them."""
     data = str(tmp_path_factory.mktemp("catalog"))
-    instances = [microcosm.launch("catalog", f"lb-catalog-{i}", data_dir=data) for i in (1, 2, 3)]
-    yield instances
-    for instance in instances:
-        instance.stop()
-        instance.forget()
+    return [launch_for_module("catalog", f"lb-catalog-{i}", data_dir=data) for i in (1, 2, 3)]
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import psutil
 import pytest
 import requests
 
-import microcosm
 from microcosm.testing import wait_until
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -87,13 +86,10 @@ def backend():
 
 
 @pytest.fixture(scope="module")
-def lb(backend):
+def lb(backend, launch_for_module):
     """The real balancer in front of the scripted backend: failures never eject it, checks rarely run."""
-    balancer = microcosm.launch("balancer", "lb-parser", upstream="fake", backends=[backend.url],
-                                health_interval=60, eject_after=10**6, timeout=3.0)
-    yield balancer
-    balancer.stop()
-    balancer.forget()
+    return launch_for_module("balancer", "lb-parser", upstream="fake", backends=[backend.url],
+                             health_interval=60, eject_after=10**6, timeout=3.0)
 
 
 def ask(lb, backend, name, script, method="GET"):

@@ -19,12 +19,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from identity_helpers import ADMIN, CHEAP_ARGON2, b64, provider_key, user_token
 from microcosm import trust
 
 ECHO = str(Path(__file__).parent / "services" / "echo_service.py")
-ADMIN = "admin-secret-for-gateway-tests-0123456789"
 SHOP_SECRET = "shop-client-secret-for-tests-0123456"
-CHEAP_ARGON2 = {"time_cost": 1, "memory_kib": 8192, "parallelism": 1}
 ECHO_ROUTES = [
     {"prefix": "/api/echo", "service": "echo", "path": "/echo", "methods": {"GET": [], "POST": ["echo:write"]}},
     {"prefix": "/api/open-echo", "service": "echo", "path": "/echo", "methods": {"GET": None}},
@@ -34,14 +33,11 @@ ECHO_ROUTES = [
 # --- fixtures -----------------------------------------------------------------------------------------------
 @pytest.fixture
 def start_identity(launch, tmp_path):
-    def _start(name="identity", **config):
-        settings = {"data_dir": str(tmp_path / name), "admin_secret": ADMIN, "publish_delay": 1.0,
-                    "argon2": CHEAP_ARGON2, "traffic": False,
-                    "clients": {"shop": {"secret": SHOP_SECRET, "scope": "stock:write catalog:read"}}}
-        settings.update(config)
-        return launch("identity", name, **settings)
-
-    return _start
+    """start_identity(name, **config): a provider with its own data folder, the shop client, cheap hashing."""
+    return lambda name="identity", **config: launch("identity", name, **{
+        "data_dir": str(tmp_path / name), "admin_secret": ADMIN, "publish_delay": 1.0, "argon2": CHEAP_ARGON2,
+        "traffic": False, "clients": {"shop": {"secret": SHOP_SECRET, "scope": "stock:write catalog:read"}},
+        **config})
 
 
 @pytest.fixture
@@ -56,26 +52,15 @@ def echo(launch):
 
 @pytest.fixture
 def start_gateway(launch, identity, echo):
-    def _start(name="gateway", **config):
-        settings = {"identity_url": identity.url, "upstreams": {"echo": echo.url}, "routes": ECHO_ROUTES,
-                    "traffic": False, "rate_limit_prefix": f"test:{uuid.uuid4().hex}:"}  # fresh buckets per test
-        settings.update(config)
-        return launch("gateway", name, **settings)
-
-    return _start
+    """start_gateway(name, **config): a gateway in front of the echo service, with fresh rate-limit buckets."""
+    return lambda name="gateway", **config: launch("gateway", name, **{
+        "identity_url": identity.url, "upstreams": {"echo": echo.url}, "routes": ECHO_ROUTES, "traffic": False,
+        "rate_limit_prefix": f"test:{uuid.uuid4().hex}:", **config})
 
 
 @pytest.fixture
 def gateway(start_gateway):
     return start_gateway()
-
-
-def user_token(identity, username="ada", **params) -> str:
-    identity.post("/users", json={"username": username, "password": "correct horse battery"})
-    answer = identity.post("/token", data={"grant_type": "password", "username": username,
-                                           "password": "correct horse battery", **params})
-    assert answer.status_code == 200, answer.text
-    return answer.json()["access_token"]
 
 
 def client_token(identity) -> str:
@@ -88,11 +73,6 @@ def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-def provider_key(identity, kid: str):
-    pem = (Path(identity.config["data_dir"]) / "keys" / f"{kid}.pem").read_bytes()
-    return serialization.load_pem_private_key(pem, password=None)
-
-
 def forge(identity, token: str, key=None, alg="RS256", headers=None, **changes) -> str:
     """A token like `token` with claims changed, signed with the provider's own key unless told otherwise."""
     claims = jwt.decode(token, options={"verify_signature": False})
@@ -100,10 +80,6 @@ def forge(identity, token: str, key=None, alg="RS256", headers=None, **changes) 
     kid = jwt.get_unverified_header(token)["kid"]
     return jwt.encode(claims, key if key is not None else provider_key(identity, kid), algorithm=alg,
                       headers={"kid": kid, **(headers or {})})
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def assert_refused(answer, status: int, reason: str) -> dict:

@@ -9,9 +9,7 @@ Requests go out over a raw socket, so each one is exactly the bytes in the table
 """
 from __future__ import annotations
 
-import base64
 import json
-import time
 
 import jwt
 import pytest
@@ -20,14 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from microcosm.services.identity import public_jwk
 from microcosm.tokens import REASONS
-from test_gateway import provider_key
-from test_gateway_paths import raw_request, world  # noqa: F401 (world: the module's live gateway and services)
+from identity_helpers import b64, provider_key
+from raw_http import raw_request
 
 STRANGER = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 class Forger:
@@ -134,7 +128,7 @@ AUTHORIZATIONS = {
 
 
 @pytest.fixture(scope="module")
-def forger(world):  # noqa: F811
+def forger(world):
     return Forger(world)
 
 
@@ -146,7 +140,7 @@ def send_authorization(url: str, path: str, value) -> tuple:
 
 
 @pytest.mark.parametrize("name", list(AUTHORIZATIONS))
-def test_no_token_however_malformed_gets_anything_but_a_401(world, forger, name):  # noqa: F811
+def test_no_token_however_malformed_gets_anything_but_a_401(world, forger, name):
     value = AUTHORIZATIONS[name](forger)
     for where, url, path in (("gateway", world.gateway.url, "/api/carts/alice"),
                              ("identity", world.identity.url, "/userinfo")):
@@ -164,7 +158,7 @@ def test_no_token_however_malformed_gets_anything_but_a_401(world, forger, name)
             assert headers["WWW-Authenticate"].startswith("Bearer"), where
 
 
-def test_the_good_token_and_its_honest_variants_pass(world, forger):  # noqa: F811
+def test_the_good_token_and_its_honest_variants_pass(world, forger):
     """The table's tokens differ from a good one only in what they are named for."""
     for value in (f"Bearer {forger.good}", f"bearer {forger.good}", f"BEARER {forger.good}",
                   f"Bearer   {forger.good}", f"Bearer {forger.sign()}"):
@@ -173,7 +167,7 @@ def test_the_good_token_and_its_honest_variants_pass(world, forger):  # noqa: F8
 
 
 # --- no request, however malformed, gets a 500 ---------------------------------------------------------------------
-def token(world) -> str:  # noqa: F811
+def token(world) -> str:
     return world.alice["Authorization"]
 
 
@@ -268,7 +262,7 @@ UPSTREAM_BUGS = {  # the gateway forwards these faithfully; the 500 is the servi
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=UPSTREAM_BUGS[n], strict=False))
                                   if n in UPSTREAM_BUGS else n for n in REQUESTS])
-def test_no_request_however_malformed_gets_a_500(world, name):  # noqa: F811
+def test_no_request_however_malformed_gets_a_500(world, name):
     method, target, lines, body = REQUESTS[name]
     lines = [line.replace("{token}", token(world)) for line in lines]
     host = not any(line.lower().startswith("host:") for line in lines) and "without Host" not in name

@@ -9,98 +9,15 @@ after alice's DELETE and PUT attempts, carts' /_chaos is untouched, and the echo
 """
 from __future__ import annotations
 
-import json
 import os
-import socket
-import uuid
-from http.client import HTTPResponse
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
-import microcosm
 from microcosm import trust
 from microcosm.services import paths
-from test_gateway import ADMIN, CHEAP_ARGON2, user_token
+from raw_http import raw_request
 
-PATH_ECHO = str(Path(__file__).parent / "services" / "path_echo.py")
-ECHO_ROUTES = [
-    {"prefix": "/api/echo", "service": "path_echo", "path": "/echo",
-     "methods": {"GET": None, "PUT": [], "POST": [], "DELETE": []}},
-    {"prefix": "/api/mine", "service": "path_echo", "path": "/mine", "methods": {"GET": [], "DELETE": []},
-     "owner": True},  # like carts: the first segment must be the caller's own name
-    {"prefix": "/api/prefixed", "service": "prefixed_echo", "path": "/p", "methods": {"GET": None}},
-]
 BOBS_CART = {"user": "bob", "items": [{"product_id": 7, "quantity": 3}]}
-
-
-# --- a raw HTTP client ------------------------------------------------------------------------------------------
-def raw_request(url: str, method: str, target, headers: dict | None = None, body: bytes = b"", *,
-                extra_lines: list | None = None, host: bool = True, version: str = "HTTP/1.1",
-                content_length: bool = True):
-    """Send exactly `target` (str, latin-1, or bytes) in the request line, then `headers` and `extra_lines`
-    (header lines as they are, latin-1); (status, headers, parsed JSON or the raw bytes)."""
-    hostname, port = urlsplit(url).hostname, urlsplit(url).port
-    target = target if isinstance(target, bytes) else target.encode("latin-1")
-    lines = [method.encode("latin-1") + b" " + target + b" " + version.encode()]
-    if host:
-        lines.append(f"Host: {hostname}:{port}".encode())
-    for name, value in (headers or {}).items():
-        lines.append(f"{name}: {value}".encode("latin-1"))
-    lines += [line.encode("latin-1") for line in extra_lines or []]
-    if body and content_length:
-        lines.append(f"Content-Length: {len(body)}".encode())
-    lines.append(b"Connection: close")
-    with socket.create_connection((hostname, port), timeout=10) as sock:
-        try:
-            sock.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server answered (and closed) before reading everything: its answer is still there
-        answer = HTTPResponse(sock, method=method)
-        answer.begin()
-        data = answer.read()
-    try:
-        parsed = json.loads(data) if data else None
-    except ValueError:
-        parsed = data
-    return answer.status, answer.headers, parsed
-
-
-# --- the world: one gateway in front of everything, for the whole module -------------------------------------------
-class World:
-    pass
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    tag, root = uuid.uuid4().hex[:8], tmp_path_factory.mktemp("paths")
-    launched = []
-
-    def start(service, name, **config):
-        instance = microcosm.launch(service, f"paths-{name}-{tag}", traffic=False, **config)
-        launched.append(instance)
-        return instance
-
-    try:
-        w = World()
-        w.identity = start("identity", "identity", data_dir=str(root / "identity"), admin_secret=ADMIN,
-                           publish_delay=1.0, argon2=CHEAP_ARGON2)
-        w.carts = start("carts", "carts", key_prefix=f"paths-{tag}:carts:")
-        w.catalog = start("catalog", "catalog", data_dir=str(root / "catalog"))
-        w.orders = start("orders", "orders", catalog_url=w.catalog.url, data_dir=str(root / "orders"))
-        w.stock = start("legacy_stock", "stock", data_dir=str(root / "stock"))
-        w.echo = start(PATH_ECHO, "echo")
-        w.gateway = start("gateway", "gateway", identity_url=w.identity.url, rate_limit=False, routes=ECHO_ROUTES,
-                          upstreams={"carts": w.carts.url, "catalog": w.catalog.url, "orders": w.orders.url,
-                                     "stock": w.stock.url, "path_echo": w.echo.url,
-                                     "prefixed_echo": f"{w.echo.url}/behind"})  # an upstream URL with a path
-        w.alice = {"Authorization": f"Bearer {user_token(w.identity, 'alice')}"}
-        yield w
-    finally:
-        for instance in reversed(launched):
-            instance.stop()
-            instance.forget()
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import requests
 
+from identity_helpers import CHEAP_ARGON2, user_token
+
 VERIFYING = str(Path(__file__).parent / "services" / "verifying_whoami.py")
-CHEAP_ARGON2 = {"time_cost": 1, "memory_kib": 8192, "parallelism": 1}
 
 
 def test_a_service_that_verifies_the_forwarded_token_ignores_forged_headers(launch, tmp_path):
@@ -16,9 +17,7 @@ def test_a_service_that_verifies_the_forwarded_token_ignores_forged_headers(laun
               {"prefix": "/api/me-headers", "service": "me", "path": "/whoami", "methods": {"GET": []}}]
     gateway = launch("gateway", "fwd-gateway", identity_url=identity.url, upstreams={"me": service.url},
                      routes=routes, rate_limit=False, traffic=False)
-    identity.post("/users", json={"username": "ada", "password": "correct horse battery"})
-    token = identity.post("/token", data={"grant_type": "password", "username": "ada",
-                                          "password": "correct horse battery"}).json()["access_token"]
+    token = user_token(identity, "ada")
     ada = {"Authorization": f"Bearer {token}"}
 
     through = requests.get(gateway.url + "/api/me", headers={**ada, "X-User": "admin"}, timeout=10)

@@ -506,14 +506,9 @@ BAD_INPUT = [
 
 
 @pytest.fixture(scope="module")
-def shared_identity(tmp_path_factory):
-    import microcosm
-
-    instance = microcosm.launch("identity", name="identity-bad-input", admin_secret=ADMIN,
-                                data_dir=str(tmp_path_factory.mktemp("identity-bad-input")))
-    yield instance
-    instance.stop()
-    instance.forget()
+def shared_identity(launch_for_module, tmp_path_factory):
+    return launch_for_module("identity", name="identity-bad-input", admin_secret=ADMIN,
+                             data_dir=str(tmp_path_factory.mktemp("identity-bad-input")))
 
 
 @pytest.mark.parametrize("path, body, headers, status, error, field", BAD_INPUT,

@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+from identity_helpers import CHEAP_ARGON2
 from microcosm import trust
 
 # service -> (a GET route, a route that takes a body, that route's method)
@@ -68,30 +69,20 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory):
-    import microcosm
-
-    started = []
-
-    def launch(*args, **kwargs):
-        started.append(microcosm.launch(*args, **kwargs))
-        return started[-1]
-
+def system(launch_for_module, tmp_path_factory):
+    launch = launch_for_module
     found = {"catalog": launch("catalog", "sweep-catalog")}
     found["orders"] = launch("orders", "sweep-orders", catalog_url=found["catalog"].url)
     found["carts"] = launch("carts", "sweep-carts")
     found["stock"] = launch("legacy_stock", "sweep-stock")
     found["registry"] = launch("registry", "sweep-registry")
     found["identity"] = launch("identity", "sweep-identity", data_dir=str(tmp_path_factory.mktemp("identity")),
-                               argon2={"time_cost": 1, "memory_kib": 8192, "parallelism": 1})
+                               argon2=CHEAP_ARGON2)
     found["balancer"] = launch("balancer", "sweep-balancer", upstream="catalog", backends=[found["catalog"].url])
     found["gateway"] = launch("gateway", "sweep-gateway", identity_url=found["identity"].url,
                               upstreams={"catalog": found["balancer"].url, "carts": found["carts"].url,
                                          "orders": found["orders"].url, "stock": found["stock"].url})
-    yield found
-    for instance in reversed(started):
-        instance.stop()
-        instance.forget()
+    return found
 
 
 def send_raw(port: int, data: bytes) -> tuple[int | None, bytes, bytes]:

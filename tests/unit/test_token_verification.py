@@ -196,6 +196,8 @@ def test_a_required_claim_missing(key, jwks, claim):
 
 # --- the JWKS cache, against a real little HTTP server ------------------------------------------------------
 class JWKSServer:
+    """A real little HTTP server that answers every GET with `jwks` and counts the requests."""
+
     def __init__(self, jwks: dict):
         self.jwks, self.requests = jwks, 0
         outer = self
@@ -203,12 +205,14 @@ class JWKSServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 outer.requests += 1
+                outer.before_answer()
                 body = json.dumps(outer.jwks).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                outer.after_answer()
 
             def log_message(self, *args):
                 pass
@@ -217,6 +221,12 @@ class JWKSServer:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def before_answer(self):
+        pass
+
+    def after_answer(self):
+        pass
 
     def close(self):
         self.server.shutdown()
@@ -260,41 +270,27 @@ def test_cache_keeps_the_last_keys_when_the_provider_is_down(key, jwks_server):
 
 
 # --- a slow provider stalls no token whose key we already hold --------------------------------------------------
-class StallingJWKSServer:
+class StallingJWKSServer(JWKSServer):
     """A JWKS server whose answers can be held back: while `stall` is set, a request signals `entered` and then
     waits on `release` before it answers. The test controls both events; nothing here depends on timing."""
 
     def __init__(self, jwks: dict):
-        self.jwks, self.requests, self.stall = jwks, 0, False
+        self.stall = False
         self.entered, self.release, self.answered = threading.Event(), threading.Event(), threading.Event()
-        outer = self
+        super().__init__(jwks)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.requests += 1
-                if outer.stall:
-                    outer.entered.set()
-                    outer.release.wait(60)
-                body = json.dumps(outer.jwks).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                if outer.stall:
-                    outer.answered.set()
+    def before_answer(self):
+        if self.stall:
+            self.entered.set()
+            self.release.wait(60)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def after_answer(self):
+        if self.stall:
+            self.answered.set()
 
     def close(self):
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
 
 
 def test_a_known_key_is_used_while_a_refetch_is_stuck(key, other_key):
