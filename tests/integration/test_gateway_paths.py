@@ -14,7 +14,7 @@ import os
 import pytest
 
 from microcosm import trust
-from microcosm.services import paths
+from microcosm.services.gateway import paths
 from raw_http import raw_request
 
 BOBS_CART = {"user": "bob", "items": [{"product_id": 7, "quantity": 3}]}

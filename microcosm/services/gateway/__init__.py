@@ -1,0 +1,60 @@
+"""gateway: the single front door for clients (component 4).
+
+    gateway = microcosm.launch("gateway")                      # finds the registry, Redis and identity itself
+    gateway.get("/api/products/2")                             # -> catalog's /products/2
+    gateway.post("/api/orders", json={...}, headers=ada)       # needs a token with orders:write
+    gateway.get("/openapi.json")                               # the public API, from the routing table
+
+Every public request goes through these steps, in this order:
+
+1. **route**: the routing table maps a public path prefix (`/api/orders`) to a service (`orders`) and the
+   path it has there (`/orders`). Instances come from the registry (one `Discovery` per service, picked in
+   turn), or from static URLs in config `upstreams={"orders": "http://..."}`. A public path maps to exactly
+   one upstream path (`paths.py`): it is read as the client sent it, dot segments, encoded slashes, double
+   encoding and the like are refused (400), every segment is encoded again, and a segment starting with `_`
+   (`/_chaos`, `/_balancer`: admin routes) is never forwarded.
+2. **authenticate**: each route says, per method, whether a token is needed and which scopes it must carry
+   (`None`: public; `[]`: any valid token; `["orders:write"]`). Tokens are checked here, at the edge, with
+   `microcosm.tokens.verify` against the identity provider's JWKS (cached, refetched on an unknown key id):
+   RS256 only, `exp`, `nbf`, `iss`, `aud`, scopes. 401 (with `WWW-Authenticate`) or 403 otherwise.
+3. **rate limit**: a token bucket per user (and per OAuth client; per address when anonymous) in Redis,
+   one atomic Lua script per request; 429 with `Retry-After` and `RateLimit-*` headers.
+   `rate_limiter="file.py:Name"` loads your own (chapter 05's lab).
+4. **forward**: only an allow-list of the client's headers goes on; the caller's identity is added as
+   `X-User`, `X-Scopes`, `X-Client`, with `X-Identity-Proof` (an HMAC of the three under the launch secret,
+   `microcosm.trust`) when the gateway was launched with one. Whatever identity headers, proof or admin
+   secret the client sent are dropped: a service behind trusts identity headers only as far as it trusts
+   the network that carries them (chapter 05 says what that rests on).
+
+Besides plain routing: `/api/product-page/<id>` composes catalog and stock in parallel (a partial answer,
+marked, when stock is down); `/api/stock/<sku>` translates JSON to the legacy stock service's XML and form
+data; CORS for a web client (`cors_origins=[...]`); `/openapi.json` describes the public API, generated
+from the routing table; `/_gateway` shows the table, the instances and the keys it knows.
+
+Where each part lives, one idea a module:
+
+    routing.py       the routing table (Route, DEFAULT_ROUTES, routes from the config) and Upstreams
+    paths.py         a public path to exactly one upstream path: raw segments, refused, encoded again
+    edge_auth.py     tokens checked at the edge (401/403), the owner check, the identity headers sent on
+    rate_limit.py    the token bucket in Redis (one Lua script), loading your own limiter, whose bucket
+    proxy.py         a plain route: the request forwarded to one instance, the answer passed back
+    translation.py   JSON outside, the legacy stock service's XML and forms inside
+    composition.py   the product page: catalog and stock in parallel, a partial answer when stock is down
+    edge.py          on every request: header size, one path, no secrets in URLs, CORS
+    openapi.py       the public API's OpenAPI document, generated from the routing table
+    app.py           create_app(config): the parts put together, and the order a request meets them
+"""
+from __future__ import annotations
+
+from . import paths
+from .app import Gateway, create_app
+from .edge import EXPOSED_HEADERS
+from .edge_auth import FORWARDED_HEADERS, IDENTITY_HEADERS, EdgeAuth
+from .openapi import openapi_document
+from .proxy import RETURNED_HEADERS
+from .rate_limit import TOKEN_BUCKET_LUA, RateLimits, TokenBucket, caller_keys, load_limiter
+from .routing import DEFAULT_ROUTES, ID_MAX, PUBLIC, Route, Upstreams, routes_from_config
+
+__all__ = ["DEFAULT_ROUTES", "EXPOSED_HEADERS", "EdgeAuth", "FORWARDED_HEADERS", "Gateway", "ID_MAX",
+           "IDENTITY_HEADERS", "PUBLIC", "RETURNED_HEADERS", "RateLimits", "Route", "TOKEN_BUCKET_LUA", "TokenBucket",
+           "Upstreams", "caller_keys", "create_app", "load_limiter", "openapi_document", "paths", "routes_from_config"]

@@ -1,0 +1,102 @@
+"""Step 4, forward: a plain route's request goes on to one instance of its service, and the answer comes back.
+
+For a request under a route's prefix (`/api/orders/7`), `proxy`:
+
+1. takes the path's segments after the prefix as edge.py read them from the raw request line (`["7"]`), not
+   Flask's decoded `<path:rest>`, where `%2F` and `/` look alike (paths.py says why that matters);
+2. refuses a segment starting with `_` (404): `/_chaos`, `/_balancer` are admin routes of the services,
+   never reachable through the gateway;
+3. admits the request (authenticate, check the owner, rate limit: app.py's `Gateway.admit`), which gives the
+   headers to send on;
+4. builds the upstream target, `/orders/7` and the query string, every segment encoded again, and sends it
+   to the next instance of the service (`forward`), on a pooled urllib3 connection;
+5. passes back the status, the body and an allow-list of headers (`RETURNED_HEADERS`), with a `Location` in
+   the service's own paths turned into the public one (`/orders/8` -> `/api/orders/8`).
+
+A service that refuses the connection is a 503, one that does not answer within the gateway's
+`upstream_timeout` a 504; the gateway records that hop itself, as the callee could not.
+"""
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+
+import urllib3
+from flask import Blueprint, Response, current_app, g, request
+
+from ..base import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID, ApiError, UpstreamError, record_failed_call
+from . import paths
+from .routing import Route
+
+RETURNED_HEADERS = ("Content-Type", "Location", "ETag", "Last-Modified", "Cache-Control", "Retry-After")
+
+
+def forward(pool, method: str, base_url: str, target: str, upstream: str, headers: dict, body: bytes | None):
+    """One call to a service, like base.call but on a urllib3 pool: requests costs ~0.4 ms more CPU per call
+    (measured in bench/gateway_overhead.py), and on the gateway every request pays it. `target` (path and
+    query, already encoded by paths.py) goes into the request line as it is: given a whole URL, urllib3
+    would remove dot segments from it."""
+    timeout = current_app.config["UPSTREAM_TIMEOUT"]
+    headers = {REQUEST_ID: g.request_id, CALLER: current_app.name, CALLER_INSTANCE: current_app.config["INSTANCE"],
+               PARENT_HOP: g.hop, **headers}
+    url = base_url + target
+    base = urlsplit(base_url)  # an upstream URL may have a path of its own (http://host:port/prefix)
+    started = time.perf_counter()
+    try:
+        return pool.connection_from_url(base_url).urlopen(
+            method, base.path.rstrip("/") + target, body=body, headers=headers, redirect=False, retries=False,
+            timeout=urllib3.Timeout(connect=min(timeout, 1.0), read=timeout))
+    except urllib3.exceptions.NewConnectionError:  # refused (a subclass of the timeout error, so first)
+        error = UpstreamError(upstream, f"{upstream} is unreachable (connection refused)", 503)
+    except urllib3.exceptions.TimeoutError:
+        error = UpstreamError(upstream, f"{upstream} did not answer within {timeout:g} s", 504)
+    except urllib3.exceptions.HTTPError:
+        error = UpstreamError(upstream, f"{upstream} is unreachable (connection refused or reset)", 503)
+    record_failed_call(method, url, upstream, error, started)
+    raise error
+
+
+def proxy(gateway, pool, route: Route):
+    """Forward to the route's service. The path is not Flask's `<path:rest>` (decoded, so `%2F` and `/` look
+    alike) but the segments edge_checks read from the raw request line, each one exactly one segment."""
+    depth = len(route.prefix.strip("/").split("/"))
+    rest = g.segments[depth:]
+    internal = next((s for s in rest if s.startswith("_")), None)
+    if internal is not None:
+        raise ApiError(404, f"'{internal}' names an internal route (a segment starting with '_'): "
+                            "those are never reachable through the gateway", reason="internal_route")
+    owner = rest[0] if route.owner and rest else None
+    if route.owner and owner is None:
+        raise ApiError(404, f"name the resource: {route.prefix}/<your username>")
+    claims, headers = gateway.admit(route.methods, owner)
+    if route.forward_token and claims is not None:  # the service checks the token itself (zero trust)
+        headers["Authorization"] = request.headers["Authorization"]
+    target = paths.upstream_path(route.path, rest)
+    if request.query_string:
+        target += "?" + paths.upstream_query(request.query_string)
+    answer = forward(pool, request.method, gateway.upstreams.pick(route.service), target, route.service, headers,
+                     request.get_data() or None)
+    response = Response(answer.data, status=answer.status)
+    for name in RETURNED_HEADERS:
+        if name in answer.headers:
+            response.headers[name] = answer.headers[name]
+    location = response.headers.get("Location", "")
+    if location.startswith(route.path):  # the service's own path -> the public one
+        response.headers["Location"] = route.prefix + location[len(route.path):]
+    return response
+
+
+def routes(gateway) -> Blueprint:
+    """A URL rule for each route of the table: its prefix, and everything below it."""
+    bp = Blueprint("gateway_routes", __name__)
+    pool = urllib3.PoolManager(maxsize=16, retries=False)
+
+    def view_of(route: Route):
+        def view(rest: str = ""):  # Flask's decoded `rest` is not what is forwarded: see proxy
+            return proxy(gateway, pool, route)
+        return view
+
+    for i, route in enumerate(gateway.routes):
+        bp.add_url_rule(route.prefix, f"route_{i}", view_of(route), methods=list(route.methods))
+        bp.add_url_rule(f"{route.prefix}/<path:rest>", f"route_{i}_rest", view_of(route), methods=list(route.methods))
+    return bp
