@@ -19,7 +19,6 @@ import threading
 import time
 
 import pytest
-import requests
 
 from microcosm.discovery import Registration
 from microcosm.testing import wait_until

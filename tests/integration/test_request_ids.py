@@ -1,6 +1,8 @@
 """An X-Request-ID made at the edge travels with every call a request causes, and metrics count it."""
 import time
 
+import pytest
+
 
 def wait_for(predicate, timeout=10.0):
     deadline = time.monotonic() + timeout
@@ -20,6 +22,17 @@ def test_a_request_without_an_id_gets_one_made_at_the_edge(catalog):
     first, second = catalog.get("/products"), catalog.get("/products")
     assert len(first.headers["X-Request-ID"]) == 32
     assert first.headers["X-Request-ID"] != second.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize("given", ["x" * 200, "two words", "new\tline", "ünïcode", "<script>", ""])
+def test_a_request_id_that_is_not_sensible_is_replaced_not_copied_on(launch, given):
+    catalog = launch("catalog", "ids-catalog")
+    lb = launch("balancer", "ids-lb", upstream="catalog", backends=[catalog.url])
+    for target in (catalog, lb):
+        answer = target.get("/products", headers={"X-Request-ID": given.encode("utf-8")})
+        assert answer.status_code == 200
+        made = answer.headers["X-Request-ID"]
+        assert made != given and len(made) == 32 and made.isalnum()
 
 
 def test_metrics_count_requests_and_errors_by_route(orders, catalog):

@@ -22,6 +22,9 @@ CASES = [
     ("catalog", "POST", "/products", b'{"name": "' + b"x" * 70_000 + b'"}', JSON, 413, "", None),
     ("catalog", "GET", "/products/999", None, None, 404, "no product with id 999", None),
     ("catalog", "GET", "/products/abc", None, None, 404, "no route", None),
+    ("catalog", "GET", "/products/99999999999999999999", None, None, 404, "no route", None),  # beyond SQLite's range
+    ("orders", "GET", "/orders/99999999999999999999", None, None, 404, "no route", None),
+    ("carts", "PUT", "/carts/ann/items/99999999999999999999", {"quantity": 1}, None, 404, "no route", None),
     ("catalog", "GET", "/products?limit=lots", None, None, 400, "'limit'", "limit"),
     # digits that str.isdigit() accepts and int() does not, or that int() accepts and are no plain number
     ("catalog", "GET", "/products?limit=%C2%B2", None, None, 400, "integer from 1 to 1000", "limit"),

@@ -8,7 +8,6 @@ import base64
 import json
 import time
 
-import jwt
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
