@@ -85,28 +85,38 @@ class RedisServer(Process):
         return redis_py.Redis.from_url(self.url, **kwargs)
 
 
-class AttachedRedis:
-    """A Redis server someone else runs (named by MICROCOSM_REDIS_URL)."""
+class Attached:
+    """A server someone else runs (named by an environment variable, as Binder's start script does): this
+    kernel uses it, and never starts or stops it."""
 
-    kind, alive, pid, status = "redis", True, None, "attached"
+    alive, pid, status = True, None, "attached"
 
-    def __init__(self, url: str):
-        self.url = self.address = url
-
-    client = RedisServer.client
+    def __init__(self, address: str):
+        self.address = address
 
     def stop(self, *a, **k):
         pass
 
     def __repr__(self):
-        return f"<AttachedRedis {self.url}>"
+        return f"<{type(self).__name__} {self.address}>"
+
+
+class AttachedRedis(Attached):
+    """A Redis server named by MICROCOSM_REDIS_URL."""
+
+    kind = "redis"
+    url = property(lambda self: self.address)
+    client = RedisServer.client
 
 
 def redis() -> RedisServer | AttachedRedis:
     """This kernel's Redis server: started on first call (or attached via MICROCOSM_REDIS_URL)."""
-    if os.environ.get(REDIS_ENV):
-        return AttachedRedis(os.environ[REDIS_ENV])
-    return _one_per_kernel(RedisServer)
+    return _attached_or_ours(REDIS_ENV, AttachedRedis, RedisServer)
+
+
+def _attached_or_ours(env: str, attached, server_class):
+    """The server named by `env` if it is set, else this kernel's own, started once."""
+    return attached(os.environ[env]) if os.environ.get(env) else _one_per_kernel(server_class)
 
 
 def _one_per_kernel(server_class):
@@ -193,23 +203,14 @@ class ZooKeeperServer(Process):
         return zk
 
 
-class AttachedZooKeeper:
-    kind, alive, pid, status = "zookeeper", True, None, "attached"
+class AttachedZooKeeper(Attached):
+    """A ZooKeeper ensemble named by MICROCOSM_ZK_HOSTS."""
 
-    def __init__(self, hosts: str):
-        self.hosts = self.address = hosts
-
+    kind = "zookeeper"
+    hosts = property(lambda self: self.address)
     client = ZooKeeperServer.client
-
-    def stop(self, *a, **k):
-        pass
-
-    def __repr__(self):
-        return f"<AttachedZooKeeper {self.hosts}>"
 
 
 def zookeeper() -> ZooKeeperServer | AttachedZooKeeper:
     """This kernel's ZooKeeper server: started on first call (or attached via MICROCOSM_ZK_HOSTS)."""
-    if os.environ.get(ZK_ENV):
-        return AttachedZooKeeper(os.environ[ZK_ENV])
-    return _one_per_kernel(ZooKeeperServer)
+    return _attached_or_ours(ZK_ENV, AttachedZooKeeper, ZooKeeperServer)

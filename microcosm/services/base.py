@@ -26,7 +26,7 @@ from ..traffic.hops import HopRecorder, new_hop_id
 from .calls import (CALLER, CALLER_INSTANCE, DEFAULT_TIMEOUT, PARENT_HOP, REQUEST_ID, call, record_failed_call,
                     request_id_from)
 from .chaos import Chaos, chaos_routes, require_admin
-from .errors import ApiError, InvalidInput, UpstreamError, error_body, error_response
+from .errors import ApiError, InvalidInput, UpstreamError, error_body, error_response, found
 from .inputs import Bool, Field, Int, Number, Obj, Str, query_int, read_json, whole_number
 from .metrics import KNOWN_METHODS, Metrics, method_label
 from .redaction import redact_access_log
@@ -35,7 +35,7 @@ _record_failed_call = record_failed_call  # the gateway's old name for it; impor
 
 __all__ = [
     "create_service", "config_of", "INFRA_ROUTES", "DEFAULT_MAX_BODY",
-    "ApiError", "InvalidInput", "UpstreamError", "error_body", "error_response",
+    "ApiError", "InvalidInput", "UpstreamError", "error_body", "error_response", "found",
     "Field", "Int", "Number", "Str", "Bool", "Obj", "read_json", "whole_number", "query_int",
     "call", "record_failed_call", "request_id_from", "REQUEST_ID", "CALLER", "CALLER_INSTANCE", "PARENT_HOP", "DEFAULT_TIMEOUT",
     "Metrics", "method_label", "KNOWN_METHODS", "Chaos", "require_admin",

@@ -3,7 +3,7 @@ import sqlite3
 from pathlib import Path
 
 
-from .base import ApiError, Int, Str, create_service, query_int, read_json
+from .base import ApiError, Int, Str, create_service, found, query_int, read_json
 from .storage import Database
 
 SCHEMA = """
@@ -30,10 +30,7 @@ def create_app(config: dict):
 
     @app.get("/products/<int:product_id>")
     def get_product(product_id: int):
-        product = db.one("SELECT * FROM products WHERE id = ?", product_id)
-        if product is None:
-            raise ApiError(404, f"no product with id {product_id}")
-        return product
+        return found(db.one("SELECT * FROM products WHERE id = ?", product_id), f"no product with id {product_id}")
 
     @app.post("/products")
     def add_product():

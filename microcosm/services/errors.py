@@ -54,3 +54,10 @@ def error_response(status: int, message: str, **details):
 def error_name(status: int) -> str:
     """404 -> "not_found", 503 -> "service_unavailable": the status's reason phrase as an identifier."""
     return HTTP_STATUS_CODES.get(status, "error").lower().replace(" ", "_").replace("-", "_")
+
+
+def found(row, missing: str):
+    """`row` if the store had it, else a 404 that says what is missing ("no product with id 7")."""
+    if row is None:
+        raise ApiError(404, missing)
+    return row

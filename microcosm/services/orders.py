@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 
-from .base import ApiError, Int, UpstreamError, call, create_service, query_int, read_json
+from .base import ApiError, Int, UpstreamError, call, create_service, found, query_int, read_json
 from .loader import load_object
 from .storage import Database
 
@@ -62,9 +62,6 @@ def create_app(config: dict):
 
     @app.get("/orders/<int:order_id>")
     def get_order(order_id: int):
-        order = db.one("SELECT * FROM orders WHERE id = ?", order_id)
-        if order is None:
-            raise ApiError(404, f"no order with id {order_id}")
-        return order
+        return found(db.one("SELECT * FROM orders WHERE id = ?", order_id), f"no order with id {order_id}")
 
     return app
