@@ -39,8 +39,10 @@ def header(**changes) -> str:
 
 
 def claims(**changes) -> dict:
+    """Valid claims, changed as asked. The tokens are made when the module is collected and may be checked
+    many minutes later in a full run, so they live a day (no test here is about expiry timing)."""
     now = int(time.time())
-    base = {"iss": ISSUER, "aud": AUDIENCE, "sub": "ada", "iat": now, "nbf": now, "exp": now + 300, "jti": "j1",
+    base = {"iss": ISSUER, "aud": AUDIENCE, "sub": "ada", "iat": now, "nbf": now, "exp": now + 86400, "jti": "j1",
             "scope": "orders:read"}
     base.update(changes)
     return {k: v for k, v in base.items() if v is not ...}
