@@ -45,6 +45,11 @@ def instance_url(url) -> str:
     return url
 
 
+def is_weight(value) -> bool:
+    """An instance's weight (a balancer gives it that many turns to another's one): a number in (0, 1000]."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value <= 1000
+
+
 class Registration:
     """Keeps one instance registered for as long as its process lives."""
 

@@ -18,7 +18,7 @@ from collections import deque
 
 from flask import g, request
 
-from ..discovery import instance_url
+from ..discovery import instance_url, is_weight
 from .base import ApiError, Number, Obj, Str, create_service, read_json, require_admin
 from .loader import load_object
 
@@ -149,8 +149,7 @@ def _check_metadata(metadata: dict) -> None:
     """Bounded, and what the balancer reads from it (a weight) valid, so no entry can spoil a caller's list."""
     if len(json.dumps(metadata)) > MAX_METADATA:
         raise ApiError(400, f"field 'metadata' must be at most {MAX_METADATA} bytes as JSON", field="metadata")
-    weight = metadata.get("weight", 1)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 1000:
+    if not is_weight(metadata.get("weight", 1)):
         raise ApiError(400, "metadata 'weight' must be a number above 0 and at most 1000", field="metadata")
 
 

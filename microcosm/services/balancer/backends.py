@@ -14,7 +14,7 @@ import time
 from collections import deque
 from urllib.parse import urlsplit
 
-from ...discovery import instance_url
+from ...discovery import instance_url, is_weight
 from .upstream import Pool
 
 
@@ -75,7 +75,7 @@ def parse_backends(items, weights: dict | None = None) -> list[Backend]:
             raise ValueError(f"metadata of {url} must be an object")
         backend_id = item.get("id") or parts.netloc
         weight = item.get("weight", metadata.get("weight", weights.get(backend_id, weights.get(url, 1))))
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 1000:
+        if not is_weight(weight):
             raise ValueError(f"weight of {url} must be a number above 0 and at most 1000, got {weight!r}")
         if url in seen:
             raise ValueError(f"backend {url} is listed twice")
