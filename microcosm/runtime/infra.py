@@ -48,16 +48,22 @@ def _ask(port: int, command: bytes, timeout: float = 0.5) -> bytes:
         return b""
 
 
+class LocalServer(Process):
+    """A server this kernel runs itself: a free loopback port, its data in this kernel's run folder."""
+
+    kind = "server"
+
+    def __init__(self, name: str = ""):
+        super().__init__(name or self.kind)
+        self.port = 0
+        self.data = paths.data_dir(self.name)
+
+
 # --- Redis -----------------------------------------------------------------------------------------
-class RedisServer(Process):
+class RedisServer(LocalServer):
     """A private redis-server: AOF on, data in the run folder, loopback only."""
 
     kind = "redis"
-
-    def __init__(self, name: str = "redis"):
-        super().__init__(name)
-        self.port = 0
-        self.data = paths.data_dir(name)
 
     def _start(self):
         binary = shutil.which("redis-server")
@@ -85,56 +91,6 @@ class RedisServer(Process):
         return redis_py.Redis.from_url(self.url, **kwargs)
 
 
-class Attached:
-    """A server someone else runs (named by an environment variable, as Binder's start script does): this
-    kernel uses it, and never starts or stops it."""
-
-    alive, pid, status = True, None, "attached"
-
-    def __init__(self, address: str):
-        self.address = address
-
-    def stop(self, *a, **k):
-        pass
-
-    def __repr__(self):
-        return f"<{type(self).__name__} {self.address}>"
-
-
-class AttachedRedis(Attached):
-    """A Redis server named by MICROCOSM_REDIS_URL."""
-
-    kind = "redis"
-    url = property(lambda self: self.address)
-    client = RedisServer.client
-
-
-def redis() -> RedisServer | AttachedRedis:
-    """This kernel's Redis server: started on first call (or attached via MICROCOSM_REDIS_URL)."""
-    return _attached_or_ours(REDIS_ENV, AttachedRedis, RedisServer)
-
-
-def _attached_or_ours(env: str, attached, server_class):
-    """The server named by `env` if it is set, else this kernel's own, started once."""
-    return attached(os.environ[env]) if os.environ.get(env) else _one_per_kernel(server_class)
-
-
-def _one_per_kernel(server_class):
-    """This kernel's server of that class: the running one, the stopped one started again, or a new one."""
-    with _lock:
-        server = started(server_class.kind)
-        if isinstance(server, server_class) and server.alive:
-            return server
-        server = server if isinstance(server, server_class) else server_class()
-        for attempt in range(3):  # a free port can be taken between picking it and binding it
-            try:
-                return server.start()
-            except LaunchError as exc:
-                if "Address already in use" not in exc.log_tail or attempt == 2:
-                    raise
-                server.port = 0
-
-
 # --- ZooKeeper -------------------------------------------------------------------------------------
 def zookeeper_classpath() -> list[str]:
     """The jars of an installed ZooKeeper: ZOOKEEPER_HOME, Debian/Ubuntu, Homebrew or conda."""
@@ -153,16 +109,11 @@ def zookeeper_classpath() -> list[str]:
     return []
 
 
-class ZooKeeperServer(Process):
+class ZooKeeperServer(LocalServer):
     """A private standalone ZooKeeper: small heap, admin server off, short sessions allowed."""
 
     kind = "zookeeper"
     ready_timeout = 30.0
-
-    def __init__(self, name: str = "zookeeper"):
-        super().__init__(name)
-        self.port = 0
-        self.data = paths.data_dir(name)
 
     def _start(self):
         java = shutil.which("java")
@@ -203,14 +154,67 @@ class ZooKeeperServer(Process):
         return zk
 
 
+# --- Which server this kernel uses ----------------------------------------------------------------
+class Attached:
+    """A server someone else runs (named by an environment variable, as Binder's start script does): this
+    kernel uses it, and never starts or stops it. It answers to the names of the server class it stands for
+    (`url` for Redis, `hosts` for ZooKeeper, `client()`)."""
+
+    alive, pid, status = True, None, "attached"
+    server_class: type = Process
+
+    def __init__(self, address: str):
+        self.address = address
+
+    kind = property(lambda self: self.server_class.kind)
+    url = hosts = property(lambda self: self.address)
+
+    def client(self, **kwargs):
+        return self.server_class.client(self, **kwargs)
+
+    def stop(self, *a, **k):
+        pass
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.address}>"
+
+
+class AttachedRedis(Attached):
+    """A Redis server named by MICROCOSM_REDIS_URL."""
+    server_class = RedisServer
+
+
 class AttachedZooKeeper(Attached):
     """A ZooKeeper ensemble named by MICROCOSM_ZK_HOSTS."""
+    server_class = ZooKeeperServer
 
-    kind = "zookeeper"
-    hosts = property(lambda self: self.address)
-    client = ZooKeeperServer.client
+
+def redis() -> RedisServer | AttachedRedis:
+    """This kernel's Redis server: started on first call (or attached via MICROCOSM_REDIS_URL)."""
+    return _attached_or_ours(REDIS_ENV, AttachedRedis, RedisServer)
 
 
 def zookeeper() -> ZooKeeperServer | AttachedZooKeeper:
     """This kernel's ZooKeeper server: started on first call (or attached via MICROCOSM_ZK_HOSTS)."""
     return _attached_or_ours(ZK_ENV, AttachedZooKeeper, ZooKeeperServer)
+
+
+def _attached_or_ours(env: str, attached, server_class):
+    """The server named by `env` if it is set, else this kernel's own, started once."""
+    return attached(os.environ[env]) if os.environ.get(env) else _one_per_kernel(server_class)
+
+
+def _one_per_kernel(server_class):
+    """This kernel's server of that class: the running one, the stopped one started again, or a new one."""
+    with _lock:
+        server = started(server_class.kind)
+        if isinstance(server, server_class) and server.alive:
+            return server
+        server = server if isinstance(server, server_class) else server_class()
+        for attempt in range(3):  # a free port can be taken between picking it and binding it
+            try:
+                return server.start()
+            except LaunchError as exc:
+                if "Address already in use" not in exc.log_tail or attempt == 2:
+                    raise
+                server.port = 0
