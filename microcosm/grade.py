@@ -108,8 +108,11 @@ def execute(notebook: Path, folder: Path, cell_timeout: float = CELL_TIMEOUT) ->
 
 
 # --- 2. test ----------------------------------------------------------------------------------------
-def run_graded_tests(lab: str, folder: Path, test_timeout: float = TEST_TIMEOUT) -> dict:
-    """Run tests/grading/test_<lab>.py against `folder`; returns {"tests": [...], "output": pytest's tail}."""
+def run_graded_tests(lab: str, folder: Path, test_timeout: float = TEST_TIMEOUT, keyword: str | None = None) -> dict:
+    """Run tests/grading/test_<lab>.py against `folder`; returns {"tests": [...], "output": pytest's tail}.
+
+    `keyword` is pytest's `-k` expression: only the tests it selects run, and only they are in the report.
+    """
     test_file = grading_dir() / f"test_{lab}.py"
     if not test_file.exists():
         raise SystemExit(f"no graded tests for lab {lab!r}: {test_file} does not exist")
@@ -120,12 +123,29 @@ def run_graded_tests(lab: str, folder: Path, test_timeout: float = TEST_TIMEOUT)
     env.update({GRADE_DIR_ENV: str(folder), REPORT_ENV: str(report), "PYTHONDONTWRITEBYTECODE": "1"})
     argv = [sys.executable, "-m", "pytest", str(test_file), "-q", "-p", "no:cacheprovider", "-o", "addopts=",
             f"--timeout={test_timeout:g}", "--rootdir", str(repo_root())]
+    selected = folder / ".grade-selected.xml"
+    selected.unlink(missing_ok=True)
+    if keyword:  # the report lists every collected test; pytest's JUnit XML names the ones -k kept
+        argv += ["-k", keyword, f"--junitxml={selected}"]
     done = subprocess.run(argv, cwd=repo_root(), env=env, stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = "\n".join(done.stdout.splitlines()[-40:])
     if not report.exists():
         raise RuntimeError(f"the graded tests of {lab} wrote no report (pytest exit {done.returncode}):\n{output}")
-    return {"tests": json.loads(report.read_text()), "output": output}
+    tests = json.loads(report.read_text())
+    if keyword:
+        kept = _selected(selected)
+        tests = [t for t in tests if t["name"] in kept]
+    return {"tests": tests, "output": output}
+
+
+def _selected(junit_xml: Path) -> set[str]:
+    """The names of the tests a pytest run kept (its JUnit XML report); none if it wrote none."""
+    import xml.etree.ElementTree as ET
+
+    if not junit_xml.exists():
+        return set()
+    return {case.get("name") for case in ET.parse(junit_xml).iter("testcase")}
 
 
 # --- 3. report --------------------------------------------------------------------------------------
