@@ -32,6 +32,7 @@ Where each part lives, one idea a module:
     upstream.py     the pooled HTTP/1.1 client to the backends
     http1.py        the strict parser of the backends' answers (RFC 9112)
     server.py       the Balancer put together, and serve(sock, config), which runs it
+    control.py      the caller's side, for cells and tests: the backends to give it, what its status says
 
 A strategy is anything with `pick(backends, request) -> backend` (or a plain function of those two
 arguments): `backends` are the available ones (never empty), each with .id .url .weight .in_flight .served
