@@ -1,4 +1,5 @@
-"""Load you can make: Locust scenarios run from cells (see runner.py).
+"""Load you can make: Locust scenarios run from cells (see runner.py); one steady caller in a background
+thread, while a cell does something else (background.py).
 
 The names below are imported from runner.py on first use (PEP 562), so importing the package is free: the
 `microcosm` package imports it at start, and only a cell that runs a load test loads the runner.
