@@ -72,6 +72,8 @@ def check(lab: str | None = None, folder: str | Path | None = None, task: int | 
     folder = Path(folder if folder is not None else Path.cwd()).resolve()
     lab = lab or lab_of_folder(folder)
     title = task_title(lab, task) if task is not None else None
+    print(f"running the graded tests of lab {lab}{f' ({title})' if title else ''} on the files in {folder} ...",
+          flush=True)
     tests = run_graded_tests(lab, folder, test_timeout, task=title)["tests"]
     result = Grade(summary(tests, notebook=None, lab=lab, folder=str(folder), task=title, execution=None))
     show(result)

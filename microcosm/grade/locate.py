@@ -78,7 +78,8 @@ def tasks(lab: str) -> list[str]:
 
 
 def task_title(lab: str, task: int | str) -> str:
-    """The exact title of the task `task` names: its number (1, "1", "Task 1") or a part of its title."""
+    """The exact title of the task `task` names: its number (1, "1", "Task 1": the title that says so, else the
+    lab's n-th task) or a part of its title ("reviews")."""
     titles = tasks(lab)
     wanted = str(task).strip().casefold()
     if wanted.isdigit():
@@ -86,6 +87,9 @@ def task_title(lab: str, task: int | str) -> str:
     matching = [t for t in titles if t.casefold() == wanted] or [
         t for t in titles if t.casefold().startswith(wanted + " ") or (not wanted.startswith("task ")
                                                                       and wanted in t.casefold())]
+    number = wanted[len("task "):] if wanted.startswith("task ") else ""
+    if not matching and number.isdigit() and 1 <= int(number) <= len(titles):  # titles without numbers
+        matching = [titles[int(number) - 1]]
     if len(matching) != 1:
         listed = "; ".join(titles) or "none named"
         raise ValueError(f"task={task!r} names {'no' if not matching else 'more than one'} task of lab {lab} "

@@ -1,6 +1,7 @@
 """The grade table a learner reads (microcosm.grade.table / html_table), and the written answers a gradebook
 takes from a submission (microcosm.grade.answers): on handmade grades and notebooks."""
 import nbformat
+import pytest
 
 from microcosm.grade import html_table, table
 from microcosm.grade.answers import answers
@@ -86,3 +87,18 @@ def test_written_answers_are_found_by_cell_id_else_by_position_and_named_by_thei
         "Question · Fail open?": "Because.",                                      # cell c, found by its id
         "Task 2 · More": "Closed: a limiter that fails open\nlimits nothing.",    # e: no such id, position 4
         "Task 2 · More (2)": ""}                                                  # f: still the placeholder
+
+
+def test_a_task_is_named_by_its_number_or_a_word_of_its_title(monkeypatch):
+    from microcosm.grade import locate
+
+    titles = {"03": ["Task 1 · Least connections", "Task 2 · Power of two choices"],
+              "06": ["The task · `verify`, in three parts"]}
+    monkeypatch.setattr(locate, "tasks", titles.get)
+    assert [locate.task_title("03", t) for t in (1, "2", "Task 1", "power", "task 2 · power of two choices")] == [
+        "Task 1 · Least connections", "Task 2 · Power of two choices", "Task 1 · Least connections",
+        "Task 2 · Power of two choices", "Task 2 · Power of two choices"]
+    assert locate.task_title("06", 1) == locate.task_title("06", "verify") == "The task · `verify`, in three parts"
+    for wrong in (3, "Task 11", "round robin"):
+        with pytest.raises(ValueError, match="its tasks: Task 1 · Least connections; Task 2 · Power of two"):
+            locate.task_title("03", wrong)
