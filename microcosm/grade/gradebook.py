@@ -9,15 +9,19 @@ from .answers import answers
 from .locate import released_lab
 
 
-def student_of(notebook: str | Path) -> str:
-    return Path(notebook).resolve().parent.name
+def students(notebooks: list[str | Path]) -> list[str]:
+    """Who handed in each notebook: its folder's name (submissions/alice/lab.ipynb: alice); for notebooks that
+    share a folder (submissions/alice.ipynb, submissions/bob.ipynb), their file names (alice, bob)."""
+    paths = [Path(n).resolve() for n in notebooks]
+    folders = [p.parent for p in paths]
+    return [p.parent.name if folders.count(p.parent) == 1 else p.stem for p in paths]
 
 
 def rows(results: list[dict]) -> tuple[list[str], list[dict]]:
     """The header and the rows for these grades (from grade()); a test or answer absent from a row is blank."""
     tests, written, out = [], [], []
-    for result in results:
-        row = {"student": student_of(result["notebook"]), "lab": result["lab"]}
+    for result, student in zip(results, students([r["notebook"] for r in results])):
+        row = {"student": student, "lab": result["lab"]}
         for t in result["tests"]:
             row[t["name"]] = t["earned"]
             if t["name"] not in tests:

@@ -102,3 +102,10 @@ def test_a_task_is_named_by_its_number_or_a_word_of_its_title(monkeypatch):
     for wrong in (3, "Task 11", "round robin"):
         with pytest.raises(ValueError, match="its tasks: Task 1 · Least connections; Task 2 · Power of two"):
             locate.task_title("03", wrong)
+
+
+def test_a_student_is_named_by_the_submissions_folder_or_by_its_file_when_they_share_one():
+    from microcosm.grade.gradebook import students
+
+    assert students(["sub/alice/01_microservices.ipynb", "sub/bob/01_microservices.ipynb"]) == ["alice", "bob"]
+    assert students(["sub/alice.ipynb", "sub/bob.ipynb", "late/carol/lab.ipynb"]) == ["alice", "bob", "carol"]
