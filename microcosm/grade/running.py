@@ -1,6 +1,7 @@
 """Run a lab: execute its notebook in a folder, then its graded tests against the files the notebook left there."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -59,6 +60,10 @@ def run_graded_tests(lab: str, folder: Path, test_timeout: float = TEST_TIMEOUT,
     test_file = grading_dir() / f"test_{lab}.py"
     if not test_file.exists():
         raise SystemExit(f"no graded tests for lab {lab!r}: {test_file} does not exist")
+    missing = [name for name in ("pytest", "pytest_timeout") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise RuntimeError(f"the graded tests need {' and '.join(missing)} in {sys.executable}'s environment: "
+                           f"pip install -e '.[dev]' from the repository's root")
     with tempfile.TemporaryDirectory(prefix="grade-report-") as scratch:  # nothing left in the learner's folder
         report, selected = Path(scratch) / "report.json", Path(scratch) / "selected.xml"
         env = dict(os.environ)
