@@ -22,6 +22,20 @@ def _result(test: dict) -> str:
     return "pass" if test["passed"] else test["outcome"]
 
 
+def _why(test: dict) -> str:
+    """Why a test did not earn its points: its failure, or the must-pass failure that capped its task ("" if it did)."""
+    if not test["passed"]:
+        return test["message"] or test["outcome"]
+    return test["message"] if test["earned"] < test["points"] else ""
+
+
+MUST_PASS = "★ must pass: when one fails, its task earns less than half of its points"
+
+
+def _mark(test: dict) -> str:
+    return " ★" if test.get("must_pass") else ""
+
+
 def heading(result: dict) -> list[str]:
     """What was graded and how the notebook ran (a grade from check() ran no notebook)."""
     if result.get("notebook"):
@@ -56,13 +70,15 @@ def table(result: dict) -> str:
         out.append(f"  {task or 'tests'}  ({_points(group)} points)")
         for t in group:
             earned = f"{t['earned']}/{t['points']}"
-            out.append(f"    {_result(t).ljust(width)}  {earned.rjust(pts)}  {t['name']}")
+            out.append(f"    {_result(t).ljust(width)}  {earned.rjust(pts)}  {t['name']}{_mark(t)}")
             if t.get("doc"):
                 out.append(f"{indent}{t['doc']}")
-            if not t["passed"]:
-                out.append(f"{indent}why: {t['message'] or t['outcome']}")
+            if _why(t):
+                out.append(f"{indent}why: {_why(t)}")
         out.append("")
     out.append(f"  {total(result)}")
+    if any(t.get("must_pass") for t in tests):
+        out.append(f"  {MUST_PASS}")
     return "\n".join(out)
 
 
@@ -79,15 +95,16 @@ def html_table(result: dict) -> str:
         for t in group:
             outcome = _result(t)
             colour = _COLOURS.get(outcome, "#9a6700")
-            what = f"<code>{esc(t['name'])}</code>"
+            what = f"<code>{esc(t['name'])}</code>{_mark(t)}"
             if t.get("doc"):
                 what += f"<br>{esc(t['doc'])}"
-            if not t["passed"]:
-                what += f'<br><span style="color:{colour}">why: {esc(t["message"] or outcome)}</span>'
+            if _why(t):
+                what += f'<br><span style="color:{colour}">why: {esc(_why(t))}</span>'
             rows.append(f'<tr><td style="color:{colour};font-weight:bold;vertical-align:top">{esc(outcome)}</td>'
                         f'<td style="text-align:left">{what}</td>'
                         f'<td style="text-align:right;vertical-align:top">{t["earned"]}/{t["points"]}</td></tr>')
     head = "<br>".join(esc(line.strip()) for line in heading(result))
     return (f"<div><p>{head}</p><table><thead><tr><th>result</th><th style='text-align:left'>test: what it checks"
             f"</th><th>points</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-            f"<p><b>{esc(total(result))}</b></p></div>")
+            f"<p><b>{esc(total(result))}</b>"
+            f"{'<br>' + esc(MUST_PASS) if any(t.get('must_pass') for t in result['tests']) else ''}</p></div>")

@@ -31,13 +31,15 @@ import pytest
 import microcosm
 from launching import Launched
 from microcosm import grade
+from microcosm.grade.scoring import cap_tasks, under_half
 from microcosm.services.loader import load_object
 
 HERE = Path(__file__).resolve().parent
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "points(n): what a graded test is worth")
+    config.addinivalue_line("markers", "points(n, must_pass=False): what a graded test is worth; a must-pass test "
+                                       "that fails caps its task below half of the task's points")
 
 
 class NotGraded(pytest.Module):
@@ -47,9 +49,12 @@ class NotGraded(pytest.Module):
         pytest.skip(grade.NOT_GRADING, allow_module_level=True)
 
 
+def is_graded_module(path: Path) -> bool:
+    return path.parent == HERE and bool(re.fullmatch(r"test_\d\d_\w+\.py", path.name))
+
+
 def pytest_pycollect_makemodule(module_path, parent):
-    graded = module_path.parent == HERE and re.fullmatch(r"test_\d\d_\w+\.py", module_path.name)
-    if graded and not grade.grading():
+    if is_graded_module(module_path) and not grade.grading():
         return NotGraded.from_parent(parent, path=module_path)
     return None
 
@@ -128,19 +133,50 @@ def launch_for_module(lab_dir, tmp_path_factory):
     launched.stop_all()
 
 
-# --- the report for the grader ---------------------------------------------------------------------
+# --- tasks, and the report for the grader ---------------------------------------------------------
+# A graded module names the lab's tasks: TASKS = {"Task 1 · Least connections": ("least_connections",), ...},
+# each title as the lab's heading says it, with the words (in the test's name, parameters included) of its tests.
+# With MICROCOSM_GRADE_UNTIL_UNDER_HALF set (test_wrong_answers.py), must-pass tests run first and the run
+# stops once every task is sure to earn less than half: what a wrong answer must show, and no more.
+UNTIL_UNDER_HALF_ENV = "MICROCOSM_GRADE_UNTIL_UNDER_HALF"
 _results: dict[str, dict] = {}
+_session = None
 
 
+def task_of(item) -> str:
+    """The lab task a graded test belongs to: the one of its module's TASKS with a word in the test's name."""
+    tasks = getattr(item.module, "TASKS", None)
+    if not tasks:
+        raise pytest.UsageError(f"{item.nodeid}: a graded module names its lab's tasks in TASKS")
+    matching = [title for title, words in tasks.items() if any(word in item.name for word in words)]
+    if len(matching) != 1:
+        raise pytest.UsageError(f"{item.nodeid}: belongs to {len(matching)} of the tasks {list(tasks)}, not one")
+    return matching[0]
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own -k and -m deselection: the report lists what runs
 def pytest_collection_modifyitems(session, config, items):
+    graded = [item for item in items if is_graded_module(item.path)]
+    if not graded:
+        return
+    wanted = os.environ.get(grade.TASK_ENV)  # only that task's tests: a check of one task, a wrong answer
+    if wanted:
+        keep = [item for item in items if item not in graded or task_of(item) == wanted]
+        if not any(item in graded for item in keep):
+            raise pytest.UsageError(f"{grade.TASK_ENV}={wanted!r}: no graded test belongs to that task")
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
     if not os.environ.get(grade.REPORT_ENV):
         return
+    if os.environ.get(UNTIL_UNDER_HALF_ENV):
+        items.sort(key=lambda item: not item.get_closest_marker("points").kwargs.get("must_pass"))
     for item in items:
         marker = item.get_closest_marker("points")
         if marker is None:
             raise pytest.UsageError(f"{item.nodeid}: a graded test needs @pytest.mark.points(n)")
         doc = (getattr(item.function, "__doc__", None) or "").strip().splitlines()
-        _results[item.nodeid] = {"name": item.name, "doc": doc[0] if doc else "", "points": int(marker.args[0]),
+        _results[item.nodeid] = {"name": item.name, "lab": item.path.stem[len("test_"):], "task": task_of(item), "doc": doc[0] if doc else "",
+                                 "points": int(marker.args[0]), "must_pass": bool(marker.kwargs.get("must_pass")),
                                  "earned": 0, "passed": False, "outcome": "not run", "message": ""}
 
 
@@ -168,9 +204,18 @@ def pytest_runtest_logreport(report):
         result.update(outcome="skipped", message=_reason(report))
     elif report.when == "call" and report.passed and result["outcome"] == "not run":
         result.update(outcome="passed", passed=True, earned=result["points"])
+    if os.environ.get(UNTIL_UNDER_HALF_ENV) and _session is not None and under_half(list(_results.values())):
+        _session.shouldstop = "every task is sure to earn less than half of its points"
+
+
+def pytest_sessionstart(session):
+    global _session
+    _session = session
 
 
 def pytest_sessionfinish(session, exitstatus):
     path = os.environ.get(grade.REPORT_ENV)
     if path:
-        Path(path).write_text(json.dumps(list(_results.values()), indent=1))
+        results = list(_results.values())
+        cap_tasks(results)
+        Path(path).write_text(json.dumps(results, indent=1))

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 points = pytest.mark.points
+TASKS = {"The task · `verify`, in three parts": ("",)}  # the lab's tasks, as its headings say (conftest.py)
 ADMIN = "admin-secret-for-grading-lab-06-0123456789"
 WRITER_SECRET = "writer-client-secret-for-grading-0123456"
 PASSWORD = "correct horse battery staple"
@@ -130,7 +131,7 @@ def refused(stack, name: str, token: str, status: int = 401, method: str = "GET"
 # --- the graded tests ----------------------------------------------------------------------------------------
 @points(2)
 def test_a_valid_token_passes_and_reaches_the_service(stack, lab_dir):
-    """ada's real token passes the gateway; with no token, 401; and the checks are the learner's own."""
+    """ada's real token passes the gateway; with no token, 401; the checks are your own (no jwt.decode, no tokens.verify)."""
     valid_passes(stack)
     assert stack.get(stack.token).json()["products"], "the catalog's answer did not come through"
     refused(stack, "no token", None)
@@ -154,7 +155,7 @@ def assert_own_checks(path: Path) -> None:
             pytest.fail("verifier.py calls jwt.decode, which decides the checks itself: write them yourself")
 
 
-@points(1)
+@points(1, must_pass=True)
 def test_malformed_tokens_are_refused_not_crashed_on(stack):
     """Not a JWT, two parts, broken base64, JSON that is not an object: 401, never a 500."""
     valid_passes(stack)
@@ -164,7 +165,7 @@ def test_malformed_tokens_are_refused_not_crashed_on(stack):
         refused(stack, name, token)
 
 
-@points(2)
+@points(2, must_pass=True)
 def test_tampered_payload_is_refused(stack):
     """ada's real token with its payload changed (sub admin, more scopes) and the signature kept: 401."""
     valid_passes(stack)
@@ -174,7 +175,7 @@ def test_tampered_payload_is_refused(stack):
     refused(stack, "tampered expiry", f"{header_part}.{b64json({**claims, 'exp': claims['exp'] + 86400})}.{signature_part}")
 
 
-@points(2)
+@points(2, must_pass=True)
 def test_alg_none_is_refused(stack):
     """Unsigned tokens, alg none (in any spelling), with or without a signature part: 401."""
     valid_passes(stack)
@@ -186,7 +187,7 @@ def test_alg_none_is_refused(stack):
         refused(stack, f"alg {alg} with a signature", forged + "." + parts(stack.token)[4], reason="alg_not_allowed")
 
 
-@points(3)
+@points(3, must_pass=True)
 def test_hs256_signed_with_the_public_key_is_refused(stack):
     """The key-confusion attack: HS256 'signed' with the provider's public key (PEM text, or the JWK's JSON),
     and a token signed with the provider's real key under another RSA algorithm (RS512): 401."""
@@ -207,7 +208,7 @@ def test_hs256_signed_with_the_public_key_is_refused(stack):
     refused(stack, "RS512 (a right signature, but not the algorithm we accept)", rs512, reason="alg_not_allowed")
 
 
-@points(2)
+@points(2, must_pass=True)
 def test_a_strangers_key_is_refused(stack):
     """Signed RS256 by an attacker's own key: under the provider's kid (bad signature), under a kid the provider
     never published, and with no kid at all: 401."""
@@ -222,7 +223,7 @@ def test_a_strangers_key_is_refused(stack):
     refused(stack, "no kid", jwt.encode(greedy, stranger, algorithm="RS256"), reason="unknown_key")
 
 
-@points(2)
+@points(2, must_pass=True)
 def test_expired_tokens_are_refused(stack):
     """Rightly signed but expired (a minute ago, a second ago), or with no exp at all: 401."""
     valid_passes(stack)
@@ -234,7 +235,7 @@ def test_expired_tokens_are_refused(stack):
     valid_passes(stack, stack.signed())
 
 
-@points(1)
+@points(1, must_pass=True)
 def test_not_yet_valid_tokens_are_refused(stack):
     """Rightly signed with nbf in the future: 401."""
     valid_passes(stack)
@@ -243,7 +244,7 @@ def test_not_yet_valid_tokens_are_refused(stack):
     refused(stack, "no nbf", stack.signed(drop=("nbf",)))
 
 
-@points(2)
+@points(2, must_pass=True)
 def test_wrong_issuer_is_refused(stack):
     """Rightly signed, but issued (it says) by someone else, or by nobody: 401."""
     valid_passes(stack)
@@ -253,7 +254,7 @@ def test_wrong_issuer_is_refused(stack):
     refused(stack, "no issuer", stack.signed(drop=("iss",)))
 
 
-@points(2)
+@points(2, must_pass=True)
 def test_wrong_audience_is_refused(stack):
     """Rightly signed, but for another audience (also one that merely contains ours), or for none: 401;
     a list of audiences that includes ours passes."""
@@ -264,7 +265,7 @@ def test_wrong_audience_is_refused(stack):
     valid_passes(stack, stack.signed(aud=["another-system", "microcosm"]))
 
 
-@points(2)
+@points(2, must_pass=True)
 def test_missing_scope_is_403_and_the_right_scope_passes(stack):
     """Adding a product needs catalog:write: ada's token lacks it (403), so does one whose scope merely contains
     the word (403); a service client holding it gets its product added (201)."""

@@ -109,3 +109,15 @@ def test_a_student_is_named_by_the_submissions_folder_or_by_its_file_when_they_s
 
     assert students(["sub/alice/01_microservices.ipynb", "sub/bob/01_microservices.ipynb"]) == ["alice", "bob"]
     assert students(["sub/alice.ipynb", "sub/bob.ipynb", "late/carol/lab.ipynb"]) == ["alice", "bob", "carol"]
+
+
+def test_a_must_pass_test_is_marked_and_a_capped_pass_says_why_it_earned_less():
+    capped = {**test("test_live", "Task 1", "Live traffic.", 2, 0, "passed",
+                     "passed, but Task 1 is capped below half: must-pass test_least failed"), "must_pass": False}
+    must = {**test("test_least", "Task 1", "Least busy.", 3, 0, "failed", "AssertionError: picked b1"), "must_pass": True}
+    grade = {**GRADE, "tests": [must, capped], "score": 0, "max_score": 5, "passed": 1, "total": 2}
+    text = table(grade)
+    assert "test_least ★" in text and "why: passed, but Task 1 is capped below half" in text
+    assert text.splitlines()[-1].startswith("  ★ must pass:")
+    page = html_table(grade)
+    assert "★" in page and "capped below half" in page
