@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from microcosm.services.balancer import Backend, RequestInfo
+from microcosm.services.balancer.control import backend, backends as backend_list, served
 from microcosm.testing import wait_until
 
 points = pytest.mark.points
@@ -138,21 +139,13 @@ def balancer(learner_file, catalogs, launch):
     def start(kind, **config):
         file, name = STRATEGIES[kind]
         return launch("balancer", f"lb-{kind}", upstream="catalog", strategy=f"{learner_file(file)}:{name}",
-                      backends=[{"url": c.url, "id": c.name} for c in catalogs], **config)
+                      backends=backend_list(catalogs), **config)
 
     yield start
     for c in catalogs:  # leave them as found: up, and without faults
         if not c.alive:
             c.restart()
         c.chaos()
-
-
-def status(lb) -> dict:
-    return lb.get("/_balancer/status").json()
-
-
-def served(lb) -> dict:
-    return {b["id"]: b["served"] for b in status(lb)["backends"]}
 
 
 def first_error(lb) -> str:
@@ -210,7 +203,7 @@ def test_live_a_dead_instance_is_never_picked(balancer, catalogs, kind):
     """Live: catalog-3 killed and marked down by health checks: every request succeeds, catalog-3 serves none."""
     lb = balancer(kind, health_interval=0.2)
     catalogs[2].kill()
-    assert wait_until(lambda: next(b["state"] for b in status(lb)["backends"] if b["id"] == "catalog-3") == "down"), \
+    assert wait_until(lambda: backend(lb, "catalog-3")["state"] == "down"), \
         "the balancer's health checks did not mark the killed catalog-3 down"
     before = served(lb)
     statuses = load_for(lb, 1.0, threads=4)
@@ -228,6 +221,6 @@ def test_live_a_refused_request_is_retried_among_the_others(balancer, catalogs, 
     catalogs[0].kill()
     codes = Counter(lb.get("/products/1").status_code for _ in range(30))
     assert set(codes) == {200}, f"status codes seen: {dict(codes)}; for example {first_error(lb)}"
-    entry = next(b for b in status(lb)["backends"] if b["id"] == "catalog-1")
+    entry = backend(lb, "catalog-1")
     assert entry["served"] == 0 and entry["failures"] >= 1, f"catalog-1: {entry}"
     assert entry["state"] == "ejected", f"after refusing, catalog-1 should be ejected: {entry}"
