@@ -16,6 +16,11 @@ In the lab, each such region becomes one line at the indentation of its `### BEG
 `solution-only` (instructor notes) are left out, every output and execution count is cleared, and the
 notebook is written the same way every time (same bytes for the same source), so a test can tell when
 `labs/` is stale.
+
+The solution notebooks carry nbgrader's cell metadata, kept up to date by `generate` from the markers and
+the graded tests (microcosm/nbgrader_meta.py): `generate` writes a solution back when its metadata changed,
+and `generate --check` names it. A lab is what `nbgrader generate_assignment` makes of its solution, cell for
+cell (microcosm/nbgrader_course.py sets up a course folder; tests/integration/test_nbgrader.py compares).
 """
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+
+from microcosm import nbgrader_meta
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -97,6 +104,7 @@ def make_lab(solution: nbformat.NotebookNode, where: str = "notebook") -> nbform
             cell.source = strip_solutions(cell.source, MARKDOWN_STUB, label)
         for key in ("execution", "collapsed", "scrolled"):
             cell.get("metadata", {}).pop(key, None)
+        nbgrader_meta.release_cell(cell)
         cells.append(cell)
     lab.cells = cells
     lab.metadata.pop("widgets", None)
@@ -109,20 +117,51 @@ def render(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb, version=4).rstrip("\n") + "\n"
 
 
+def sources(root: Path) -> list[Path]:
+    """The solution notebooks: solutions/<lab>/<lab>.ipynb (anything else there is scratch)."""
+    return [p for p in sorted((root / SOURCE_DIR).glob("*/*.ipynb")) if p.stem == p.parent.name]
+
+
+def points_of(root: Path) -> dict[str, dict[str, int]]:
+    """{lab: {task: points}} from the graded tests, for every solution notebook's lab."""
+    return nbgrader_meta.task_points([source.parent.name for source in sources(root)])
+
+
+def annotated(source: Path, points: dict[str, dict[str, int]]) -> tuple[nbformat.NotebookNode, str]:
+    """The solution notebook at `source` with up-to-date nbgrader metadata, and its text."""
+    solution = nbformat.read(source, as_version=4)
+    nbgrader_meta.annotate(solution, source.parent.name, points.get(source.parent.name, {}))
+    return solution, render(solution)
+
+
 def plan(root: Path | None = None) -> dict[Path, str]:
     """Every lab notebook generation makes: path -> its text."""
     root = Path(root or repo_root())
+    points = points_of(root)
     out = {}
-    for source in sorted((root / SOURCE_DIR).glob("*/*.ipynb")):
-        if source.stem != source.parent.name:  # labs are solutions/<lab>/<lab>.ipynb; anything else is scratch
-            continue
-        solution = nbformat.read(source, as_version=4)
+    for source in sources(root):
+        solution, _ = annotated(source, points)
         target = root / RELEASE_DIR / source.parent.name / source.name
         where = source.relative_to(root).as_posix()
         lab = make_lab(solution, where=where)
         lab.metadata.setdefault("microcosm", {})["generated_from"] = where
         out[target] = render(lab)
     return out
+
+
+def refresh_solutions(root: Path, write: bool) -> list[Path]:
+    """The solution notebooks whose nbgrader metadata is out of date; with `write`, brought up to date.
+
+    Each is read, given its metadata and written back at once, so edits made meanwhile are not lost."""
+    points = points_of(root)
+    changed = []
+    for source in sources(root):
+        _, text = annotated(source, points)
+        if text != source.read_text(encoding="utf-8"):
+            if write:
+                source.write_text(text, encoding="utf-8")
+            changed.append(source)
+    return changed
 
 
 def stale(root: Path | None = None) -> list[str]:
@@ -136,6 +175,8 @@ def stale(root: Path | None = None) -> list[str]:
             problems.append(f"{rel}: missing")
         elif target.read_text(encoding="utf-8") != text:
             problems.append(f"{rel}: differs from what {SOURCE_DIR}/{rel.relative_to(RELEASE_DIR)} generates")
+    for source in refresh_solutions(root, write=False):
+        problems.append(f"{source.relative_to(root)}: its nbgrader metadata is out of date (points, answers or tasks)")
     for existing in sorted((root / RELEASE_DIR).glob("*/*.ipynb")):
         if existing.stem == existing.parent.name and existing not in wanted:
             problems.append(f"{existing.relative_to(root)}: no {SOURCE_DIR}/ notebook generates it")
@@ -143,9 +184,10 @@ def stale(root: Path | None = None) -> list[str]:
 
 
 def generate(root: Path | None = None) -> list[Path]:
-    """Write every lab that is missing or different; returns the paths written."""
+    """Bring the solutions' nbgrader metadata up to date, then write every lab that is missing or different;
+    returns the paths written."""
     root = Path(root or repo_root())
-    written = []
+    written = refresh_solutions(root, write=True)
     for target, text in plan(root).items():
         if target.exists() and target.read_text(encoding="utf-8") == text:
             continue
