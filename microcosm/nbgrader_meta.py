@@ -87,7 +87,8 @@ def _collect(modules: list[Path]) -> dict[str, dict[str, int]]:
                                + "\n".join((done.stdout + done.stderr).splitlines()[-30:]))
         tests = json.loads(report.read_text())
     # `-q` lists the node ids in the order the report holds the tests (the order pytest will run them)
-    nodeids = [line.strip() for line in done.stdout.splitlines() if "::" in line and " " not in line.strip()]
+    prefix = grade.grading_dir().relative_to(grade.repo_root()).as_posix() + "/test_"
+    nodeids = [line.strip() for line in done.stdout.splitlines() if line.startswith(prefix) and "::" in line]
     if len(nodeids) != len(tests):
         raise RuntimeError(f"pytest listed {len(nodeids)} graded tests but reported {len(tests)}")
     points: dict[str, dict[str, int]] = {}
