@@ -1,13 +1,13 @@
 """`microcosm.load(...)`: a Locust load test from a cell, with a live chart, that returns comparable results.
 
 Locust runs as its own process (`python -m locust --headless`), never imported into the kernel: importing it
-monkey-patches the kernel with gevent and deadlocks it. The cell reads Locust's CSV history once a second to
-draw requests per second, latency and failures while it runs, and reads its final JSON stats at the end.
+monkey-patches the kernel with gevent and deadlocks it. Time zero is the moment Locust starts its users (the
+file live_hooks.py writes); events run on that clock. While it runs, the cell redraws one chart from Locust's
+CSV history about twice a second (live.py, history.py, chart.py), and it reads the final JSON stats at the end.
 Interrupting the cell stops Locust; nothing is left running.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -21,8 +21,12 @@ import requests
 from ..runtime import paths
 from ..runtime.process import Process, guarded, spawn
 from .chart import history_svg, results_table
+from .history import read_history
+from .live import LiveView
 
 SCENARIOS_DIR = Path(__file__).parent / "scenarios"
+HOOKS = Path(__file__).parent / "live_hooks.py"  # loaded beside every scenario: the live chart's needs
+START_TIMEOUT = 60.0  # seconds for Locust to start its users
 
 
 def scenarios() -> list[str]:
@@ -55,10 +59,11 @@ def _summarise(entry: dict, seconds: float) -> dict:
 class LoadResult:
     """What a load run measured: a row per endpoint, the totals, and the history over time."""
 
-    def __init__(self, scenario, target, users, duration, endpoints, totals, history, events, stopped_early=False):
+    def __init__(self, scenario, target, users, duration, endpoints, totals, history, events, stopped_early=False,
+                 charted=False):
         self.scenario, self.target, self.users, self.duration = scenario, target, users, duration
         self.endpoints, self.totals, self.history, self.events = endpoints, totals, history, events
-        self.stopped_early = stopped_early
+        self.stopped_early, self.charted = stopped_early, charted  # charted: the live view above has the chart
 
     @property
     def requests(self) -> int:
@@ -71,7 +76,8 @@ class LoadResult:
     def _repr_html_(self) -> str:
         head = (f"<b>{self.scenario}</b> against {self.target}: {self.users} users for {self.duration:g} s"
                 + (" <i>(stopped early)</i>" if self.stopped_early else ""))
-        return f"<div>{head}{history_svg(self.history, self.events)}{results_table(self.endpoints, self.totals)}</div>"
+        chart = "" if self.charted else history_svg(self.history, self.events, self.duration)
+        return f"<div>{head}{chart}{results_table(self.endpoints, self.totals)}</div>"
 
     def __repr__(self) -> str:
         t = self.totals
@@ -130,32 +136,6 @@ def _label(action) -> str:
     return f"{owner.name}.{name}" if hasattr(owner, "name") else name
 
 
-def _read_history(path: Path, start: float) -> list[dict]:
-    try:
-        with open(path, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if r.get("Name") == "Aggregated"]
-    except FileNotFoundError:
-        return []
-    history, previous = [], None
-    for r in rows:
-        total, fails, ts = int(r["Total Request Count"]), int(r["Total Failure Count"]), float(r["Timestamp"])
-        if previous is not None and ts > previous[0]:
-            dt = ts - previous[0]
-            # Locust stamps each row with the whole second it was written in: take the middle of it
-            history.append({"t": round(ts + 0.5 - start, 1), "users": int(r["User Count"]),
-                            "rps": round((total - previous[1]) / dt, 1), "fps": round((fails - previous[2]) / dt, 1),
-                            "p50_ms": _num(r["50%"]), "p95_ms": _num(r["95%"])})
-        previous = (ts, total, fails)
-    return history
-
-
-def _num(value: str):
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
 def load(target, scenario: str = "browse", *, users: int = 10, spawn_rate: float | None = None,
          duration: float = 10, events: dict[float, Callable] | None = None, show: bool = True,
          env: dict[str, str] | None = None) -> LoadResult:
@@ -171,26 +151,28 @@ def load(target, scenario: str = "browse", *, users: int = 10, spawn_rate: float
     url = _target_url(target)
     locustfile = Path(scenario) if str(scenario).endswith(".py") else SCENARIOS_DIR / f"{scenario}.py"
     workdir = Path(tempfile.mkdtemp(prefix="load-", dir=paths.run_dir()))
-    argv = [sys.executable, "-m", "locust", "-f", str(locustfile.resolve()), "--headless", "--host", url,
+    argv = [sys.executable, "-m", "locust", "-f", f"{locustfile.resolve()},{HOOKS}", "--headless", "--host", url,
             "-u", str(users), "-r", str(spawn_rate), "-t", f"{int(round(duration))}s", "--stop-timeout", "5",
-            "--csv", str(workdir / "run"), "--json", "--loglevel", "WARNING", "--skip-log-setup"]
-    view = _LiveView(scenario, url, users, duration) if show else None
+            "--csv", str(workdir / "run"), "--csv-full-history", "--json", "--loglevel", "WARNING",
+            "--skip-log-setup"]
+    view = LiveView(scenario, url, users, duration) if show else None
     runner = LocustProcess(f"locust-{workdir.name}", argv, workdir, {k: str(v) for k, v in (env or {}).items()})
+    history_csv = workdir / "run_stats_history.csv"
     done_events: list[tuple[float, str]] = []
-    stopped_early = False
+    stopped_early, t0 = False, None
     runner.start()
-    start = time.time()
     try:
+        t0 = _started(runner, workdir / "started")
         pending = sorted(events.items())
         while runner.alive:
-            elapsed = time.time() - start
+            elapsed = time.time() - t0
             while pending and pending[0][0] <= elapsed:
                 at, action = pending.pop(0)
                 action()
-                done_events.append((round(time.time() - start, 1), _label(action)))
+                done_events.append((round(time.time() - t0, 1), _label(action)))
             if view:
-                view.update(_read_history(workdir / "run_stats_history.csv", start), elapsed, done_events)
-            time.sleep(0.25)
+                view.update(read_history(history_csv, t0), elapsed, done_events)
+            time.sleep(0.1)
     except BaseException:  # Interrupt, or an event that failed: stop Locust, leave nothing behind
         stopped_early = True
         runner.stop(timeout=8)
@@ -200,11 +182,25 @@ def load(target, scenario: str = "browse", *, users: int = 10, spawn_rate: float
             runner.stop(timeout=8)
         runner.forget()
         if view:
-            view.close()
-    return _result(runner, workdir, scenario, url, users, duration, start, done_events, stopped_early)
+            view.finish(read_history(history_csv, t0), done_events, "stopped early" if stopped_early else "done")
+    return _result(runner, workdir, scenario, url, users, duration, t0, done_events, stopped_early,
+                   charted=bool(view and view.shown))
 
 
-def _result(runner, workdir, scenario, url, users, duration, start, events, stopped_early) -> LoadResult:
+def _started(runner: LocustProcess, marker: Path) -> float:
+    """The moment Locust's users started (time zero of the run), read from the file live_hooks.py writes."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            return float(marker.read_text())
+        except (FileNotFoundError, ValueError):
+            if not runner.alive:
+                return time.time()  # Locust ended before starting: _result says why
+            time.sleep(0.05)
+    raise RuntimeError(f"Locust did not start its users within {START_TIMEOUT:g} s:\n{runner.logs()}")
+
+
+def _result(runner, workdir, scenario, url, users, duration, start, events, stopped_early, charted=False) -> LoadResult:
     try:
         stats = json.loads(runner.json_path.read_text() or "[]")
     except json.JSONDecodeError:
@@ -223,40 +219,5 @@ def _result(runner, workdir, scenario, url, users, duration, start, events, stop
         for k, v in e.get("response_times", {}).items():
             merged["response_times"][k] = merged["response_times"].get(k, 0) + v
     totals = _summarise(merged, seconds)
-    history = _read_history(workdir / "run_stats_history.csv", start)
-    return LoadResult(scenario, url, users, duration, endpoints, totals, history, events, stopped_early)
-
-
-class _LiveView:
-    """The live chart and progress bar while a run goes (widgets in Jupyter; nothing elsewhere)."""
-
-    def __init__(self, scenario, url, users, duration):
-        self.duration, self.widget = duration, None
-        try:
-            import ipywidgets as W
-            from IPython import get_ipython
-            from IPython.display import display
-        except ImportError:
-            return
-        if get_ipython() is None:
-            return
-        self.progress = W.FloatProgress(min=0, max=duration, description="load", bar_style="info")
-        self.label = W.HTML(f"starting {users} users of <b>{scenario}</b> against {url} …")
-        self.chart = W.HTML()
-        self.widget = W.VBox([W.HBox([self.progress, self.label]), self.chart])
-        display(self.widget)
-
-    def update(self, history, elapsed, events):
-        if self.widget is None:
-            return
-        self.progress.value = min(elapsed, self.duration)
-        if history:
-            last = history[-1]
-            self.label.value = (f"{min(elapsed, self.duration):.0f} of {self.duration:g} s · {last['users']} users · "
-                                f"{last['rps']:g} req/s · {last['fps']:g} failures/s")
-            self.chart.value = history_svg(history, events)
-
-    def close(self):
-        if self.widget is not None:
-            self.progress.bar_style = "success"
-            self.progress.value = self.duration
+    history = read_history(workdir / "run_stats_history.csv", start)
+    return LoadResult(scenario, url, users, duration, endpoints, totals, history, events, stopped_early, charted)

@@ -1,5 +1,6 @@
 """Locust from a cell: counts that agree with the services, refusals before starting, nothing left behind."""
 import os
+import re
 import subprocess
 import time
 
@@ -84,3 +85,44 @@ def test_interrupting_the_cell_stops_locust_and_leaves_no_process(tmp_path):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def event_and_series_x(page: str) -> tuple[list[tuple[float, float]], list[float]]:
+    """[(event's second, its x)] and the x of every data point in a chart's first panel."""
+    panel = page[page.index("<svg"):page.index("</svg>")]
+    events = [(float(at), float(x)) for at, x in re.findall(r'class="event" data-at="([\d.]+)"><line x1="([\d.]+)"', panel)]
+    xs = [float(p.split(",")[0]) for points in re.findall(r'<polyline[^>]* points="([^"]+)"', panel) for p in points.split()]
+    return events, xs
+
+
+def test_the_live_chart_updates_while_the_load_runs_and_draws_its_event_where_it_happened(tmp_path):
+    """In a real kernel: the chart is redrawn with data at least once a second while Locust runs; an event at
+    2 s is drawn inside the plotted range, with data before it and after it."""
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3", env=dict(os.environ, MICROCOSM_RUN_DIR=str(tmp_path)))
+    pictures = []
+
+    def seen(msg):
+        if msg["msg_type"] in ("display_data", "update_display_data"):
+            pictures.append((time.monotonic(), msg["content"]["data"].get("text/html", "")))
+
+    try:
+        code = ("import microcosm\nc = microcosm.launch('catalog')\n"
+                "r = microcosm.load(c, 'browse', users=2, duration=6, events={2: lambda: None})\n"
+                "print(r.events)")
+        reply = kc.execute_interactive(code, timeout=120, output_hook=seen)
+        assert reply["content"]["status"] == "ok", reply["content"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    with_data = [at for at, page in pictures if "<polyline" in page]
+    assert len(with_data) >= 4, f"{len(with_data)} pictures with data during a 6 s run"
+    gaps = [b - a for a, b in zip(with_data, with_data[1:-1])]
+    assert gaps and max(gaps) < 2.0, f"the live chart stood still for {max(gaps):.1f} s"
+    events, xs = event_and_series_x(pictures[-1][1])
+    assert len(events) == 1 and 2.0 <= events[0][0] < 3.0, events
+    plot_left, plot_right = 46, 340 - 10  # chart.PAD_L, chart.W - chart.PAD_R
+    x = events[0][1]
+    assert plot_left < x < plot_right, f"the event is drawn at x={x}, outside the plot [{plot_left}, {plot_right}]"
+    assert min(xs) < x < max(xs), f"no data on both sides of the event: data from x={min(xs)} to {max(xs)}, event at {x}"
