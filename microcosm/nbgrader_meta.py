@@ -21,82 +21,21 @@ cells, and each graded cell's checksum, computed as nbgrader computes it.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
 MANUAL_POINTS = 2          # a written answer's points until an instructor says otherwise
 CHECK_ID = "check-task-"   # grade_id (and cell id) of the autograder test cells: check-task-1, check-task-2, ...
 CHECK_HEADING = "## Check your work"
-_points_cache: dict[str, dict[str, dict[str, int]]] = {}
 
 
 # --- what the graded tests are worth ----------------------------------------------------------------
 def task_points(labs: list[str]) -> dict[str, dict[str, int]]:
-    """{lab: {task title: points}} for the labs that have graded tests, tasks in the order of their TASKS.
-
-    pytest collects the graded modules (nothing runs) and the grading conftest reports each test's task and
-    points; a parametrized test counts once per parameter. Collecting takes seconds, so the answer is kept
-    (in this process, and in a file of the temporary folder) for as long as no file it may depend on changes:
-    tests/ and microcosm/ (parameters may come from the package).
-    """
-    import json
-
+    """{lab: {task title: points}} for the labs that have graded tests, tasks in the order of their TASKS, as
+    pytest collects the graded modules (microcosm.grade.rules: one collection, kept while no file changes)."""
     from microcosm import grade
+    from microcosm.grade import rules
 
-    modules = [m for m in (grade.grading_dir() / f"test_{lab}.py" for lab in labs) if m.is_file()]
-    if not modules:
-        return {}
-    root = grade.repo_root()
-    digest = hashlib.sha256(f"{sys.version} {[str(m) for m in modules]}".encode())
-    for path in sorted([*(root / "tests").rglob("*.py"), *(root / "microcosm").rglob("*.py")]):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
-    key = digest.hexdigest()[:32]
-    cache = Path(tempfile.gettempdir()) / "microcosm-points" / f"{key}.json"
-    if key not in _points_cache:
-        try:
-            _points_cache[key] = json.loads(cache.read_text())
-        except (OSError, ValueError):
-            _points_cache[key] = _collect(modules)
-            cache.parent.mkdir(exist_ok=True)
-            partial = cache.with_suffix(f".{os.getpid()}")
-            partial.write_text(json.dumps(_points_cache[key], ensure_ascii=False))
-            partial.replace(cache)
-    return _points_cache[key]
-
-
-def _collect(modules: list[Path]) -> dict[str, dict[str, int]]:
-    import json
-
-    from microcosm import grade
-
-    with tempfile.TemporaryDirectory(prefix="microcosm-points-") as tmp:
-        report = Path(tmp) / "report.json"
-        env = {name: value for name, value in os.environ.items()
-               if name not in (grade.GRADE_NOTEBOOK_ENV, grade.TASK_ENV, grade.EXECUTING_ENV)}
-        env.update({grade.GRADE_DIR_ENV: tmp, grade.REPORT_ENV: str(report), "PYTHONDONTWRITEBYTECODE": "1"})
-        argv = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:nbval",
-                "-o", "addopts=", "--rootdir", str(grade.repo_root()), *map(str, modules)]
-        done = subprocess.run(argv, cwd=grade.repo_root(), env=env, stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True)
-        if done.returncode != 0 or not report.exists():
-            raise RuntimeError(f"pytest could not collect the graded tests (exit {done.returncode}):\n"
-                               + "\n".join((done.stdout + done.stderr).splitlines()[-30:]))
-        tests = json.loads(report.read_text())
-    # `-q` lists the node ids in the order the report holds the tests (the order pytest will run them)
-    prefix = grade.grading_dir().relative_to(grade.repo_root()).as_posix() + "/test_"
-    nodeids = [line.strip() for line in done.stdout.splitlines() if line.startswith(prefix) and "::" in line]
-    if len(nodeids) != len(tests):
-        raise RuntimeError(f"pytest listed {len(nodeids)} graded tests but reported {len(tests)}")
-    points: dict[str, dict[str, int]] = {}
-    for nodeid, test in zip(nodeids, tests):
-        lab = Path(nodeid.split("::")[0]).stem[len("test_"):]
-        tasks = points.setdefault(lab, {title: 0 for title in grade.tasks(lab)})
-        tasks[test["task"]] = tasks.get(test["task"], 0) + int(test["points"])
-    return {lab: {title: n for title, n in tasks.items() if n} for lab, tasks in points.items()}
+    return {lab: rules.task_points(lab) for lab in labs if lab in grade.graded_labs()}
 
 
 # --- the solution notebook's metadata ------------------------------------------------------------------

@@ -11,7 +11,7 @@ other rules or other points than the grader applies: tests/grading/test_rules_st
 from __future__ import annotations
 
 import argparse
-import functools
+import hashlib
 import json
 import os
 import subprocess
@@ -19,7 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .locate import GRADE_DIR_ENV, REPORT_ENV, TASK_ENV, graded_labs, grading_dir, repo_root
+from .locate import (EXECUTING_ENV, GRADE_DIR_ENV, GRADE_NOTEBOOK_ENV, REPORT_ENV, TASK_ENV, graded_labs,
+                     grading_dir, repo_root, tasks)
 
 CELL_ID = "graded-rules"
 MUST = "★"
@@ -27,32 +28,56 @@ MUST = "★"
 
 def rules(lab: str) -> list[dict]:
     """Every graded test of `lab` (parametrized ones once per parameter): name, task, doc, points, must_pass."""
-    modules = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(grading_dir().glob("test_[0-9][0-9]_*.py")))
-    return [{k: t[k] for k in ("name", "task", "doc", "points", "must_pass")}
-            for t in json.loads(_collected(modules)) if t["lab"] == lab]
+    return [{k: t[k] for k in ("name", "task", "doc", "points", "must_pass")} for t in collected() if t["lab"] == lab]
 
 
-@functools.lru_cache(maxsize=8)
-def _collected(modules: tuple) -> str:
-    """Every graded test of every lab, as JSON: one collection (it takes seconds) per version of the modules."""
+_memory: dict[str, list[dict]] = {}
+
+
+def collected() -> list[dict]:
+    """Every graded test of every lab, in the order pytest runs them, as the grading conftest reports them.
+
+    pytest collects the graded modules (nothing runs); that takes seconds, so the answer is kept, in this process
+    and in a file of the temporary folder, for as long as no file it may depend on changes (tests/, microcosm/)."""
+    root = repo_root()
+    digest = hashlib.sha256(sys.version.encode())
+    for path in sorted([*(root / "tests").rglob("*.py"), *(root / "microcosm").rglob("*.py")]):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    key = digest.hexdigest()[:32]
+    if key not in _memory:
+        cache = Path(tempfile.gettempdir()) / "microcosm-rules" / f"{key}.json"
+        try:
+            _memory[key] = json.loads(cache.read_text())
+        except (OSError, ValueError):
+            _memory[key] = _collect()
+            cache.parent.mkdir(exist_ok=True)
+            partial = cache.with_suffix(f".{os.getpid()}")
+            partial.write_text(json.dumps(_memory[key], ensure_ascii=False))
+            partial.replace(cache)
+    return _memory[key]
+
+
+def _collect() -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="grade-rules-") as scratch:
         report = Path(scratch) / "report.json"
-        env = {**os.environ, GRADE_DIR_ENV: scratch, REPORT_ENV: str(report), "PYTHONDONTWRITEBYTECODE": "1"}
-        env.pop(TASK_ENV, None)
-        argv = [sys.executable, "-m", "pytest", *(str(grading_dir() / name) for name, _ in modules), "--collect-only",
-                "-q", "-p", "no:cacheprovider", "-o", "addopts=", "--rootdir", str(repo_root())]
+        env = {k: v for k, v in os.environ.items() if k not in (GRADE_NOTEBOOK_ENV, TASK_ENV, EXECUTING_ENV)}
+        env.update({GRADE_DIR_ENV: scratch, REPORT_ENV: str(report), "PYTHONDONTWRITEBYTECODE": "1"})
+        modules = [str(grading_dir() / f"test_{lab}.py") for lab in graded_labs()]
+        argv = [sys.executable, "-m", "pytest", *modules, "--collect-only", "-q", "-p", "no:cacheprovider",
+                "-p", "no:nbval", "-o", "addopts=", "--rootdir", str(repo_root())]
         done = subprocess.run(argv, cwd=repo_root(), env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-        if not report.exists():
-            raise RuntimeError(f"collecting the graded tests failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-        return report.read_text()
+        if done.returncode != 0 or not report.exists():
+            raise RuntimeError(f"collecting the graded tests failed (exit {done.returncode}):\n"
+                               + "\n".join((done.stdout + done.stderr).splitlines()[-30:]))
+        return json.loads(report.read_text())
 
 
 def task_points(lab: str) -> dict[str, int]:
-    """{task title: its points}, in the lab's order."""
-    out: dict[str, int] = {}
+    """{task title: its points}, in the order of the graded module's TASKS (a task without tests left out)."""
+    out = {title: 0 for title in tasks(lab)}
     for rule in rules(lab):
         out[rule["task"]] = out.get(rule["task"], 0) + rule["points"]
-    return out
+    return {title: points for title, points in out.items() if points}
 
 
 def markdown(lab: str) -> str:
