@@ -164,6 +164,26 @@ def _find_key(jwks, kid: str) -> dict | None:
     return None
 
 
+_parsed_keys: dict[str, tuple[dict, object]] = {}  # kid -> (the JWK as published, the key parsed from it)
+MAX_PARSED_KEYS = 64
+
+
+def _public_key(kid: str, jwk: dict):
+    """The published JWK as a key object, parsed once per key rather than once per token.
+
+    Only a JWK just found in the JWKS reaches here, so a key that has left the JWKS is refused (unknown_key)
+    before this cache is read, and the cache holds at most what providers published. A kid published again
+    with other key material is parsed again: the cached key is used only while the JWK is the same."""
+    cached = _parsed_keys.get(kid)
+    if cached is not None and cached[0] == jwk:
+        return cached[1]
+    key = RSAAlgorithm.from_jwk(jwk)
+    if len(_parsed_keys) >= MAX_PARSED_KEYS:
+        _parsed_keys.clear()
+    _parsed_keys[kid] = (dict(jwk), key)
+    return key
+
+
 def _object(pairs: list) -> dict:
     found = {}
     for name, value in pairs:
@@ -260,7 +280,7 @@ def verify(token: str | None, jwks, issuer: str, audience: str, required_scopes=
     if jwk.get("kty") != "RSA" or jwk.get("alg", ALGORITHM) != ALGORITHM or jwk.get("use", "sig") != "sig":
         raise TokenError("alg_not_allowed", f"key {kid!r} is not an RS256 signing key")
     try:
-        public_key = RSAAlgorithm.from_jwk(jwk)
+        public_key = _public_key(kid, jwk)
     except (jwt.InvalidKeyError, ValueError, KeyError, TypeError) as exc:
         raise TokenError("unknown_key", f"key {kid!r} in the JWKS cannot be read ({exc})") from None
     try:

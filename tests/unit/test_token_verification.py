@@ -269,6 +269,30 @@ def test_cache_keeps_the_last_keys_when_the_provider_is_down(key, jwks_server):
     assert cache.last_error is not None
 
 
+def test_a_parsed_key_that_left_the_jwks_is_refused(key, other_key, jwks_server):
+    """Keys are parsed once and kept (tokens.py's key cache), but a token is checked only against a key the
+    JWKS publishes now: after rotation the old key's tokens are refused although its parsed key is still kept."""
+    cache = JWKSCache(jwks_server.url, max_age=0, min_refetch=0)  # every verification asks for the JWKS again
+    old_token = sign(key)
+    assert verify(old_token, cache, ISSUER, AUDIENCE)["sub"] == "ada"  # its key is parsed and kept now
+    jwks_server.jwks = {"keys": [public_jwk(other_key[0].public_key(), other_key[1])]}  # the old key left
+    assert verify(sign(other_key), cache, ISSUER, AUDIENCE)["sub"] == "ada"
+    assert reason(old_token, cache) == "unknown_key"
+    assert jwks_server.requests == 3
+
+
+def test_a_kid_published_again_with_other_material_is_parsed_again(key, other_key):
+    """The key cache is keyed by the key's content as well as its id: the same kid over another key's numbers
+    verifies that key's tokens, and no longer the first key's."""
+    _, kid = key
+    first = {"keys": [public_jwk(key[0].public_key(), kid)]}
+    assert verify(sign(key), first, ISSUER, AUDIENCE)["sub"] == "ada"
+    swapped = {"keys": [public_jwk(other_key[0].public_key(), kid)]}  # same kid, other material
+    assert reason(sign(key), swapped) == "bad_signature"
+    assert verify(sign((other_key[0], kid)), swapped, ISSUER, AUDIENCE)["sub"] == "ada"
+    assert verify(sign(key), first, ISSUER, AUDIENCE)["sub"] == "ada"
+
+
 # --- a slow provider stalls no token whose key we already hold --------------------------------------------------
 class StallingJWKSServer(JWKSServer):
     """A JWKS server whose answers can be held back: while `stall` is set, a request signals `entered` and then
