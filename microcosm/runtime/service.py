@@ -113,6 +113,10 @@ class Service(Process):
 
 
 def _fill_needs(service: str, config: dict) -> None:
+    if config.get("events") is True:  # launch("orders", events=True): the broker is this kernel's Redis
+        from .infra import redis
+
+        config["events"] = redis().url
     for key, provider in NEEDS.get(service, {}).items():
         if config.get(key):
             continue

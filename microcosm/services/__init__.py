@@ -9,6 +9,8 @@ NEEDS = {
     "orders": {"catalog_url": "catalog"},
     "carts": {"redis_url": "redis"},
     "gateway": {"redis_url": "redis"},
+    "inventory": {"events": "redis"},       # the broker: Redis Streams (chapter 07)
+    "notifications": {"events": "redis"},
 }
 OPTIONAL = {
     "carts": {"orders_url": "orders"},

@@ -6,7 +6,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
-BUILTIN = ("catalog", "orders", "carts", "registry", "balancer", "identity", "gateway", "legacy_stock")
+BUILTIN = ("catalog", "orders", "carts", "registry", "balancer", "identity", "gateway", "legacy_stock", "inventory",
+           "notifications")
 
 
 def load_module(spec: str):

@@ -3,10 +3,15 @@
 How hard it tries to reach catalog is a *retry policy*: a function `policy(attempt)` that calls `attempt()`
 (one HTTP call to catalog) as often as it sees fit. The default tries once. The lab of chapter 01 writes a
 better one (timeouts, backoff, jitter) and plugs it in with `launch("orders", retry_policy="file.py:name")`.
+
+With `launch("orders", events=True)` (chapter 07) an order is `pending` until inventory answers by events:
+order_saga.py.
 """
+import sqlite3
 import time
 from pathlib import Path
 
+from flask import g
 
 from .base import ApiError, Int, UpstreamError, call, create_service, found, query_int, read_json
 from .loader import load_object
@@ -20,7 +25,8 @@ CREATE TABLE IF NOT EXISTS orders (
     quantity         INTEGER NOT NULL CHECK (quantity > 0),
     unit_price_cents INTEGER NOT NULL,
     total_cents      INTEGER NOT NULL,
-    created_at       REAL NOT NULL
+    created_at       REAL NOT NULL,
+    status           TEXT NOT NULL DEFAULT 'placed'  -- with events (chapter 07): pending, confirmed, rejected
 );
 """
 
@@ -32,7 +38,20 @@ def try_once(attempt):
 
 def create_app(config: dict):
     app = create_service("orders", config)
-    db = Database(Path(config["data_dir"]) / "orders.db", SCHEMA)
+    events = None
+    if config.get("events"):  # chapter 07; the broker's client is loaded only then
+        from ..broker.link import SCHEMA as EVENTS_SCHEMA
+        from . import order_saga
+
+        db = Database(Path(config["data_dir"]) / "orders.db", SCHEMA + EVENTS_SCHEMA)
+        events = order_saga.install(app, db, config)
+    else:
+        db = Database(Path(config["data_dir"]) / "orders.db", SCHEMA)
+    if "status" not in {column["name"] for column in db.query("PRAGMA table_info(orders)")}:
+        try:  # a database from before orders had a status
+            db.execute("ALTER TABLE orders ADD COLUMN status TEXT NOT NULL DEFAULT 'placed'")
+        except sqlite3.OperationalError:  # another instance added it first
+            pass
     catalog_url = config["catalog_url"].rstrip("/")
     policy = load_object(config["retry_policy"]) if config.get("retry_policy") else try_once
 
@@ -48,6 +67,8 @@ def create_app(config: dict):
     def place_order():
         body = read_json(product_id=Int(min=1), quantity=Int(min=1, max=1000))
         item = product(body["product_id"])
+        if events is not None:  # chapter 07: pending until inventory answers, by events (order_saga.py)
+            return order_saga.place(db, events, item, body["quantity"], g.request_id), 202
         total = item["price_cents"] * body["quantity"]
         order_id = db.execute(
             "INSERT INTO orders (product_id, product_name, quantity, unit_price_cents, total_cents, created_at)"

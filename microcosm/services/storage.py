@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -43,3 +44,18 @@ class Database:
         conn = self.connect()
         with conn:  # commits, or rolls back on error
             return conn.execute(sql, args).lastrowid
+
+    @contextmanager
+    def transaction(self):
+        """Several writes that happen together or not at all: `with db.transaction() as conn: conn.execute(...)`.
+
+        BEGIN IMMEDIATE takes the write lock at the start, so two processes sharing the file cannot both read a
+        value and then both write from it (a reservation of the last item in stock, twice)."""
+        conn = self.connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()

@@ -1,7 +1,8 @@
 """No request, however malformed, gets a 500 from any service, nor grows its memory: a sweep over raw HTTP.
 
 Each case is sent as raw bytes on a socket (clients such as requests would refuse or repair most of them) to
-every running service: catalog, orders, carts, legacy stock, registry, identity, the balancer and the gateway.
+every running service: catalog, orders (with and without events), carts, legacy stock, registry, identity, the
+balancer, the gateway, inventory and notifications.
 Every answer must be a 4xx (or a 2xx where the request is fine after all) and, but for legacy stock's XML, JSON.
 """
 import socket
@@ -21,6 +22,9 @@ TARGETS = {
     "identity": ("/.well-known/jwks.json", "/token", "POST"),
     "balancer": ("/products", "/products", "POST"),
     "gateway": ("/api/products", "/api/products", "POST"),
+    "inventory": ("/stock/1", "/stock/1", "PUT"),
+    "notifications": ("/messages?order_id=1", "/_mail", "PUT"),
+    "orders with events": ("/_events", "/_events", "PUT"),
 }
 DEEP = b"[" * 30_000 + b"]" * 30_000
 
@@ -82,6 +86,9 @@ def system(launch_for_module, tmp_path_factory):
     found["gateway"] = launch("gateway", "sweep-gateway", identity_url=found["identity"].url,
                               upstreams={"catalog": found["balancer"].url, "carts": found["carts"].url,
                                          "orders": found["orders"].url, "stock": found["stock"].url})
+    found["inventory"] = launch("inventory", "sweep-inventory")
+    found["notifications"] = launch("notifications", "sweep-notifications")
+    found["orders with events"] = launch("orders", "sweep-orders-events", catalog_url=found["catalog"].url, events=True)
     return found
 
 

@@ -1,0 +1,128 @@
+"""The consumer loop: one member of a consumer group, reading a stream in a thread of its service.
+
+For each entry, in this order:
+1. decode it; a malformed entry, or one of a type nobody knows, goes to the dead-letter stream with the reason;
+2. an entry delivered more than `max_deliveries` times goes to the dead-letter stream too (a poison message
+   must not block the group for ever), with the last error seen;
+3. hand the event to the handler for its type (types this consumer does not handle are acknowledged and
+   skipped); the handler applies it idempotently (applied.py);
+4. acknowledge (`XACK`) only after the handler returned: its side effect is committed by then. If the
+   process dies before the XACK, the entry stays pending and is delivered again.
+
+Entries that another consumer of the group read and never acknowledged (it was killed) are taken over with
+`XAUTOCLAIM` once they have been idle for `claim_idle` seconds. Redis going away is waited out, never fatal.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+import redis as redis_lib
+
+from .envelope import Event, MalformedEvent, decode
+from .streams import connect, dead_letter, ensure_group
+
+log = logging.getLogger("microcosm.broker")
+
+
+class Consumer:
+    def __init__(self, url: str, stream: str, group: str, name: str, handlers: dict[str, Callable[[Event], object]],
+                 *, max_deliveries: int = 5, claim_idle: float = 5.0, block: float = 0.5, batch: int = 50):
+        self.url, self.stream, self.group, self.name, self.handlers = url, stream, group, name, handlers
+        self.max_deliveries, self.claim_idle, self.block, self.batch = max_deliveries, claim_idle, block, batch
+        self.counts = {"applied": 0, "skipped": 0, "failed": 0, "dead_lettered": 0, "claimed": 0}
+        self._errors: dict[str, str] = {}  # entry id -> last error, for the dead letter's reason
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_claim = 0.0
+
+    # --- running -------------------------------------------------------------------------------------
+    def start(self) -> "Consumer":
+        self._thread = threading.Thread(target=self._run, name=f"consumer-{self.group}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        r, pause = None, 0.2
+        while not self._stop.is_set():
+            try:
+                if r is None:
+                    r = connect(self.url)
+                    ensure_group(r, self.stream, self.group)
+                self.poll(r)
+                pause = 0.2
+            except (redis_lib.ConnectionError, redis_lib.TimeoutError) as exc:
+                log.warning("%s: Redis unreachable (%s); trying again in %.1f s", self.name, exc, pause)
+                r = None
+                self._stop.wait(pause)
+                pause = min(pause * 2, 2.0)
+            except redis_lib.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                r = None  # the stream or the group is gone (Redis restarted empty): make them again
+
+    # --- one round -----------------------------------------------------------------------------------
+    def poll(self, r) -> int:
+        """Claim what dead consumers left (now and then), else read new entries; handle them. How many."""
+        entries, claimed = [], False
+        if time.monotonic() >= self._next_claim:
+            self._next_claim = time.monotonic() + max(self.claim_idle / 2, 0.1)
+            _, entries, *_ = r.xautoclaim(self.stream, self.group, self.name, int(self.claim_idle * 1000),
+                                          start_id="0-0", count=self.batch)
+            claimed = bool(entries)
+            self.counts["claimed"] += len(entries)
+        if not entries:
+            answer = r.xreadgroup(self.group, self.name, {self.stream: ">"}, count=self.batch,
+                                  block=int(self.block * 1000))
+            entries = answer[0][1] if answer else []
+        for entry_id, fields in entries:
+            self.handle(r, entry_id, fields, self._deliveries(r, entry_id) if claimed else 1)
+        return len(entries)
+
+    def _deliveries(self, r, entry_id: str) -> int:
+        pending = r.xpending_range(self.stream, self.group, min=entry_id, max=entry_id, count=1)
+        return int(pending[0]["times_delivered"]) if pending else 1
+
+    def handle(self, r, entry_id: str, fields: dict | None, deliveries: int) -> None:
+        if fields is None:  # trimmed away while pending: nothing left to do
+            r.xack(self.stream, self.group, entry_id)
+            return
+        try:
+            event = decode(fields)
+        except MalformedEvent as exc:
+            return self._give_up(r, entry_id, fields, f"malformed: {exc}", deliveries)
+        if deliveries > self.max_deliveries:
+            last = self._errors.get(entry_id, "an error in an earlier run of this consumer")
+            return self._give_up(r, entry_id, fields, f"failed {deliveries - 1} deliveries; last error: {last}",
+                                 deliveries)
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            self.counts["skipped"] += 1
+        else:
+            try:
+                handler(event)
+            except Exception as exc:  # left pending: claimed and delivered again after claim_idle
+                self.counts["failed"] += 1
+                if len(self._errors) < 10_000:
+                    self._errors[entry_id] = f"{type(exc).__name__}: {exc}"[:300]
+                log.warning("%s: %s %s failed (delivery %d): %s", self.name, event.type, event.event_id, deliveries, exc)
+                return
+            self.counts["applied"] += 1
+        r.xack(self.stream, self.group, entry_id)
+        self._errors.pop(entry_id, None)
+
+    def _give_up(self, r, entry_id, fields, reason, deliveries) -> None:
+        together = r.pipeline(transaction=True)  # MULTI/EXEC: dead-lettered and acknowledged, or neither
+        dead_letter(together, self.stream, self.group, entry_id, fields, reason, deliveries)
+        together.xack(self.stream, self.group, entry_id)
+        together.execute()
+        self._errors.pop(entry_id, None)
+        self.counts["dead_lettered"] += 1
+        log.warning("%s: %s dead-lettered: %s", self.name, entry_id, reason)

@@ -1,0 +1,89 @@
+"""A service's link to the broker: its outbox relay, its consumers, and a route that shows them.
+
+    events = EventLink(app, db, config)              # config["events"]: the broker Redis's URL
+    events.consume("orders.events", "inventory", {"OrderPlaced": reserve})
+    with db.transaction() as conn:                   # the service's data and its event, together
+        ...
+        events.add(conn, "inventory.events", event("StockReserved", {...}))
+    events.published()                               # after the commit: the relay publishes now
+
+`GET /_events` says how far behind everything is (the outbox's unpublished rows, each consumer's counts, each
+group's lag and pending entries); `PUT /_events {"relay_paused": true}` (launch secret only) holds events in
+the outbox, so a cell can kill the service between its commit and the publish.
+"""
+from __future__ import annotations
+
+from flask import Blueprint
+
+from ..services.chaos import require_admin
+from ..services.inputs import Bool, read_json
+from . import applied, outbox
+from .consumer import Consumer
+from .streams import connect
+
+SCHEMA = applied.SCHEMA + outbox.SCHEMA  # add to the service's own schema
+
+
+class EventLink:
+    def __init__(self, app, db, config: dict):
+        self.url, self.db = config["events"], db
+        self.instance = str(config.get("name") or app.name)
+        self.max_deliveries = int(config.get("max_deliveries", 5))
+        self.claim_idle = float(config.get("claim_idle", 5.0))
+        self.relay = outbox.Relay(db, self.url).start()
+        self.consumers: list[Consumer] = []
+        app.register_blueprint(self._routes())
+
+    def consume(self, stream: str, group: str, handlers: dict) -> Consumer:
+        """Start a consumer of `group` on `stream`, named after this instance: handlers map types to functions."""
+        consumer = Consumer(self.url, stream, group, self.instance, handlers, max_deliveries=self.max_deliveries,
+                            claim_idle=self.claim_idle).start()
+        self.consumers.append(consumer)
+        return consumer
+
+    def apply_once(self, event, side_effect) -> bool:
+        """applied.apply_once on this service's database; wakes the relay if the side effect added events."""
+        done = applied.apply_once(self.db, event, side_effect)
+        self.relay.wake()
+        return done
+
+    @staticmethod
+    def add(conn, stream: str, event) -> None:
+        outbox.add(conn, stream, event)
+
+    def published(self) -> None:
+        self.relay.wake()
+
+    def status(self) -> dict:
+        groups = {}
+        try:
+            r = connect(self.url)
+            for stream in {c.stream for c in self.consumers}:
+                for g in r.xinfo_groups(stream):
+                    if g["name"] in {c.group for c in self.consumers}:
+                        groups[f"{stream}/{g['name']}"] = {"pending": g["pending"], "lag": g.get("lag")}
+        except Exception as exc:  # the broker is down: say so, the rest is still true
+            groups = {"error": f"{type(exc).__name__}: {exc}"[:200]}
+        return {"outbox": {"unpublished": self.relay.pending(), "published": self.relay.published,
+                           "relay_paused": self.relay.paused},
+                "consumers": [{"stream": c.stream, "group": c.group, "name": c.name, **c.counts}
+                              for c in self.consumers],
+                "groups": groups}
+
+    def _routes(self) -> Blueprint:
+        routes = Blueprint("events", __name__)
+
+        @routes.get("/_events")
+        def events_status():
+            return self.status()
+
+        @routes.put("/_events")
+        def events_control():
+            require_admin()
+            body = read_json(relay_paused=Bool())
+            self.relay.paused = body["relay_paused"]
+            if not self.relay.paused:
+                self.relay.wake()
+            return self.status()
+
+        return routes
