@@ -6,8 +6,9 @@ For each entry, in this order:
    must not block the group for ever), with the last error seen;
 3. hand the event to the handler for its type (types this consumer does not handle are acknowledged and
    skipped); the handler applies it idempotently (applied.py);
-4. acknowledge (`XACK`) only after the handler returned: its side effect is committed by then. If the
-   process dies before the XACK, the entry stays pending and is delivered again.
+4. acknowledge (`XACK`, once for the batch read) only after the handlers returned: their side effects are
+   committed by then. If the process dies before the XACK, the entries stay pending and are delivered again
+   (and, being applied already, change nothing).
 
 Entries that another consumer of the group read and never acknowledged (it was killed) are taken over with
 `XAUTOCLAIM` once they have been idle for `claim_idle` seconds. Redis going away is waited out, never fatal.
@@ -82,26 +83,29 @@ class Consumer:
             answer = r.xreadgroup(self.group, self.name, {self.stream: ">"}, count=self.batch,
                                   block=int(self.block * 1000))
             entries = answer[0][1] if answer else []
-        for entry_id, fields in entries:
-            self.handle(r, entry_id, fields, self._deliveries(r, entry_id) if claimed else 1)
+        handled = [entry_id for entry_id, fields in entries
+                   if self.handle(r, entry_id, fields, self._deliveries(r, entry_id) if claimed else 1)]
+        if handled:  # one XACK for the batch: after every side effect in it is committed
+            r.xack(self.stream, self.group, *handled)
         return len(entries)
 
     def _deliveries(self, r, entry_id: str) -> int:
         pending = r.xpending_range(self.stream, self.group, min=entry_id, max=entry_id, count=1)
         return int(pending[0]["times_delivered"]) if pending else 1
 
-    def handle(self, r, entry_id: str, fields: dict | None, deliveries: int) -> None:
+    def handle(self, r, entry_id: str, fields: dict | None, deliveries: int) -> bool:
+        """Handle one entry; True if it is done with and must be acknowledged."""
         if fields is None:  # trimmed away while pending: nothing left to do
-            r.xack(self.stream, self.group, entry_id)
-            return
+            return True
         try:
             event = decode(fields)
         except MalformedEvent as exc:
-            return self._give_up(r, entry_id, fields, f"malformed: {exc}", deliveries)
+            self._give_up(r, entry_id, fields, f"malformed: {exc}", deliveries)
+            return False
         if deliveries > self.max_deliveries:
             last = self._errors.get(entry_id, "an error in an earlier run of this consumer")
-            return self._give_up(r, entry_id, fields, f"failed {deliveries - 1} deliveries; last error: {last}",
-                                 deliveries)
+            self._give_up(r, entry_id, fields, f"failed {deliveries - 1} deliveries; last error: {last}", deliveries)
+            return False
         handler = self.handlers.get(event.type)
         if handler is None:
             self.counts["skipped"] += 1
@@ -113,10 +117,10 @@ class Consumer:
                 if len(self._errors) < 10_000:
                     self._errors[entry_id] = f"{type(exc).__name__}: {exc}"[:300]
                 log.warning("%s: %s %s failed (delivery %d): %s", self.name, event.type, event.event_id, deliveries, exc)
-                return
+                return False
             self.counts["applied"] += 1
-        r.xack(self.stream, self.group, entry_id)
         self._errors.pop(entry_id, None)
+        return True
 
     def _give_up(self, r, entry_id, fields, reason, deliveries) -> None:
         together = r.pipeline(transaction=True)  # MULTI/EXEC: dead-lettered and acknowledged, or neither
