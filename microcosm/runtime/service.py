@@ -25,8 +25,10 @@ class Service(Process):
         self.service, self.config, self.server, self.threads = service, config, server, threads
         self.cpu = next_cpu()
         self.port = 0
+        self.faults: dict = {}  # the chaos this handle set (a restarted process starts without any)
 
     def _start(self):
+        self.faults = {}
         try:
             sock = listen_socket(self.port)
         except OSError as exc:
@@ -105,10 +107,12 @@ class Service(Process):
     def chaos(self, **faults) -> dict:
         """Make it misbehave: chaos(delay_ms=500), chaos(fail_next=3), chaos(fail_rate=0.2); chaos() clears."""
         if not faults:
+            self.faults = {}
             return self.delete("/_chaos").json()
         answer = self.put("/_chaos", json=faults)
         if answer.status_code != 200:
             raise ValueError(answer.json()["message"])
+        self.faults = dict(faults)  # what the traffic monitor reads to mark the instance slow
         return answer.json()
 
 

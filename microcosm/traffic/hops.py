@@ -20,6 +20,9 @@ MAX_RECORDS = 20_000  # the stream is trimmed to about this many hops
 MAX_FIELD = {"path": 512, "error": 512}  # characters kept per field; any other text field: 128
 FIELDS = ("request_id", "hop", "parent", "caller", "caller_instance", "callee", "instance",
           "method", "path", "status", "ms", "ts", "error")
+# optional, for the chapters to come: kind ("publish" into a stream, "deliver" from it to a consumer group,
+# whose name is then the caller_instance), lag (the group's undelivered entries), cache ("hit" or "miss")
+OPTIONAL_FIELDS = ("kind", "lag", "cache")
 
 
 def new_hop_id() -> str:

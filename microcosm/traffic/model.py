@@ -1,15 +1,25 @@
 """What the traffic monitor knows, kept apart from how it is drawn (so tests can check it).
 
-Fed with hop records (see `hops.py`), it keeps a sliding window and answers: which instances exist, grouped
-by service; which calls go between them, with requests per second and errors; latency percentiles per
-service; and, for any recent request, its whole path as a tree of hops.
+Fed with hop records (see `hops.py`), it keeps a sliding window of recent hops (for rates and percentiles)
+and running totals since it started watching (for counts that a short window would forget). It answers:
+which instances exist, grouped by service; which calls go between them, with requests per second over the
+window and counts per status class since the start; each instance's own rate, share, failures and state;
+latency percentiles per service; and, for any recent request, its whole path as a tree of hops.
+
+Control-plane traffic (registry heartbeats and watches, JWKS fetches: see `classify.py`) is kept but left out
+of the answers unless `control=True`. Two kinds of node besides services are ready for later chapters: a
+*stream* (hops with kind "publish" go into it, hops with kind "deliver" come out of it to a consumer group,
+carrying that group's `lag`) and a *cache* (hops carrying `cache="hit"` or `"miss"` give it a hit ratio).
 """
 from __future__ import annotations
 
 import time
-from collections import OrderedDict, defaultdict, deque
+from collections import Counter, OrderedDict, defaultdict, deque
+
+from .classify import CLASSES, FAILED, is_control, is_own, status_class
 
 CLIENT = "client"
+STATES = ("up", "slow", "ejected", "down", "expired")
 
 
 def percentile(sorted_values: list[float], p: float) -> float | None:
@@ -24,26 +34,64 @@ def node_of(service: str, instance: str) -> str:
 
 
 class TrafficModel:
-    def __init__(self, window: float = 10.0, keep_requests: int = 2000):
-        self.window = window
+    def __init__(self, window: float = 10.0, keep_requests: int = 2000, control: bool = False):
+        self.window, self.control = window, control
         self.recent: deque = deque()  # hops inside the window, oldest first
         self.requests: OrderedDict = OrderedDict()  # request id -> its hops, the newest requests last
         self.keep_requests = keep_requests
         self.services: dict[str, set] = defaultdict(set)  # service -> instances ever seen or declared
+        self.service_of: dict[str, str] = {}  # node (instance, or a service without instances) -> service
+        self.kinds: dict[str, str] = {CLIENT: "client"}  # service -> client | service | stream | cache
+        self.edge_totals: dict = defaultdict(Counter)  # (from node, to node) -> status class -> count
+        self.edge_kind: dict = {}  # (from node, to node) -> call | control | publish | deliver
+        self.instance_totals: dict = defaultdict(Counter)  # node -> status class -> count (as the callee)
+        self.lag: dict = {}  # (stream, group) -> entries not yet delivered, as last reported
+        self.cache: dict = defaultdict(Counter)  # cache service -> hit / miss -> count
+        self.declared: set[str] = set()  # services known to run (launched by this kernel)
+        self.states: dict[str, str] = {}  # instance -> state reported by whoever knows (see states.py)
         self.total = 0
+        self.started = time.time()
+        self.now = self.started
 
     # --- feeding -----------------------------------------------------------------------------------
     def declare(self, service: str, instance: str) -> None:
         """An instance known to be running, even before it has seen any traffic."""
         self.services[service].add(instance)
+        self.service_of[instance] = service
+        self.kinds.setdefault(service, "service")
+        self.declared.add(service)
+
+    def _node(self, service: str, instance: str, kind: str) -> str:
+        node = node_of(service, instance)
+        self.service_of[node] = service
+        self.kinds.setdefault(service, kind)
+        if node != service or kind != "stream":  # a stream's rows are its consumer groups, not itself
+            self.services[service].add(node)
+        else:
+            self.services.setdefault(service, set())
+        return node
 
     def add(self, hops: list[dict], now: float | None = None) -> None:
         for hop in hops:
+            if is_own(hop):
+                continue
             self.total += 1
+            self.started = min(self.started, hop.get("ts") or self.started)
+            kind = hop.get("kind") or ("control" if is_control(hop) else "call")
+            caller = hop.get("caller") or CLIENT
+            callee = hop.get("callee") or "?"
+            a = self._node(caller, hop.get("caller_instance", ""), "stream" if kind == "deliver" else "service")
+            b = self._node(callee, hop.get("instance", ""), "stream" if kind == "publish" else "service")
+            if hop.get("cache") in ("hit", "miss"):
+                self.kinds[callee] = "cache"
+                self.cache[callee][hop["cache"]] += 1
+            if kind == "deliver" and hop.get("lag") not in (None, ""):
+                self.lag[(caller, a)] = int(float(hop["lag"]))
+            hop["class"], hop["edge"] = status_class(hop), (a, b)
+            self.edge_totals[(a, b)][hop["class"]] += 1
+            self.edge_kind[(a, b)] = kind
+            self.instance_totals[b][hop["class"]] += 1
             self.recent.append(hop)
-            caller_service, callee_service = hop.get("caller") or CLIENT, hop.get("callee") or "?"
-            self.services[caller_service].add(node_of(caller_service, hop.get("caller_instance", "")))
-            self.services[callee_service].add(node_of(callee_service, hop.get("instance", "")))
             rid = hop.get("request_id") or hop.get("hop")
             self.requests.setdefault(rid, []).append(hop)
             self.requests.move_to_end(rid)
@@ -52,34 +100,96 @@ class TrafficModel:
         self.expire(now)
 
     def expire(self, now: float | None = None) -> None:
-        cutoff = (now or time.time()) - self.window
+        self.now = now or time.time()
+        cutoff = self.now - self.window
         while self.recent and self.recent[0]["ts"] < cutoff:
             self.recent.popleft()
 
-    # --- answers -----------------------------------------------------------------------------------
+    def set_states(self, states: dict[str, str]) -> None:
+        """Instance states as the balancers, the registry and the processes report them."""
+        self.states = dict(states)
+
+    # --- what is shown -----------------------------------------------------------------------------
+    def span(self) -> float:
+        """Seconds the rates are averaged over: the window, or less when watching began less than a window ago."""
+        return max(0.5, min(self.window, self.now - self.started))
+
+    def _shown(self, key) -> bool:
+        return self.control or self.edge_kind.get(key) != "control"
+
     def nodes(self) -> dict[str, list[str]]:
-        """service -> its instances (the client first)."""
-        order = sorted(self.services, key=lambda s: (s != CLIENT, s))
+        """service -> its instances (the client first); a service seen only through control traffic is left
+        out while control traffic is hidden, unless it is running (declared)."""
+        seen = {self.service_of.get(n, n) for key in self.edge_totals if self._shown(key) for n in key}
+        keep = seen | (self.declared - {CLIENT})
+        order = sorted(keep, key=lambda s: (s != CLIENT, s))
         return {s: sorted(self.services[s]) for s in order}
 
+    def hidden_control(self) -> int:
+        """Control-plane hops left out of the picture (since watching began)."""
+        return 0 if self.control else sum(sum(c.values()) for key, c in self.edge_totals.items()
+                                          if self.edge_kind.get(key) == "control")
+
     def edges(self) -> list[dict]:
-        """Calls between instances in the window: count, errors (5xx or unreachable), requests per second."""
-        counts: dict = defaultdict(lambda: {"count": 0, "errors": 0})
+        """Calls between nodes: requests per second over the window, and counts per status class since
+        watching began (`errors`: 5xx and refused)."""
+        recent = Counter(hop["edge"] for hop in self.recent)
+        span = self.span()
+        out = []
+        for key, classes in sorted(self.edge_totals.items()):
+            if not self._shown(key):
+                continue
+            count = sum(classes.values())
+            out.append({"from": key[0], "to": key[1], "kind": self.edge_kind[key], "count": count,
+                        "errors": sum(classes[c] for c in FAILED), "rps": round(recent[key] / span, 2),
+                        "classes": {c: classes[c] for c in CLASSES if classes[c]}})
+        return out
+
+    def instances(self) -> dict[str, dict]:
+        """Per instance: its state, its rate and share of its service's requests over the window, its
+        failures (5xx and refused) since watching began, and its p50 in ms over the window."""
+        recent, ms = Counter(), defaultdict(list)
         for hop in self.recent:
-            key = (node_of(hop.get("caller") or CLIENT, hop.get("caller_instance", "")),
-                   node_of(hop.get("callee", "?"), hop.get("instance", "")))
-            counts[key]["count"] += 1
-            counts[key]["errors"] += hop["status"] >= 500
-        return [{"from": a, "to": b, **c, "rps": round(c["count"] / self.window, 2)}
-                for (a, b), c in sorted(counts.items())]
+            if self._shown(hop["edge"]):
+                recent[hop["edge"][1]] += 1
+                ms[hop["edge"][1]].append(hop["ms"])
+        per_service = Counter()
+        for node, n in recent.items():
+            per_service[self.service_of.get(node, node)] += n
+        span, out = self.span(), {}
+        for service, instances in self.services.items():
+            for node in instances:
+                values = sorted(ms.get(node, []))
+                share = recent[node] / per_service[service] if per_service[service] else None
+                out[node] = {"service": service, "rps": round(recent[node] / span, 2), "share": share,
+                             "failed": sum(self.instance_totals[node][c] for c in FAILED),
+                             "p50": percentile(values, 50), "state": self.states.get(node, "up")}
+        self._mark_slow(out)
+        return out
+
+    @staticmethod
+    def _mark_slow(out: dict) -> None:
+        """An instance answering at 3 times its siblings' median p50 (and 50 ms or more) is slow."""
+        by_service = defaultdict(list)
+        for node, info in out.items():
+            if info["p50"] is not None:
+                by_service[info["service"]].append(info["p50"])
+        for node, info in out.items():
+            siblings = sorted(by_service[info["service"]])
+            if info["state"] == "up" and info["p50"] is not None and len(siblings) > 1:
+                median = siblings[len(siblings) // 2 - (len(siblings) % 2 == 0)]
+                if info["p50"] >= max(50.0, 3 * median):
+                    info["state"] = "slow"
 
     def latency(self) -> dict[str, dict]:
         """Per service, over the window: requests, errors, p50/p95/p99 in ms (as the callee saw them)."""
         by_service: dict = defaultdict(list)
         errors: dict = defaultdict(int)
         for hop in self.recent:
+            if not self._shown(hop["edge"]):
+                continue
             by_service[hop.get("callee", "?")].append(hop["ms"])
-            errors[hop.get("callee", "?")] += hop["status"] >= 500
+            errors[hop.get("callee", "?")] += hop["class"] in FAILED
         out = {}
         for service, values in sorted(by_service.items()):
             values.sort()
@@ -88,6 +198,15 @@ class TrafficModel:
                             "p99": percentile(values, 99)}
         return out
 
+    def hit_ratio(self, service: str) -> float | None:
+        hits, misses = self.cache[service]["hit"], self.cache[service]["miss"]
+        return hits / (hits + misses) if hits + misses else None
+
+    def lags(self, stream: str) -> dict[str, int]:
+        """Consumer group -> entries of `stream` it has not yet been delivered."""
+        return {group: lag for (s, group), lag in self.lag.items() if s == stream}
+
+    # --- one request -------------------------------------------------------------------------------
     def trace(self, request_id: str) -> list[dict]:
         """The hops of one request, depth-first from the edge, each with its `depth` in the call tree."""
         hops = self.requests.get(request_id, [])

@@ -1,8 +1,11 @@
 """`microcosm.monitor()`: the live traffic view in a cell.
 
 A background thread reads new hops from Redis a few times a second into a `TrafficModel` and redraws three
-widgets: the topology (instances grouped by service, calls as arrows with req/s and errors), latency
-percentiles per service, and a request inspector (any recent request, or the slowest, as a waterfall).
+widgets: the topology (instances grouped by service with their state, calls as arrows with their rate and
+status classes), latency percentiles per service, and a request inspector (any recent request, or the
+slowest, as a waterfall). About once a second it also asks the balancers and the registry what state each
+instance is in (states.py). Two controls change the view: the window rates are averaged over (a short one
+shows a burst as a burst) and whether control-plane traffic (heartbeats, watches, JWKS fetches) is drawn.
 The thread only sets widget values; it never prints or displays (ipykernel 7 loses output from threads).
 Where no widget frontend runs (nbconvert, GitHub, nbval) the same output carries a static HTML picture.
 """
@@ -15,15 +18,19 @@ from ..runtime.process import before_stop_all, running
 from .hops import STREAM, read_hops
 from .model import TrafficModel
 from .render import latency_table, topology_svg, waterfall
+from .states import InstanceStates
+
+WINDOWS = (1, 2, 5, 10, 30, 60)  # seconds the learner may pick from (and any other given to monitor())
 
 _current: "Monitor | None" = None
 
 
 class Monitor:
-    def __init__(self, redis_client, *, window: float = 10.0, refresh: float = 0.3, stream: str = STREAM,
-                 live: bool = True):
+    def __init__(self, redis_client, *, window: float = 5.0, refresh: float = 0.3, stream: str = STREAM,
+                 live: bool = True, control: bool = False, states_every: float = 1.0):
         self.client, self.stream, self.refresh_every = redis_client, stream, refresh
-        self.model = TrafficModel(window)
+        self.model = TrafficModel(window, control=control)
+        self.states, self.states_every, self._states_at = InstanceStates(), states_every, 0.0
         self.last_id = self._stream_end()
         self.errors = 0
         self._stop = threading.Event()
@@ -48,6 +55,13 @@ class Monitor:
         import ipywidgets as W
 
         self.topology = W.HTML(layout=W.Layout(overflow="auto"))
+        windows = sorted(set(WINDOWS) | {self.model.window})
+        self.window_pick = W.Dropdown(options=[(f"{w:g} s", w) for w in windows], value=self.model.window,
+                                      description="rates over", layout=W.Layout(width="180px"))
+        self.control_box = W.Checkbox(value=self.model.control, indent=False,
+                                      description="control plane (heartbeats, watches, JWKS)")
+        self.window_pick.observe(lambda change: self._set(window=change["new"]), names="value")
+        self.control_box.observe(lambda change: self._set(control=change["new"]), names="value")
         self.stats = W.HTML()
         self.status = W.HTML()
         self.pick = W.Dropdown(options=[], description="request", layout=W.Layout(width="420px"))
@@ -56,11 +70,20 @@ class Monitor:
         self.pick.observe(lambda change: self._inspect(change["new"]), names="value")
         self.slowest_button.on_click(lambda _: self.show_slowest())
         self.widget = W.VBox([
-            W.HTML("<b>microcosm traffic</b>"), self.topology,
+            W.HBox([W.HTML("<b>microcosm traffic</b>", layout=W.Layout(margin="0 24px 0 0")),
+                    self.window_pick, self.control_box]), self.topology,
             W.HBox([self.stats], layout=W.Layout(margin="8px 0")),
             W.HBox([self.pick, self.slowest_button]), self.inspector, self.status,
         ], layout=W.Layout(border="1px solid #d0d7de", padding="8px"))
         self.widget.add_class("microcosm-monitor")
+
+    def _set(self, window: float | None = None, control: bool | None = None) -> None:
+        with self._lock:
+            if window is not None:
+                self.model.window = float(window)
+            if control is not None:
+                self.model.control = bool(control)
+            self._draw()
 
     def _inspect(self, request_id):
         if request_id:
@@ -82,9 +105,13 @@ class Monitor:
     def refresh(self) -> None:
         """Read new hops and redraw (the background thread calls this a few times a second)."""
         with self._lock:
-            for p in running():
-                if p.kind == "service" and p.alive:
+            processes = list(running())
+            for p in processes:
+                if p.kind == "service" and (p.alive or p.name in self.model.service_of):
                     self.model.declare(p.service_name, p.name)
+            if time.monotonic() - self._states_at >= self.states_every:
+                self._states_at = time.monotonic()
+                self.model.set_states(self.states.read(processes))
             try:
                 hops, self.last_id = read_hops(self.client, self.stream, self.last_id)
                 redis_ok = True
@@ -92,8 +119,7 @@ class Monitor:
                 hops, redis_ok = [], False
                 self.errors += 1
             self.model.add(hops)
-            self.topology.value = topology_svg(self.model)
-            self.stats.value = latency_table(self.model)
+            self._draw()
             latest = self.model.latest(15)
             if latest and latest != list(self.pick.options)[:15]:
                 keep = self.pick.value
@@ -103,6 +129,11 @@ class Monitor:
                                  f'{time.strftime("%H:%M:%S")}</small>' if redis_ok else
                                  '<small style="color:#cf222e">Redis unreachable: the traffic view pauses; '
                                  'services keep answering.</small>')
+
+    def _draw(self) -> None:
+        self.model.expire()
+        self.topology.value = topology_svg(self.model)
+        self.stats.value = latency_table(self.model)
 
     def _run(self):
         while not self._stop.wait(self.refresh_every):
@@ -150,8 +181,12 @@ class Monitor:
         return bundle
 
 
-def monitor(*, window: float = 10.0, refresh: float = 0.3) -> Monitor:
-    """The live traffic view of every service this kernel runs. Calling it again replaces the previous one."""
+def monitor(*, window: float = 5.0, refresh: float = 0.3, control: bool = False) -> Monitor:
+    """The live traffic view of every service this kernel runs. Calling it again replaces the previous one.
+
+    `window`: the seconds that rates and percentiles are taken over (a short window shows a burst as a
+    burst; counts on the edges run from when watching began). `control=True` also draws the control plane:
+    heartbeats and watches at the registry, JWKS fetches at the identity provider."""
     global _current
     if window <= 0 or refresh <= 0:
         raise ValueError("window and refresh must be positive numbers of seconds")
@@ -159,7 +194,7 @@ def monitor(*, window: float = 10.0, refresh: float = 0.3) -> Monitor:
 
     if _current is not None:
         _current.stop()
-    _current = Monitor(redis().client(decode_responses=False), window=window, refresh=refresh)
+    _current = Monitor(redis().client(decode_responses=False), window=window, refresh=refresh, control=control)
     if _stop_current not in before_stop_all:
         before_stop_all.append(_stop_current)
     return _current

@@ -17,20 +17,23 @@ def test_nodes_edges_and_counts_after_known_traffic():
                  hop(f"r{i}", f"b{i}", f"a{i}", "orders", "catalog", 500 if i == 4 else 200, 2, 1000.001 + i)]
     model.add(hops, now=1005)
     assert model.nodes() == {"client": ["client"], "catalog": ["catalog"], "orders": ["orders"]}
-    assert model.edges() == [
-        {"from": "client", "to": "orders", "count": 5, "errors": 0, "rps": 0.5},
-        {"from": "orders", "to": "catalog", "count": 5, "errors": 1, "rps": 0.5},
+    assert model.edges() == [  # rates over the 5 s since the first hop (less than the window)
+        {"from": "client", "to": "orders", "kind": "call", "count": 5, "errors": 0, "rps": 1.0,
+         "classes": {"2xx": 5}},
+        {"from": "orders", "to": "catalog", "kind": "call", "count": 5, "errors": 1, "rps": 1.0,
+         "classes": {"2xx": 4, "5xx": 1}},
     ]
     lat = model.latency()
     assert lat["orders"]["requests"] == 5 and lat["orders"]["p50"] == 12 and lat["orders"]["p99"] == 14
     assert lat["catalog"]["errors"] == 1
 
 
-def test_the_window_forgets_old_hops_but_the_inspector_keeps_requests():
+def test_the_window_forgets_old_hops_for_rates_but_counts_stay_and_the_inspector_keeps_requests():
     model = TrafficModel(window=10)
     model.add([hop("old", "x", "", "client", "orders", ts=100)], now=100)
     model.add([hop("new", "y", "", "client", "orders", ts=200)], now=200)
-    assert model.edges()[0]["count"] == 1
+    assert model.edges()[0]["count"] == 2 and model.edges()[0]["rps"] == 0.1
+    assert len(model.recent) == 1
     assert set(model.requests) == {"old", "new"}
 
 
@@ -50,3 +53,109 @@ def test_the_topology_draws_every_instance_and_marks_errors():
     model.add([hop("r", "a", "", "client", "catalog", status=503, instance="catalog-1", ts=1)], now=2)
     svg = topology_svg(model)
     assert svg.startswith("<svg") and "catalog-1" in svg and "catalog-2" in svg and "#cf222e" in svg
+    assert "5xx 1" in svg
+
+
+def test_a_burst_is_a_burst_over_a_short_window():
+    """16 requests in the last second read as 16/s with a 1 s window, not as 1.6/s averaged over 10 s."""
+    model = TrafficModel(window=1)
+    model.started = 0
+    model.add([hop(f"q{i}", f"q{i}", "", "client", "gateway", ts=100 + i / 16) for i in range(16)], now=101)
+    assert model.edges()[0]["rps"] == 16
+    model.window = 10
+    model.expire(101)
+    assert model.edges()[0]["rps"] == 1.6
+
+
+def test_status_classes_count_429s_and_refused_calls_apart():
+    model = TrafficModel()
+    model.add([hop("a", "a", "", "client", "gateway", status=200, ts=1),
+               hop("b", "b", "", "client", "gateway", status=429, ts=1),
+               hop("c", "c", "", "client", "gateway", status=404, ts=1),
+               hop("d", "d", "", "client", "gateway", status=503, ts=1),
+               {**hop("e", "e", "", "balancer", "catalog", status=502, ts=1, instance="catalog-3"),
+                "error": "connection refused"}], now=2)
+    edges = {(e["from"], e["to"]): e for e in model.edges()}
+    assert edges[("client", "gateway")]["classes"] == {"2xx": 1, "4xx": 1, "429": 1, "5xx": 1}
+    assert edges[("balancer", "catalog-3")]["classes"] == {"refused": 1}
+    assert edges[("client", "gateway")]["errors"] == 1 and edges[("balancer", "catalog-3")]["errors"] == 1
+    svg = topology_svg(model)
+    assert "429 1" in svg and "refused 1" in svg
+
+
+def test_control_plane_traffic_is_hidden_until_asked_for():
+    model = TrafficModel()
+    model.declare("registry", "registry")
+    model.add([hop("a", "a", "", "client", "catalog", ts=1),
+               {**hop("h", "h", "", "catalog", "registry", ts=1), "method": "PUT",
+                "path": "/services/catalog/instances/catalog/heartbeat"},
+               {**hop("j", "j", "", "gateway", "identity", ts=1), "path": "/.well-known/jwks.json"}], now=2)
+    assert [(e["from"], e["to"]) for e in model.edges()] == [("client", "catalog")]
+    assert "registry" in model.nodes() and "identity" not in model.nodes()  # running, but no traffic drawn
+    assert model.hidden_control() == 2 and "2 control-plane hops hidden" in topology_svg(model)
+    model.control = True
+    assert {(e["from"], e["to"]) for e in model.edges()} == {
+        ("client", "catalog"), ("catalog", "registry"), ("gateway", "identity")}
+    assert model.hidden_control() == 0
+
+
+def test_instances_carry_their_state_share_rate_and_failures():
+    model = TrafficModel(window=10)
+    model.started = 0
+    hops = [hop(f"r{i}", f"h{i}", "", "balancer", "catalog", ts=100 + i / 10, instance=f"catalog-{i % 3 + 1}",
+                ms=500 if i % 3 == 1 else 1) for i in range(30)]
+    hops.append({**hop("x", "x", "", "balancer", "catalog", status=502, ts=103, instance="catalog-3"),
+                 "error": "connection refused"})
+    model.add(hops, now=104)
+    model.set_states({"catalog-3": "down"})
+    info = model.instances()
+    assert info["catalog-1"]["state"] == "up" and info["catalog-2"]["state"] == "slow"  # 500 ms vs 1 ms
+    assert info["catalog-3"]["state"] == "down" and info["catalog-3"]["failed"] == 1
+    assert round(info["catalog-1"]["share"], 2) == 0.32 and info["catalog-1"]["rps"] == 1.0
+    svg = topology_svg(model)
+    assert 'data-node="catalog-3" data-state="down"' in svg and 'data-node="catalog-2" data-state="slow"' in svg
+    assert "1 failed" in svg
+
+
+def test_sub_millisecond_latency_reads_as_under_one_ms_not_zero():
+    model = TrafficModel()
+    model.add([hop("r", "a", "", "client", "catalog", ms=0.2, ts=1)], now=2)
+    svg = topology_svg(model)
+    assert "p50 &lt;1 ms" in svg and "p50 0 ms" not in svg
+
+
+def test_a_stream_edge_with_lag_and_a_cache_with_its_hit_ratio():
+    """Ready for the broker and CDN chapters: producer -> stream -> consumer group, and an edge cache."""
+    model = TrafficModel()
+    model.add([{**hop("r", "p", "", "orders", "orders-events", ts=1, instance=""), "kind": "publish"},
+               {**hop("r", "d", "p", "orders-events", "shipping", ts=1, instance="shipping-1"),
+                "caller_instance": "shippers", "kind": "deliver", "lag": "12"}]
+              + [{**hop(f"c{i}", f"c{i}", "", "client", "cdn", ts=1, instance="cdn-1"),
+                  "cache": "hit" if i < 3 else "miss"} for i in range(4)], now=2)
+    assert model.kinds["orders-events"] == "stream" and model.lags("orders-events") == {"shippers": 12}
+    assert model.nodes()["orders-events"] == ["shippers"]  # its rows are its consumer groups
+    kinds = {(e["from"], e["to"]): e["kind"] for e in model.edges()}
+    assert kinds[("orders", "orders-events")] == "publish" and kinds[("shippers", "shipping-1")] == "deliver"
+    assert model.kinds["cdn"] == "cache" and model.hit_ratio("cdn") == 0.75
+    svg = topology_svg(model)
+    assert "lag 12" in svg and "hit 75%" in svg and 'data-kind="stream"' in svg
+    assert svg.count('stroke-dasharray="6 4"') == 2  # asynchronous edges are dashed
+
+
+def test_the_layout_puts_callers_left_of_callees_and_keeps_every_box_apart():
+    from microcosm.traffic.render.layout import layout
+
+    sizes = {n: (100, 40 + 10 * (i % 3)) for i, n in enumerate(
+        ["client", "lb", "gateway"] + [f"s{i:02d}" for i in range(20)])}
+    edges = [("client", "lb"), ("lb", "gateway")] + [("gateway", f"s{i:02d}") for i in range(8)] \
+        + [(f"s{i % 8:02d}", f"s{i:02d}") for i in range(8, 20)] + [("client", "s19"), ("s19", "s00")]
+    placed = layout(sizes, edges, first="client")
+    boxes = placed.boxes
+    assert boxes["client"].layer == 0 and boxes["lb"].layer == 1 and boxes["gateway"].layer == 2
+    assert all(boxes[a].layer < boxes[b].layer for a, b in edges if (a, b) not in placed.reversed)
+    for a in boxes:
+        for b in boxes:
+            if a < b:
+                pa, pb = boxes[a], boxes[b]
+                assert (pa.x + pa.w <= pb.x or pb.x + pb.w <= pa.x or pa.y + pa.h <= pb.y or pb.y + pb.h <= pa.y), (a, b)
+    assert placed.routes[("client", "s19")]  # a long edge has lanes through the columns it crosses

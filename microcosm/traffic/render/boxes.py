@@ -1,0 +1,107 @@
+"""What a service box says, and how big it must be to say it: its header (name, and p50, hit ratio or
+"stream") and one row per instance (name, state, share, rate, failures) or, for a stream, per consumer group
+(its lag). Sizes come from the text, so nothing is cut or spills out."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..model import CLIENT, TrafficModel
+from .labels import text_width
+
+HEADER_H, ROW_H, ROW_GAP, PAD = 26, 22, 4, 8
+MIN_W = 110
+STATE_STYLE = {  # fill, stroke, dash, text colour
+    "up": ("#ffffff", "#8c959f", "", "#24292f"),
+    "slow": ("#fff8c5", "#bf8700", "", "#7d4e00"),
+    "ejected": ("#fff1e5", "#bc4c00", "4 2", "#953800"),
+    "down": ("#ffebe9", "#cf222e", "", "#a40e26"),
+    "expired": ("#f6f8fa", "#8c959f", "2 2", "#6e7781"),
+}
+
+
+def ms(value: float | None) -> str:
+    """A latency for people: "<1 ms" rather than a "0 ms" that reads as no time at all."""
+    if value is None:
+        return "–"
+    if value < 1:
+        return "<1 ms"
+    return f"{value:.1f} ms" if value < 10 else f"{value:.0f} ms"
+
+
+def rate(value: float) -> str:
+    if value == 0:
+        return "0/s"
+    return f"{value:.1f}/s" if value < 100 else f"{value:.0f}/s"
+
+
+@dataclass
+class Row:
+    node: str
+    name: str
+    state: str = "up"
+    badge: str = ""  # the state, written out when it is not "up"
+    stats: str = ""
+
+
+@dataclass
+class Box:
+    service: str
+    kind: str  # client | service | stream | cache
+    title: str
+    note: str = ""  # grey, after the title: p50, hit ratio, "stream"
+    rows: list[Row] = field(default_factory=list)
+    busy: bool = False
+    failing: bool = False
+
+    @property
+    def width(self) -> float:
+        head = text_width(self.title, 12, bold=True) + (text_width(self.note, 11) + 10 if self.note else 0)
+        rows = [text_width(r.name, 11) + (text_width(r.badge, 10, bold=True) + 12 if r.badge else 0)
+                + (text_width(r.stats, 10) + 12 if r.stats else 0) for r in self.rows]
+        return max(MIN_W, head + 2 * PAD + 4, *(w + 2 * PAD + 12 for w in rows)) if rows else max(MIN_W, head + 2 * PAD + 4)
+
+    @property
+    def height(self) -> float:
+        return HEADER_H + (len(self.rows) * (ROW_H + ROW_GAP) + PAD - ROW_GAP if self.rows else 0)
+
+    def port_y(self, node: str) -> float:
+        """Where an edge to or from `node` meets the box, from its top: the row's middle, or the header's."""
+        for i, row in enumerate(self.rows):
+            if row.node == node:
+                return HEADER_H + i * (ROW_H + ROW_GAP) + ROW_H / 2
+        return HEADER_H / 2
+
+
+def boxes(model: TrafficModel) -> dict[str, Box]:
+    """Every service's box as the model sees it now."""
+    latency, instances = model.latency(), model.instances()
+    out = {}
+    for service, nodes in model.nodes().items():
+        kind = model.kinds.get(service, "service")
+        stats = latency.get(service)
+        box = Box(service, kind, service, busy=bool(stats), failing=bool(stats and stats["errors"]))
+        if kind == "stream":
+            box.note = "stream"
+            box.rows = [Row(group, group, stats=f"lag {lag}") for group, lag in sorted(model.lags(service).items())]
+            out[service] = box
+            continue
+        if kind == "cache" and model.hit_ratio(service) is not None:
+            box.note = f"hit {model.hit_ratio(service):.0%}"
+        elif stats:
+            box.note = f"p50 {ms(stats['p50'])}"
+        if kind != "client" and service != CLIENT:
+            box.rows = [_row(node, instances.get(node, {}), len(nodes) > 1) for node in nodes]
+        out[service] = box
+    return out
+
+
+def _row(node: str, info: dict, several: bool) -> Row:
+    state = info.get("state", "up")
+    parts = []
+    if several and info.get("share") is not None:
+        parts.append(f"{info['share']:.0%}")
+    if info.get("rps"):
+        parts.append(rate(info["rps"]))
+    if info.get("failed"):
+        parts.append(f"{info['failed']} failed")
+    return Row(node, node, state, "" if state == "up" else state, " · ".join(parts))

@@ -1,0 +1,65 @@
+"""Each instance's state, from whoever knows it, read by the monitor about once a second:
+
+- the kernel's own processes: an instance whose process has died is *down*; one given a delay with
+  `chaos(delay_ms=...)` is *slow* (the model also marks slow an instance answering far slower than its
+  siblings, whoever slowed it);
+- every balancer's public `/metrics`: a backend its health checks took out is *down*, one it took out after
+  failed requests is *ejected*;
+- the registry's listing (`GET /services`): an instance it listed and listed no more (its heartbeats
+  stopped for longer than its TTL, or it left) is *expired*.
+
+Reads carry `X-Caller: microcosm-monitor`, so the registry's hop for them is not drawn as traffic.
+"""
+from __future__ import annotations
+
+import requests
+
+from .classify import MONITOR_CALLER
+
+RANK = {"up": 0, "slow": 1, "ejected": 2, "down": 3, "expired": 4}  # when sources disagree, the worst wins
+
+
+class InstanceStates:
+    def __init__(self, timeout: float = 0.3):
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers["X-Caller"] = MONITOR_CALLER
+        self.listed: set[str] = set()  # instances some registry has listed since watching began
+
+    def _get(self, url: str) -> dict | None:
+        try:
+            answer = self.session.get(url, timeout=self.timeout)
+            return answer.json() if answer.ok else None
+        except (requests.RequestException, ValueError):
+            return None
+
+    def read(self, processes) -> dict[str, str]:
+        """instance -> state, for every instance some source knows something about."""
+        states: dict[str, str] = {}
+
+        def worse(node: str, state: str) -> None:
+            if RANK[state] > RANK.get(states.get(node, "up"), 0):
+                states[node] = state
+
+        services = [p for p in processes if getattr(p, "kind", "") == "service"]
+        for p in services:
+            if not p.alive:
+                worse(p.name, "down")
+            elif (getattr(p, "faults", None) or {}).get("delay_ms"):
+                worse(p.name, "slow")
+        for p in services:
+            if not p.alive or p.service_name not in ("balancer", "registry"):
+                continue
+            answer = self._get(p.url + ("/metrics" if p.service_name == "balancer" else "/services"))
+            if answer is None:
+                continue
+            if p.service_name == "balancer":
+                for backend, info in (answer.get("backends") or {}).items():
+                    if info.get("state") in ("down", "ejected"):
+                        worse(backend, info["state"])
+            else:
+                now = {i for ids in (answer.get("services") or {}).values() for i in ids}
+                for gone in self.listed - now:
+                    worse(gone, "expired")
+                self.listed |= now
+        return states
