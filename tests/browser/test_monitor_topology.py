@@ -1,0 +1,119 @@
+"""The live traffic monitor as chapters 03 and 05 use it, drawn in a real Chromium (issue 11).
+
+Real services make real traffic; a live `Monitor` (its background thread reading Redis, as in a notebook)
+redraws its topology widget; the test puts the widget's HTML in a plain page (the ipywidgets HTML view sets
+it as the element's content; the JupyterLab test already proves the widget itself renders there) and reads
+what a learner would see: no text overlapping another text, a box or an edge (rendered boxes measured in the
+browser), each instance's state after a kill, the 429s on the client -> gateway edge, control-plane traffic
+hidden until asked for. Screenshots go to test-artifacts/monitor/.
+"""
+import re
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+import microcosm
+from microcosm.services.balancer.control import backends
+from microcosm.traffic.monitor import Monitor
+from overlaps import overlaps
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "monitor"
+
+
+def wait_for(what, until, timeout=15.0):
+    """Call `what()` until `until(value)` holds (deadlines are generous: a loaded 2-core machine)."""
+    deadline = time.monotonic() + timeout
+    value = what()
+    while not until(value) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        value = what()
+    return value
+
+
+def show(page, monitor, name):
+    """The live topology widget's HTML in the page, as the widget view shows it; a screenshot kept."""
+    page.set_content(f'<div class="microcosm-monitor" style="font-family:sans-serif">{monitor.topology.value}</div>')
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"browser-{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def live_monitor(redis_server):
+    monitors = []
+
+    def start(**options):
+        monitors.append(Monitor(redis_server.client(decode_responses=False), refresh=0.2, **options))
+        return monitors[-1]
+
+    yield start
+    for m in monitors:
+        m.stop()
+
+
+def test_chapter_03_instances_show_their_share_and_state_after_a_kill(chromium_page, launch, live_monitor):
+    catalogs = [launch("catalog", f"catalog-{i}") for i in (1, 2, 3)]
+    lb = launch("balancer", "lb", upstream="catalog", backends=backends(catalogs), health_interval=0.2)
+    monitor = live_monitor(window=5)
+    catalogs[1].chaos(delay_ms=150)
+    session = requests.Session()
+    for _ in range(30):
+        session.get(f"{lb.url}/products/1", timeout=5)
+    catalogs[2].kill()
+    answers = [session.get(f"{lb.url}/products/1", timeout=5).status_code for _ in range(20)]
+    assert set(answers) == {200}, f"the balancer let a failure through: {answers}"
+
+    row = lambda node: re.search(rf'data-node="{node}" data-state="(\w+)"', monitor.topology.value)
+    state = lambda node: row(node) and row(node).group(1)
+    wait_for(lambda: (state("catalog-3"), state("catalog-2")), lambda s: s == ("down", "slow"))
+    show(chromium_page, monitor, "03_load_balancer")
+    page = chromium_page
+    problems = overlaps(page)
+    assert not problems, "\n".join(problems)
+    rows = {r.get_attribute("data-node"): (r.get_attribute("data-state"), r.text_content())
+            for r in page.locator("g.mc-row").all()}
+    assert rows["catalog-3"][0] == "down" and "down" in rows["catalog-3"][1]
+    assert rows["catalog-2"][0] == "slow" and "slow" in rows["catalog-2"][1]
+    assert rows["catalog-1"][0] == "up"
+    # each instance's share of catalog's requests, written in its row, and the kill's refused call counted
+    assert all(re.search(r"\d+%", rows[n][1]) for n in ("catalog-1", "catalog-2")), rows
+    assert page.locator("g.mc-row[data-node=catalog-3] rect").evaluate("r => getComputedStyle(r).fill") != \
+        page.locator("g.mc-row[data-node=catalog-1] rect").evaluate("r => getComputedStyle(r).fill")
+    labels = page.locator("text.mc-edge-label").all_text_contents()
+    assert any(re.search(r"2xx \d+", t) for t in labels), labels
+
+
+def test_chapter_05_the_429s_are_on_the_client_gateway_edge_and_control_traffic_is_folded(
+        chromium_page, launch, live_monitor):
+    launch("registry")
+    launch("catalog", registry_ttl=0.6)  # heartbeats every 0.2 s: control-plane traffic to hide
+    gateway = launch("gateway", rate_limit={"capacity": 5, "refill_per_s": 1})
+    monitor = live_monitor(window=2)
+    statuses = [requests.get(f"{gateway.url}/api/products", timeout=5).status_code for _ in range(25)]
+    refused = statuses.count(429)
+    assert refused >= 10 and statuses.count(200) >= 5, statuses
+
+    client_label = lambda: re.search(r'<title>client → gateway</title>(.*?)</text>', monitor.topology.value)
+    wait_for(client_label, lambda m: m and f">429 {refused}<" in m.group(1))
+    wait_for(lambda: monitor.model.hidden_control(), lambda n: n > 0)
+    show(chromium_page, monitor, "05_api_gateway")
+    page = chromium_page
+    problems = overlaps(page)
+    assert not problems, "\n".join(problems)
+    label = page.locator("text.mc-edge-label", has=page.locator("title", has_text="client → gateway"))
+    assert label.count() == 1 and label.is_visible()
+    text = label.text_content()
+    assert f"429 {refused}" in text and f"2xx {statuses.count(200)}" in text, text
+    # control traffic: hidden by default (no edge into the registry), said so, and drawn when asked for
+    assert page.locator("path.mc-edge[data-to=registry]").count() == 0
+    assert page.locator("text.mc-footnote", has_text="control-plane hops hidden").count() == 1
+    assert page.locator("g.mc-service[data-service=registry]").count() == 1  # running: still a box
+    monitor.control_box.value = True  # the learner ticks "control plane"
+    wait_for(lambda: monitor.topology.value, lambda v: 'data-to="registry"' in v)
+    show(chromium_page, monitor, "05_api_gateway-control")
+    assert page.locator("path.mc-edge[data-to=registry]").count() >= 2  # catalog's and the gateway's heartbeats
+    problems = overlaps(page)
+    assert not problems, "\n".join(problems)
