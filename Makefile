@@ -5,7 +5,7 @@ PY    := .venv/bin/python
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
 ROOT_ARG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup lab test labs bench clean distclean
+.PHONY: setup lab test labs book bench clean distclean
 
 setup:
 	@bash scripts/setup.sh
@@ -23,6 +23,11 @@ test: setup
 # Regenerate labs/ from solutions/.
 labs: setup
 	$(PY) -m microcosm.labs generate
+
+# The readable edition: every chapter executed top to bottom, rendered to HTML in build/book/ (open
+# build/book/index.html). Some chapters only: make book CHAPTERS="00 03_load_balancer"
+book: setup
+	$(PY) scripts/book.py $(CHAPTERS)
 
 bench: setup
 	$(PY) bench/run.py

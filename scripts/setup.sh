@@ -2,7 +2,8 @@
 # Set up everything microcosm needs, on this machine, from the repository's root:
 #   1. system programs: redis-server, ZooKeeper (+ a headless Java), Chromium (for browser tests);
 #      installed with apt on Debian/Ubuntu when missing, named for you elsewhere;
-#   2. a Python virtual environment in .venv with microcosm and its dev extras installed (editable).
+#   2. a Python virtual environment in .venv with microcosm and its dev extras installed (editable);
+#   3. mermaid.js for `make book`, fetched once with npm when npm is there.
 # `make lab` and `make test` call it. A second run is quick: apt is skipped when every program is there,
 # and pip is skipped while pyproject.toml and this script are unchanged (stamp: .venv/.setup-done).
 # Environment: PYTHON=python3.12 to pick the interpreter; MICROCOSM_SKIP_APT=1 to never call apt;
@@ -144,6 +145,25 @@ other_setup() {
     warn "continuing: notebooks that need a missing program will tell you so"
 }
 
+# --- 3. mermaid.js for `make book` ---------------------------------------------------------------------
+# The executed edition (scripts/book.py) draws its diagrams with mermaid.js from npm's `mermaid` package,
+# fetched once with npm into .venv/share/microcosm/, so its pages (and their browser test) work offline.
+# Without npm only `make book` and that test miss it: a note here, an error under CI (as for Chromium).
+mermaid_setup() {
+    local version out
+    version=$(sed -n 's/^MERMAID_VERSION = "\([^"]*\)".*/\1/p' scripts/book.py)
+    [ -n "$version" ] && [ -f "$VENV/share/microcosm/mermaid-$version.min.js" ] && return 0  # fetched before
+    if ! have npm; then
+        in_ci && die "npm is missing: make book and its browser test need it once, to fetch mermaid.js"
+        say "no npm: make book will ask for it (to fetch mermaid.js once); nothing else needs it"
+        return 0
+    fi
+    say "fetching mermaid.js $version with npm, for make book"
+    out=$("$VENV/bin/python" scripts/book.py --fetch-mermaid 2>&1) && return 0
+    in_ci && die "$out"
+    warn "$out"
+}
+
 # Sourced (by a test): the functions above are defined, nothing is run.
 (return 0 2>/dev/null) && return 0
 
@@ -183,3 +203,4 @@ else
     echo "$want" > "$STAMP"
     say "$VENV: ready"
 fi
+mermaid_setup
