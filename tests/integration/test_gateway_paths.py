@@ -141,11 +141,11 @@ def test_no_encoding_walks_out_of_any_route(bob, route, walk):
     ("/api/echo/x%2Ey", "/echo/x.y"),
     ("/api/echo/%E2%80%A4%E2%80%A4", "/echo/%E2%80%A4%E2%80%A4"),  # one-dot leaders: not dots, passed on encoded
     ("/api/echo", "/echo"),
-    # a query string is not a path: it goes on as sent (urllib3 writes escapes in upper case: the same bytes)
-    ("/api/echo?q=%2e%2e/x&r=a%20b", "/echo?q=%2E%2E/x&r=a%20b"),
+    # a query string is not a path: it goes on as sent
+    ("/api/echo?q=%2e%2e/x&r=a%20b", "/echo?q=%2e%2e/x&r=a%20b"),
     # what may not be raw is encoded (a raw tab never gets this far: waitress's urlsplit drops it)
     ("/api/echo?q=\t\x01%&r=%zz&s=\x7f", "/echo?q=%01%25&r=%25zz&s=%7F"),
-    ("/api/echo?q=%0d%0aX-Injected:%201", "/echo?q=%0D%0AX-Injected:%201"),
+    ("/api/echo?q=%0d%0aX-Injected:%201", "/echo?q=%0d%0aX-Injected:%201"),
     ("/api/echo?q=1#fragment", "/echo?q=1"),  # the fragment is the client's, never sent on
     ("/api/prefixed/a%2Bb", "/behind/p/a%2Bb"),  # the upstream URL's own path comes first
 ])

@@ -1,8 +1,8 @@
-"""http1.py, the balancer's strict parser of backend answers, without sockets: bytes in, a verdict out."""
+"""http1.py, the strict parser (balancer and gateway) of backend answers, without sockets: bytes in, a verdict out."""
 import pytest
 
-from microcosm.services.balancer import http1
-from microcosm.services.balancer.http1 import ProtocolError
+from microcosm.services import http1
+from microcosm.services.http1 import ProtocolError
 
 
 def head(text: bytes) -> http1.Head:

@@ -9,7 +9,7 @@ which is why it costs a fraction of a general HTTP client's CPU per request. Wha
 - `Connection.send(head, body)` writes a request; `read_head()` waits for the status line and headers,
   `read_chunk()` gives the body piece by piece (Content-Length, chunked, or until the backend closes), so a big
   body streams through with bounded memory (reading pauses when `HIGH_WATER` bytes wait unread);
-- the answer is parsed strictly (http1.py): one that breaks HTTP/1.1 raises `Malformed` and its connection
+- the answer is parsed strictly (services/http1.py): one that breaks HTTP/1.1 raises `Malformed` and its connection
   is closed, never pooled, as is any connection whose answer was not read to its end;
 - a refused or timed-out connect raises `ConnectFailed` (nothing was sent: safe to try elsewhere); anything
   after that raises `Broken` (the request may have reached the backend) or `Timeout`.
@@ -20,8 +20,8 @@ import asyncio
 import socket
 import time
 
-from . import http1
-from .http1 import ProtocolError
+from .. import http1
+from ..http1 import ProtocolError
 
 HIGH_WATER = 256 * 1024  # unread bytes from a backend before we stop reading from it (flow control)
 

@@ -9,7 +9,7 @@ For a request under a route's prefix (`/api/orders/7`), `proxy`:
 3. admits the request (authenticate, check the owner, rate limit: app.py's `Gateway.admit`), which gives the
    headers to send on;
 4. builds the upstream target, `/orders/7` and the query string, every segment encoded again, and sends it
-   to the next instance of the service (`forward`), on a pooled urllib3 connection;
+   to the next instance of the service (`forward`), on a pooled keep-alive connection (upstream.py);
 5. passes back the status, the body and an allow-list of headers (`RETURNED_HEADERS`), with a `Location` in
    the service's own paths turned into the public one (`/orders/8` -> `/api/orders/8`).
 
@@ -19,40 +19,33 @@ A service that refuses the connection is a 503, one that does not answer within 
 from __future__ import annotations
 
 import time
-from urllib.parse import urlsplit
 
-import urllib3
 from flask import Blueprint, Response, current_app, g, request
 
 from ..base import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID, ApiError, UpstreamError, record_failed_call
 from . import paths
 from .routing import Route
+from .upstream import Broken, ConnectFailed, Pool, Timeout
 
 RETURNED_HEADERS = ("Content-Type", "Location", "ETag", "Last-Modified", "Cache-Control", "Retry-After")
 
 
-def forward(pool, method: str, base_url: str, target: str, upstream: str, headers: dict, body: bytes | None):
-    """One call to a service, like base.call but on a urllib3 pool: requests costs ~0.4 ms more CPU per call
-    (measured in bench/gateway_overhead.py), and on the gateway every request pays it. `target` (path and
-    query, already encoded by paths.py) goes into the request line as it is: given a whole URL, urllib3
-    would remove dot segments from it."""
+def forward(pool: Pool, method: str, base_url: str, target: str, upstream: str, headers: dict, body: bytes | None):
+    """One call to a service, like base.call but on the gateway's own pool (upstream.py says why): the ids of
+    this hop are added to `headers`, which go on as they are."""
     timeout = current_app.config["UPSTREAM_TIMEOUT"]
-    headers = {REQUEST_ID: g.request_id, CALLER: current_app.name, CALLER_INSTANCE: current_app.config["INSTANCE"],
-               PARENT_HOP: g.hop, **headers}
-    url = base_url + target
-    base = urlsplit(base_url)  # an upstream URL may have a path of its own (http://host:port/prefix)
+    headers.update({REQUEST_ID: g.request_id, CALLER: current_app.name, CALLER_INSTANCE: current_app.config["INSTANCE"],
+                    PARENT_HOP: g.hop})
     started = time.perf_counter()
     try:
-        return pool.connection_from_url(base_url).urlopen(
-            method, base.path.rstrip("/") + target, body=body, headers=headers, redirect=False, retries=False,
-            timeout=urllib3.Timeout(connect=min(timeout, 1.0), read=timeout))
-    except urllib3.exceptions.NewConnectionError:  # refused (a subclass of the timeout error, so first)
+        return pool.request(method, base_url, target, headers, body, timeout)
+    except ConnectFailed:
         error = UpstreamError(upstream, f"{upstream} is unreachable (connection refused)", 503)
-    except urllib3.exceptions.TimeoutError:
+    except Timeout:
         error = UpstreamError(upstream, f"{upstream} did not answer within {timeout:g} s", 504)
-    except urllib3.exceptions.HTTPError:
+    except Broken:
         error = UpstreamError(upstream, f"{upstream} is unreachable (connection refused or reset)", 503)
-    record_failed_call(method, url, upstream, error, started)
+    record_failed_call(method, base_url + target, upstream, error, started)
     raise error
 
 
@@ -78,8 +71,9 @@ def proxy(gateway, pool, route: Route):
                      request.get_data() or None)
     response = Response(answer.data, status=answer.status)
     for name in RETURNED_HEADERS:
-        if name in answer.headers:
-            response.headers[name] = answer.headers[name]
+        value = answer.headers.get(name.lower())
+        if value is not None:
+            response.headers[name] = value
     location = response.headers.get("Location", "")
     if location.startswith(route.path):  # the service's own path -> the public one
         response.headers["Location"] = route.prefix + location[len(route.path):]
@@ -89,7 +83,7 @@ def proxy(gateway, pool, route: Route):
 def routes(gateway) -> Blueprint:
     """A URL rule for each route of the table: its prefix, and everything below it."""
     bp = Blueprint("gateway_routes", __name__)
-    pool = urllib3.PoolManager(maxsize=16, retries=False)
+    pool = Pool(keep=16)  # one for every route: idle connections to each service, reused
 
     def view_of(route: Route):
         def view(rest: str = ""):  # Flask's decoded `rest` is not what is forwarded: see proxy

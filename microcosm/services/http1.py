@@ -1,4 +1,4 @@
-"""A backend's HTTP/1.1 answer, parsed strictly (RFC 9112): what the balancer accepts and what it refuses.
+"""A backend's HTTP/1.1 answer, parsed strictly (RFC 9112): what the balancer (and the gateway) accept and refuse.
 
 A proxy that is lenient with its backends forwards their mistakes, or worse, lets one answer be read as two
 (response splitting) or lets a backend grow the proxy's memory without bound. So every rule here says no by
