@@ -69,11 +69,11 @@ class RedisServer(LocalServer):
 
     kind = "redis"
 
-    def __init__(self, name: str = "", appendfsync: str = "everysec"):
+    def __init__(self, name: str = "", appendfsync: str = "everysec", aof: bool = True):
         if appendfsync not in ("always", "everysec", "no"):
             raise ValueError(f"appendfsync is always, everysec or no, not {appendfsync!r}")
         super().__init__(name)
-        self.appendfsync = appendfsync
+        self.appendfsync, self.aof = appendfsync, aof  # aof=False: nothing on disk at all (chapter 07's "before")
 
     def _start(self):
         binary = shutil.which("redis-server")
@@ -81,8 +81,8 @@ class RedisServer(LocalServer):
             raise MissingDependency(f"redis-server is not installed. Install it with: {install_hint('redis')}")
         self.port = self.port or free_port()
         argv = [binary, "--port", str(self.port), "--bind", HOST, "--dir", str(self.data),
-                "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--daemonize", "no",
-                "--protected-mode", "yes", "--maxmemory", "256mb", "--logfile", ""]
+                "--appendonly", "yes" if self.aof else "no", "--appendfsync", self.appendfsync, "--save", "",
+                "--daemonize", "no", "--protected-mode", "yes", "--maxmemory", "256mb", "--logfile", ""]
         return spawn(guarded(argv), self.log_path)
 
     def _is_ready(self) -> bool:

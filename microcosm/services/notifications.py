@@ -11,6 +11,11 @@ pending and is delivered again, and after `max_deliveries` it goes to the dead-l
 twice. At-least-once is the honest promise for side effects outside the database.)
 
     GET /messages              the messages kept, newest first (?order_id= for one order's)
+    POST /messages             {"order_id", "text"}: send one now and answer when it is sent (the inline way
+                               that chapter 07 compares with events)
+
+`group=` names its consumer group (default "notifications"): instances in one group share the events, instances
+in different groups each get every event.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from pathlib import Path
 
 from ..broker import applied
 from ..broker.link import SCHEMA as EVENTS_SCHEMA, EventLink
-from .base import Bool, Int, create_service, query_int, read_json, require_admin
+from .base import ApiError, Bool, Int, Str, create_service, query_int, read_json, require_admin
 from .storage import Database
 
 SCHEMA = """
@@ -71,7 +76,19 @@ def create_app(config: dict):
             "INSERT INTO messages (order_id, text, event_id, at) VALUES (?, ?, ?, ?)",
             (e.payload["order_id"], text, e.event_id, time.time())))
 
-    events.consume("orders.events", "notifications", {kind: notify for kind in TEXTS})
+    if config.get("consume", True):  # consume=False: only the inline POST /messages (chapter 07's contrast)
+        events.consume("orders.events", str(config.get("group") or "notifications"), {kind: notify for kind in TEXTS})
+
+    @app.post("/messages")
+    def send_now():
+        body = read_json(order_id=Int(min=1), text=Str(min=1, max=500))
+        try:
+            mail.send(body["text"])
+        except MailServerDown as exc:
+            raise ApiError(503, f"{exc}: try again later") from None
+        new_id = db.execute("INSERT INTO messages (order_id, text, event_id, at) VALUES (?, ?, '', ?)",
+                            body["order_id"], body["text"], time.time())
+        return db.one("SELECT * FROM messages WHERE id = ?", new_id), 201
 
     @app.get("/messages")
     def messages():

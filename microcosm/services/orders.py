@@ -5,7 +5,7 @@ How hard it tries to reach catalog is a *retry policy*: a function `policy(attem
 better one (timeouts, backoff, jitter) and plugs it in with `launch("orders", retry_policy="file.py:name")`.
 
 With `launch("orders", events=True)` (chapter 07) an order is `pending` until inventory answers by events:
-order_saga.py.
+order_saga.py. With `notify_url=` (chapter 07's contrast) it calls notifications inline instead, and waits.
 """
 import sqlite3
 import time
@@ -54,6 +54,7 @@ def create_app(config: dict):
             pass
     catalog_url = config["catalog_url"].rstrip("/")
     policy = load_object(config["retry_policy"]) if config.get("retry_policy") else try_once
+    notify_url = (config.get("notify_url") or "").rstrip("/")
 
     def product(product_id: int) -> dict:
         answer = policy(lambda: call("GET", f"{catalog_url}/products/{product_id}", upstream="catalog"))
@@ -74,6 +75,11 @@ def create_app(config: dict):
             "INSERT INTO orders (product_id, product_name, quantity, unit_price_cents, total_cents, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             item["id"], item["name"], body["quantity"], item["price_cents"], total, time.time())
+        if notify_url:  # chapter 07's "before": the customer's mail sent inline, checkout waits for it
+            sent = call("POST", f"{notify_url}/messages", upstream="notifications",
+                        json={"order_id": order_id, "text": f"We have your order #{order_id}."})
+            if sent.status_code >= 500:  # the order is saved, yet the customer is told checkout failed
+                raise UpstreamError("notifications", f"notifications answered {sent.status_code}", 502)
         return db.one("SELECT * FROM orders WHERE id = ?", order_id), 201
 
     @app.get("/orders")
