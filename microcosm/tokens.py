@@ -20,6 +20,7 @@ import binascii
 import json
 import math
 import re
+import sys
 import threading
 import time
 
@@ -66,6 +67,17 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
+def _caller_headers() -> dict:
+    """Inside a service's request (the gateway checking a token): who fetches, so that the provider's hop
+    record, and the traffic monitor, name the gateway rather than an anonymous client."""
+    flask = sys.modules.get("flask")
+    if flask is None or not flask.has_request_context():
+        return {}
+    app = flask.current_app
+    return {"X-Caller": app.name, "X-Caller-Instance": str(app.config.get("INSTANCE") or app.name),
+            "X-Request-ID": str(flask.g.get("request_id") or ""), "X-Parent-Hop": str(flask.g.get("hop") or "")}
+
+
 class JWKSCache:
     """The provider's published keys, fetched once and kept.
 
@@ -94,7 +106,7 @@ class JWKSCache:
 
     def _download(self) -> tuple[dict, float]:
         """(keys by kid, max-age) from the provider; raises on any failure. Runs without the lock."""
-        with requests.get(self.url, timeout=self.timeout, stream=True) as answer:
+        with requests.get(self.url, timeout=self.timeout, stream=True, headers=_caller_headers()) as answer:
             answer.raise_for_status()
             body = answer.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)
             if len(body) > MAX_JWKS_BYTES:

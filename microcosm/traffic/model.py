@@ -131,9 +131,12 @@ class TrafficModel:
                                           if self.edge_kind.get(key) == "control")
 
     def edges(self) -> list[dict]:
-        """Calls between nodes: requests per second over the window, and counts per status class since
-        watching began (`errors`: 5xx and refused)."""
+        """Calls between nodes: requests per second over the window, counts per status class since watching
+        began (`classes`; `errors`: 5xx and refused) and over the window (`now`)."""
         recent = Counter(hop["edge"] for hop in self.recent)
+        recent_classes = defaultdict(Counter)
+        for hop in self.recent:
+            recent_classes[hop["edge"]][hop["class"]] += 1
         span = self.span()
         out = []
         for key, classes in sorted(self.edge_totals.items()):
@@ -142,8 +145,18 @@ class TrafficModel:
             count = sum(classes.values())
             out.append({"from": key[0], "to": key[1], "kind": self.edge_kind[key], "count": count,
                         "errors": sum(classes[c] for c in FAILED), "rps": round(recent[key] / span, 2),
-                        "classes": {c: classes[c] for c in CLASSES if classes[c]}})
+                        "classes": {c: classes[c] for c in CLASSES if classes[c]},
+                        "now": {c: recent_classes[key][c] for c in CLASSES if recent_classes[key][c]}})
         return out
+
+    def classes_between(self, caller: str, callee: str) -> dict[str, int]:
+        """Status class -> count of the calls from any instance of service `caller` to any of `callee`
+        since watching began (control-plane calls included: asking is asking for them)."""
+        out = Counter()
+        for (a, b), classes in self.edge_totals.items():
+            if self.service_of.get(a, a) == caller and self.service_of.get(b, b) == callee:
+                out.update(classes)
+        return {c: out[c] for c in CLASSES if out[c]}
 
     def instances(self) -> dict[str, dict]:
         """Per instance: its state, its rate and share of its service's requests over the window, its

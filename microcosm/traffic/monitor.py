@@ -172,6 +172,7 @@ class Monitor:
         """Display the view as it is now as plain HTML (stays visible without a widget frontend)."""
         from IPython.display import HTML
 
+        self._states_at = 0.0  # ask the balancers and the registry afresh
         self.settle()
         return HTML(self.snapshot_html())
 

@@ -112,7 +112,7 @@ def test_chapter_05_the_429s_are_on_the_client_gateway_edge_and_control_traffic_
     assert page.locator("text.mc-footnote", has_text="control-plane hops hidden").count() == 1
     assert page.locator("g.mc-service[data-service=registry]").count() == 1  # running: still a box
     monitor.control_box.value = True  # the learner ticks "control plane"
-    wait_for(lambda: monitor.topology.value, lambda v: 'data-to="registry"' in v)
+    wait_for(lambda: monitor.topology.value.count('data-to="registry"'), lambda n: n >= 2)
     show(chromium_page, monitor, "05_api_gateway-control")
     assert page.locator("path.mc-edge[data-to=registry]").count() >= 2  # catalog's and the gateway's heartbeats
     problems = overlaps(page)

@@ -38,3 +38,26 @@ def test_the_monitor_only_shows_traffic_from_after_it_started(orders, redis_serv
 def test_impossible_monitor_settings_are_refused(kwargs):
     with pytest.raises(ValueError, match="positive"):
         microcosm.monitor(**kwargs)
+
+
+def test_the_gateway_fetching_the_jwks_is_drawn_as_its_own_control_plane_call(launch, redis_server):
+    """The fetch happens inside the gateway's request, so the provider's hop names the gateway (not a
+    'client'), and the monitor files it under the control plane: hidden by default, counted when asked."""
+    identity = launch("identity")
+    gateway = launch("gateway", identity_url=identity.url, rate_limit=False)
+    monitor = Monitor(redis_server.client(decode_responses=False), live=False)
+    assert identity.post("/users", json={"username": "ada", "password": "correct horse battery"}).status_code == 201
+    token = identity.post("/token", data={"grant_type": "password", "username": "ada",
+                                          "password": "correct horse battery"}).json()["access_token"]
+    gateway.get("/api/orders", headers={"Authorization": f"Bearer {token}"})  # checks the token: fetches the JWKS
+    deadline = time.monotonic() + 10
+    while not monitor.model.classes_between("gateway", "identity") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        monitor.refresh()
+    assert monitor.model.classes_between("gateway", "identity") == {"2xx": 1}
+    drawn = {(monitor.model.service_of[e["from"]], monitor.model.service_of[e["to"]]) for e in monitor.model.edges()}
+    assert ("gateway", "identity") not in drawn and ("client", "identity") in drawn  # /users and /token are drawn
+    assert monitor.model.hidden_control() >= 1
+    monitor.model.control = True
+    assert ("gateway", "identity") in {(monitor.model.service_of[e["from"]], monitor.model.service_of[e["to"]])
+                                       for e in monitor.model.edges()}

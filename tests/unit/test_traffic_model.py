@@ -19,9 +19,9 @@ def test_nodes_edges_and_counts_after_known_traffic():
     assert model.nodes() == {"client": ["client"], "catalog": ["catalog"], "orders": ["orders"]}
     assert model.edges() == [  # rates over the 5 s since the first hop (less than the window)
         {"from": "client", "to": "orders", "kind": "call", "count": 5, "errors": 0, "rps": 1.0,
-         "classes": {"2xx": 5}},
+         "classes": {"2xx": 5}, "now": {"2xx": 5}},
         {"from": "orders", "to": "catalog", "kind": "call", "count": 5, "errors": 1, "rps": 1.0,
-         "classes": {"2xx": 4, "5xx": 1}},
+         "classes": {"2xx": 4, "5xx": 1}, "now": {"2xx": 4, "5xx": 1}},
     ]
     lat = model.latency()
     assert lat["orders"]["requests"] == 5 and lat["orders"]["p50"] == 12 and lat["orders"]["p99"] == 14
@@ -159,3 +159,12 @@ def test_the_layout_puts_callers_left_of_callees_and_keeps_every_box_apart():
                 pa, pb = boxes[a], boxes[b]
                 assert (pa.x + pa.w <= pb.x or pb.x + pb.w <= pa.x or pa.y + pa.h <= pb.y or pb.y + pb.h <= pa.y), (a, b)
     assert placed.routes[("client", "s19")]  # a long edge has lanes through the columns it crosses
+
+
+def test_classes_between_two_services_sum_over_their_instances_control_plane_included():
+    model = TrafficModel()
+    model.add([hop("a", "a", "", "client", "gateway", status=429, ts=1, instance="gateway-1"),
+               hop("b", "b", "", "client", "gateway", status=200, ts=1, instance="gateway-2"),
+               {**hop("j", "j", "", "gateway", "identity", ts=1), "path": "/.well-known/jwks.json"}], now=2)
+    assert model.classes_between("client", "gateway") == {"2xx": 1, "429": 1}
+    assert model.classes_between("gateway", "identity") == {"2xx": 1}  # hidden from the picture, still counted

@@ -127,12 +127,13 @@ class Placer:
         """Candidate spots for a w x h label beside a polyline: above or below it (beside it where it is
         steep), from its middle outwards."""
         spots = []
-        for t in (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85, 0.1, 0.9):
+        for t in (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85, 0.1, 0.9, 0.04, 0.96):
             x, y, dx, dy = point_at(polyline, t)
             steep = abs(dy) > 2 * abs(dx)
             if steep:
                 spots += [Rect(x + 5, y - h / 2, w, h), Rect(x - 5 - w, y - h / 2, w, h)]
             else:
-                spots += [Rect(x - w / 2, y - h - 4, w, h), Rect(x - w / 2, y + 4, w, h)]
-                spots += [Rect(x + 6, y - h - 4, w, h), Rect(x - 6 - w, y - h - 4, w, h)]
+                spots += [Rect(x - w / 2, y - h - 4, w, h), Rect(x - w / 2, y + 4, w, h),
+                          Rect(x + 6, y - h - 4, w, h), Rect(x - 6 - w, y - h - 4, w, h),
+                          Rect(x + 6, y + 4, w, h), Rect(x - 6 - w, y + 4, w, h)]
         return spots

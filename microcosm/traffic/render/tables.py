@@ -21,7 +21,8 @@ def latency_table(model: TrafficModel) -> str:
     rows = [[html.escape(s), v["requests"], f'<span style="color:{RED if v["errors"] else INK}">{v["errors"]}</span>',
              ms(v["p50"]), ms(v["p95"]), ms(v["p99"])] for s, v in model.latency().items()]
     if not rows:
-        return "<p><i>No requests in the last window.</i></p>"
+        return (f"<p><i>No requests in the last {model.window:g} s (the counts on the arrows run from when the "
+                f"monitor opened).</i></p>")
     return (f"<div><b>Last {model.window:g} s</b></div>" +
             _table(["service", "requests", "failed (5xx, refused)", "p50", "p95", "p99"], rows))
 

@@ -108,14 +108,17 @@ def topology_svg(model: TrafficModel, title: str = "") -> str:
     labels = {key: edge_label(group) for key, group in groups.items()}
     links = [(service_of(e["from"]), service_of(e["to"])) for e in edges]
     # the room between two columns: enough for the widest label that leaves the left one
-    widest, leaving = defaultdict(float), defaultdict(int)
+    widest, leaving, entering, callees = defaultdict(float), defaultdict(int), defaultdict(int), defaultdict(set)
     for (a, b), pieces in labels.items():
         widest[service_of(a)] = max(widest[service_of(a)], _pieces_width(pieces))
         leaving[service_of(a)] += 1
+        entering[b] += 1
+        callees[service_of(a)].add(b)
     placed = layout({s: (b.width, b.height) for s, b in all_boxes.items()}, links, first=CLIENT, top=TOP)
     column_gap = {}
     for s, p in placed.boxes.items():
-        column_gap[p.layer] = max(column_gap.get(p.layer, 0), min(360, widest[s] + 50 + 10 * leaving[s]))
+        crowd = max(leaving[s], max((entering[t] for t in callees[s]), default=0))
+        column_gap[p.layer] = max(column_gap.get(p.layer, 0), min(360, widest[s] + 50 + 12 * crowd))
     placed = layout({s: (b.width, b.height) for s, b in all_boxes.items()}, links, first=CLIENT, top=TOP,
                     gaps={i: max(110, g) for i, g in column_gap.items()})
     pos = {s: (MARGIN + p.x, p.y) for s, p in placed.boxes.items()}
@@ -149,7 +152,9 @@ def topology_svg(model: TrafficModel, title: str = "") -> str:
         d, poly = _curve(points + [end])
         paths[(e["from"], e["to"])] = poly
         placer.block_line(poly)
-        colour = RED if e["errors"] else (PURPLE if e["classes"].get("429") else (INK if e["rps"] else GREY))
+        now = e["now"]  # the colour says how the calls go now; the label's counts, since watching began
+        colour = RED if now.get("5xx") or now.get("refused") else (PURPLE if now.get("429") else
+                                                                    (INK if e["rps"] else GREY))
         dash = ' stroke-dasharray="6 4"' if e["kind"] in ("publish", "deliver") else ""
         width = 1.2 + min(3.0, e["rps"] / 10)
         parts.append(f'<path class="mc-edge" data-from="{html.escape(e["from"])}" data-to="{html.escape(e["to"])}" '
