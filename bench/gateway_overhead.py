@@ -1,12 +1,15 @@
 """What the API gateway costs: a route through it vs the same service direct, and each step's share.
 
-    .venv/bin/python bench/gateway_overhead.py [--duration 5] [--rounds 3] [--connections 16]
+    .venv/bin/python bench/gateway_overhead.py [--duration 5] [--rounds 3] [--connections 16] [--baseline-ref REV]
 
 Targets, side by side in interleaved rounds (GET one product from catalog):
   direct                 catalog's GET /products/1
+  floor: bare Flask      a Flask route under waitress that forwards nothing (bench/bare_flask.py)
+  floor: + service base  the same route on microcosm's create_service (request ids, metrics, chaos, errors)
   gateway: routing only  GET /api/products/1, public route, rate limit off
   + token check          the same route needing a token (RS256 verify against the cached JWKS)
   + rate limit           and a token bucket per user in Redis (one Lua script per request; never trips)
+  + rate limit (REV)     with --baseline-ref: the last one, run from the code of commit REV (bench/baseline.py)
 
 Every gateway is its own process; all gateway threads are pinned to one core and catalog's to the other
 (so the comparison does not depend on which core `launch` happened to give each one). The load comes from
@@ -18,15 +21,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import baseline  # noqa: E402
 import loadgen  # noqa: E402
 from common import CpuMeter, fmt, machine_line, median, table, wait_quiet  # noqa: E402
 
 import microcosm  # noqa: E402
+from microcosm.runtime.ports import HOST, free_port, is_listening  # noqa: E402
 
 SECRET = "bench-client-secret-0123456789abcdef"
 TOKEN_ROUTE = [{"prefix": "/api/products", "service": "catalog", "path": "/products", "methods": {"GET": []}}]
@@ -41,16 +48,46 @@ def pin(pid: int, core: int) -> None:
             pass
 
 
-def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0, log=print) -> dict:
+class BareFlask:
+    """bench/bare_flask.py in its own session (so its CPU is counted like a launched service's)."""
+
+    def __init__(self, base: bool):
+        self.port = free_port()
+        argv = [sys.executable, str(Path(__file__).with_name("bare_flask.py")), str(self.port)] + (["--base"] if base else [])
+        self.proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while not is_listening(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"bench/bare_flask.py did not start (exit code {self.proc.poll()})")
+            time.sleep(0.05)
+        self.pid, self.url = self.proc.pid, f"http://{HOST}:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def forget(self) -> None:
+        pass
+
+
+def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0, log=print, baseline_ref=None) -> dict:
     data = Path(tempfile.mkdtemp(prefix="microcosm-bench-gateway-"))
     started = []
+    old_code = baseline.checkout(baseline_ref) if baseline_ref else None
 
-    def start(service, name, **config):
-        s = microcosm.launch(service, name, traffic=False, access_log=False, **config)
+    def start(service, name, code=None, **config):
+        config.update(traffic=False, access_log=False)
+        s = baseline.launch(code, service, name, **config) if code else microcosm.launch(service, name, **config)
         started.append(s)
         return s
 
     try:
+        floor = BareFlask(base=False)
+        started.append(floor)
+        floor_base = BareFlask(base=True)
+        started.append(floor_base)
         cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
         catalog = start("catalog", "bench-gw-catalog", data_dir=str(data / "catalog"))
         identity = start("identity", "bench-gw-identity", data_dir=str(data / "identity"), access_ttl=3600,
@@ -62,18 +99,27 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
         tokened = start("gateway", "bench-gw-token", rate_limit=False, routes=TOKEN_ROUTE, **common)
         limited = start("gateway", "bench-gw-limited", routes=TOKEN_ROUTE,
                         rate_limit={"capacity": 1e12, "refill_per_s": 1e12}, **common)
+        old = None
+        if old_code is not None:
+            old = start("gateway", "bench-gw-baseline", code=old_code.__enter__(), routes=TOKEN_ROUTE,
+                        rate_limit={"capacity": 1e12, "refill_per_s": 1e12}, **common)
         token = identity.post("/token", data={"grant_type": "client_credentials"}, auth=("bench", SECRET)).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
         if len(cores) > 1:
             pin(catalog.pid, cores[0])
-            for g in (identity, routing, tokened, limited):
-                pin(g.pid, cores[1])
+            for g in (identity, routing, tokened, limited, floor, floor_base, old):
+                if g is not None:
+                    pin(g.pid, cores[1])
         targets = {  # name: (process measured, url, path, headers)
             "direct (catalog)": (catalog, catalog.url, "/products/1", {}),
+            "floor: bare Flask route": (floor, floor.url, "/api/products/1", {}),
+            "floor: + service base": (floor_base, floor_base.url, "/api/products/1", {}),
             "gateway: routing only": (routing, routing.url, "/api/products/1", {}),
             "gateway: + token check": (tokened, tokened.url, "/api/products/1", auth),
             "gateway: + rate limit": (limited, limited.url, "/api/products/1", auth),
         }
+        if old is not None:
+            targets[f"gateway: + rate limit ({baseline.label(baseline_ref)})"] = (old, old.url, "/api/products/1", auth)
         for name, (_, url, path, headers) in targets.items():  # warm up, and check each answers 200
             result = loadgen.run(url + path, connections, 1.0, tool, headers=headers)
             if result["errors"]:
@@ -100,35 +146,47 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
         for s in reversed(started):
             s.stop()
             s.forget()
+        if old_code is not None:
+            old_code.__exit__(None, None, None)
+
+
+STEPS = {"gateway: + token check": "gateway: routing only", "gateway: + rate limit": "gateway: + token check"}
 
 
 def report(f: dict) -> str:
     t = f["targets"]
-    names = list(t)
-    direct, full = t[names[0]], t[names[-1]]
+    direct, full = t["direct (catalog)"], t["gateway: + rate limit"]
     rows = []
-    previous = None
-    for name in names:
-        x = t[name]
-        step = "" if previous is None or name == names[1] else fmt(x["cpu_us"] - previous["cpu_us"], 0)
-        rows.append([name, fmt(x["rps"], 0), fmt(x["p50_ms"], 2), fmt(x["p99_ms"], 2), fmt(x["cores"], 2),
-                     fmt(x["cpu_us"], 0), step, fmt(x["low"]["p50_ms"], 2), fmt(x["low"]["p99_ms"], 2),
-                     x["errors"] + x["low"]["errors"]])
-        previous = x
-    return "\n".join([
+    for name, x in t.items():
+        step = fmt(x["cpu_us"] - t[STEPS[name]]["cpu_us"], 0) if name in STEPS else ""
+        rows.append([name, fmt(x["rps"], 0), fmt(x["rps"] / direct["rps"], 2), fmt(x["p50_ms"], 2),
+                     fmt(x["p99_ms"], 2), fmt(x["cores"], 2), fmt(x["cpu_us"], 0), step, fmt(x["low"]["p50_ms"], 2),
+                     fmt(x["low"]["p50_ms"] - direct["low"]["p50_ms"], 2) if x is not direct else "",
+                     fmt(x["low"]["p99_ms"], 2), x["errors"] + x["low"]["errors"]])
+    floor = t["floor: bare Flask route"]
+    lines = [
         "## API gateway overhead (GET one product from catalog)\n",
         f"{direct['tool']}, {f['duration']:g} s per run, median of {f['rounds']} interleaved rounds. "
-        "'cores' and 'CPU us/request' are the measured process's own (catalog for the direct row, the gateway "
-        "otherwise); 'step' is the CPU a step adds per request over the row above. Low load: one connection, "
-        "100 requests/s.\n",
-        table(["target", "req/s", "p50 ms", "p99 ms", "cores", "CPU us/request", "step us", "low-load p50",
-               "low-load p99", "errors"], rows),
+        "'cores' and 'CPU us/request' are the measured process's own (catalog for the direct row, the floor's or "
+        "the gateway's otherwise); 'step' is the CPU a step adds per request over the step before it. Low load: "
+        "one connection, 100 requests/s; '+p50' is over direct's.\n",
+        table(["target", "req/s", "vs direct", "p50 ms", "p99 ms", "cores", "CPU us/request", "step us",
+               "low-load p50", "+p50 ms", "low-load p99", "errors"], rows),
         "",
         f"**through the gateway with token check and rate limit: {full['rps'] / direct['rps']:.2f} of direct "
-        f"throughput; p99 {full['p99_ms'] / direct['p99_ms']:.1f}x direct's; "
-        f"+{full['low']['p50_ms'] - direct['low']['p50_ms']:.2f} ms at low load (p50)**\n",
-        f"_{machine_line()}_",
-    ])
+        f"throughput (goal: at least 0.5); p99 {full['p99_ms'] / direct['p99_ms']:.1f}x direct's; "
+        f"+{full['low']['p50_ms'] - direct['low']['p50_ms']:.2f} ms at low load (p50; goal: at most 1.5)**\n",
+        f"**the floor: a bare Flask route under waitress costs {floor['cpu_us']:.0f} us of CPU per request; the "
+        f"gateway with both checks {full['cpu_us']:.0f} us ({full['cpu_us'] / floor['cpu_us']:.1f}x the floor), "
+        f"catalog's whole answer {direct['cpu_us']:.0f} us**\n",
+    ]
+    for name, x in t.items():
+        if name.startswith("gateway: + rate limit ("):
+            lines.append(f"**now vs {name[len('gateway: + rate limit '):]}, same run: {full['rps'] / x['rps']:.2f}x "
+                         f"the throughput, {full['cpu_us'] / x['cpu_us']:.2f}x the CPU per request, low-load p50 "
+                         f"{full['low']['p50_ms'] - x['low']['p50_ms']:+.2f} ms**\n")
+    lines.append(f"_{machine_line()}_")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> None:
@@ -138,9 +196,10 @@ def main(argv=None) -> None:
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
     p.add_argument("--quiet-wait", type=float, default=10.0, help="wait up to this long for a quiet machine before each run")
+    p.add_argument("--baseline-ref", help="also run the full gateway from this commit's code, in the same rounds")
     args = p.parse_args(argv)
     figures = measure(args.duration, args.rounds, args.connections, args.loadgen, args.quiet_wait,
-                      log=lambda m: print(m, file=sys.stderr, flush=True))
+                      log=lambda m: print(m, file=sys.stderr, flush=True), baseline_ref=args.baseline_ref)
     print(report(figures))
 
 
