@@ -48,6 +48,7 @@ class TrafficModel:
         self.lag: dict = {}  # (stream, group) -> entries not yet delivered, as last reported
         self.cache: dict = defaultdict(Counter)  # cache service -> hit / miss -> count
         self.declared: set[str] = set()  # services known to run (launched by this kernel)
+        self.launched: set[str] = set()  # and their instances
         self.states: dict[str, str] = {}  # instance -> state reported by whoever knows (see states.py)
         self.total = 0
         self.started = time.time()
@@ -60,6 +61,7 @@ class TrafficModel:
         self.service_of[instance] = service
         self.kinds.setdefault(service, "service")
         self.declared.add(service)
+        self.launched.add(instance)
 
     def _node(self, service: str, instance: str, kind: str) -> str:
         node = node_of(service, instance)

@@ -111,7 +111,7 @@ class Monitor:
                     self.model.declare(p.service_name, p.name)
             if time.monotonic() - self._states_at >= self.states_every:
                 self._states_at = time.monotonic()
-                self.model.set_states(self.states.read(processes))
+                self.model.set_states(self.states.read(processes, self.model.launched))
             try:
                 hops, self.last_id = read_hops(self.client, self.stream, self.last_id)
                 redis_ok = True

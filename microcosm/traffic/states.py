@@ -1,6 +1,7 @@
 """Each instance's state, from whoever knows it, read by the monitor about once a second:
 
-- the kernel's own processes: an instance whose process has died is *down*; one given a delay with
+- the kernel's own processes: an instance whose process has died, or that was stopped and forgotten
+  (`scale` down), is *down*; one given a delay with
   `chaos(delay_ms=...)` is *slow* (the model also marks slow an instance answering far slower than its
   siblings, whoever slowed it);
 - every balancer's public `/metrics`: a backend its health checks took out is *down*, one it took out after
@@ -33,8 +34,9 @@ class InstanceStates:
         except (requests.RequestException, ValueError):
             return None
 
-    def read(self, processes) -> dict[str, str]:
-        """instance -> state, for every instance some source knows something about."""
+    def read(self, processes, known: set[str] = frozenset()) -> dict[str, str]:
+        """instance -> state, for every instance some source knows something about; `known` are the
+        instances of the kernel's processes seen so far (one no longer among them was stopped)."""
         states: dict[str, str] = {}
 
         def worse(node: str, state: str) -> None:
@@ -42,6 +44,8 @@ class InstanceStates:
                 states[node] = state
 
         services = [p for p in processes if getattr(p, "kind", "") == "service"]
+        for gone in set(known) - {p.name for p in services}:
+            worse(gone, "down")  # stopped, and no longer among the kernel's processes
         for p in services:
             if not p.alive:
                 worse(p.name, "down")

@@ -168,3 +168,17 @@ def test_classes_between_two_services_sum_over_their_instances_control_plane_inc
                {**hop("j", "j", "", "gateway", "identity", ts=1), "path": "/.well-known/jwks.json"}], now=2)
     assert model.classes_between("client", "gateway") == {"2xx": 1, "429": 1}
     assert model.classes_between("gateway", "identity") == {"2xx": 1}  # hidden from the picture, still counted
+
+
+def test_instance_states_from_the_kernel_s_processes():
+    """Dead: down; stopped and forgotten (scaled down): down; given a delay with chaos(): slow."""
+    from types import SimpleNamespace
+
+    from microcosm.traffic.states import InstanceStates
+
+    def proc(name, alive=True, faults=None):
+        return SimpleNamespace(kind="service", name=name, service_name="catalog", alive=alive, faults=faults or {})
+
+    processes = [proc("catalog-1"), proc("catalog-2", faults={"delay_ms": 500}), proc("catalog-3", alive=False)]
+    states = InstanceStates().read(processes, known={"catalog-1", "catalog-2", "catalog-3", "catalog-4"})
+    assert states == {"catalog-2": "slow", "catalog-3": "down", "catalog-4": "down"}
