@@ -26,7 +26,7 @@ _current: "Monitor | None" = None
 
 
 class Monitor:
-    def __init__(self, redis_client, *, window: float = 5.0, refresh: float = 0.3, stream: str = STREAM,
+    def __init__(self, redis_client, *, window: float = 10.0, refresh: float = 0.3, stream: str = STREAM,
                  live: bool = True, control: bool = False, states_every: float = 1.0):
         self.client, self.stream, self.refresh_every = redis_client, stream, refresh
         self.model = TrafficModel(window, control=control)
@@ -182,7 +182,7 @@ class Monitor:
         return bundle
 
 
-def monitor(*, window: float = 5.0, refresh: float = 0.3, control: bool = False) -> Monitor:
+def monitor(*, window: float = 10.0, refresh: float = 0.3, control: bool = False) -> Monitor:
     """The live traffic view of every service this kernel runs. Calling it again replaces the previous one.
 
     `window`: the seconds that rates and percentiles are taken over (a short window shows a burst as a
