@@ -7,9 +7,9 @@ records that hop itself, as an error (`record_failed_call`).
 from __future__ import annotations
 
 import re
+import os
 import threading
 import time
-import uuid
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -30,7 +30,7 @@ def request_id_from(given: str | None) -> str:
     new one: a client's 6 KB or control-character "id" is not copied into every hop, log line and answer."""
     if given and _GOOD_ID.fullmatch(given):
         return given
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # a new one: 32 random hex digits
 CALLER = "X-Caller"  # the calling service
 CALLER_INSTANCE = "X-Caller-Instance"  # and which instance of it
 PARENT_HOP = "X-Parent-Hop"  # the caller's hop id: a request's hops form a tree

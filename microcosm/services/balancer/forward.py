@@ -35,6 +35,8 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
 SET_HERE = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", REQUEST_ID.lower(), CALLER.lower(),
                       CALLER_INSTANCE.lower(), PARENT_HOP.lower()})  # the balancer writes these itself
 IDENTITY = frozenset(h.lower() for h in (*trust.IDENTITY_HEADERS, trust.PROOF_HEADER))  # only with the gateway's proof
+DROPPED = HOP_BY_HOP | SET_HERE  # never copied from the client's request
+DROPPED_UNPROVEN = DROPPED | IDENTITY  # ... nor identity headers without the gateway's proof
 RESPONSE_HOP_BY_HOP = (HOP_BY_HOP - {"content-length"}) | {"server", "date"}  # aiohttp writes its own
 SMALL_BODY = 64 * 1024  # answers up to this size are read whole; bigger ones (or unknown size) are streamed
 
@@ -51,9 +53,8 @@ class Forwarding:
 
     def _forward_headers(self, request, in_headers, client, request_id, hop_id, backend) -> tuple[str, bool]:
         """The request head for the backend (without its first line), and whether its body goes chunked."""
-        drop = HOP_BY_HOP | SET_HERE
-        if not trust.identity_proven(in_headers):  # X-User: admin from a client, not from the gateway
-            drop = drop | IDENTITY
+        # X-User: admin from a client, not from the gateway, is dropped
+        drop = DROPPED if trust.identity_proven(in_headers) else DROPPED_UNPROVEN
         connection = in_headers.get("Connection")
         if connection:
             drop = drop | {t.strip().lower() for t in connection.split(",")}

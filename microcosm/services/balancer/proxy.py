@@ -16,8 +16,8 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 
 from aiohttp import web
 
@@ -31,6 +31,11 @@ access_log = logging.getLogger("microcosm.access")
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 RETRY_BUFFER = 1 << 20  # an idempotent request body up to this size is kept, so the request can be retried
+
+
+def new_hop_id() -> str:
+    """12 random hex digits, like traffic.hops.new_hop_id, without building a UUID for each request."""
+    return os.urandom(6).hex()
 
 
 class Proxy:
@@ -53,7 +58,7 @@ class Proxy:
         started = time.perf_counter()
         in_headers = request.headers
         request_id = request_id_from(in_headers.get(REQUEST_ID))
-        hop_id = uuid.uuid4().hex[:12]
+        hop_id = new_hop_id()
         client = request.remote or ""
         info = RequestInfo(request.method, request.path, request.query, in_headers, client)
         method = request.method
@@ -103,7 +108,7 @@ class Proxy:
             except UpstreamFailed as failed:
                 last = failed
                 self._failed(backend, failed.message)
-                self._record_hop(request_id, uuid.uuid4().hex[:12], hop_id, self.service or "?", backend.id, method,
+                self._record_hop(request_id, new_hop_id(), hop_id, self.service or "?", backend.id, method,
                                  request.path, failed.status, attempt_started, failed.message)
                 if not (failed.retriable or idempotent and body_kept):
                     break  # a POST whose body went out: the backend may have acted on it, do not repeat it

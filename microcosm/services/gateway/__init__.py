@@ -38,6 +38,7 @@ Where each part lives, one idea a module:
     edge_auth.py     tokens checked at the edge (401/403), the owner check, the identity headers sent on
     rate_limit.py    the token bucket in Redis (one Lua script), loading your own limiter, whose bucket
     proxy.py         a plain route: the request forwarded to one instance, the answer passed back
+    upstream.py      the pooled keep-alive HTTP/1.1 client a plain route forwards with
     translation.py   JSON outside, the legacy stock service's XML and forms inside
     composition.py   the product page: catalog and stock in parallel, a partial answer when stock is down
     edge.py          on every request: header size, one path, no secrets in URLs, CORS
