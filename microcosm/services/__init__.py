@@ -11,6 +11,7 @@ NEEDS = {
     "gateway": {"redis_url": "redis"},
     "inventory": {"events": "redis"},       # the broker: Redis Streams (chapter 07)
     "notifications": {"events": "redis"},
+    "ledger": {"events": "redis"},
 }
 OPTIONAL = {
     "carts": {"orders_url": "orders"},

@@ -53,6 +53,15 @@ def body(qualname: str, code: str) -> Callable[[str], str]:
     return edit
 
 
+def edits(*mistakes: Callable[[str], str]) -> Callable[[str], str]:
+    """Several changes that make one mistake (moving a line is two)."""
+    def edit(source: str) -> str:
+        for mistake in mistakes:
+            source = mistake(source)
+        return source
+    return edit
+
+
 def swap(old: str, new: str) -> Callable[[str], str]:
     """A mistake: the one place where the solution says `old` says `new`."""
     def edit(source: str) -> str:
@@ -151,6 +160,22 @@ WRONG_ANSWERS = [
           swap('if now >= claims["exp"]:', "if False:")),
     Wrong("06_identity", "The task · `verify`, in three parts", "verifier.py", "the audience matched as a substring",
           swap("if audience not in [a for a in audiences if isinstance(a, str)]:", "if audience not in str(aud):")),
+    Wrong("07_message_broker", "Task 1 · Apply each event once", "ledger_consumer.py",
+          "no dedupe: every delivery records the sale", body("LedgerConsumer.apply_once", """
+              with self.db.transaction() as conn:
+                  self.record_sale(conn, event)
+              return True""")),
+    Wrong("07_message_broker", "Task 2 · The consumer loop", "ledger_consumer.py",
+          "acknowledged as soon as read (the whole batch), before the side effects", edits(
+              swap("        for entry_id, fields in entries:\n",
+                   "        if entries:\n            self.r.xack(self.stream, self.group, *[e for e, _ in entries])\n"
+                   "        for entry_id, fields in entries:\n"),
+              swap("                continue\n            self.r.xack(self.stream, self.group, entry_id)\n            self.last_error",
+                   "                continue\n            self.last_error"))),
+    Wrong("07_message_broker", "Task 2 · The consumer loop", "ledger_consumer.py",
+          "no claim of stale entries: only new ones are read",
+          swap("""_, entries, *_ = self.r.xautoclaim(self.stream, self.group, self.name, int(self.claim_idle * 1000),
+                                           start_id="0-0", count=50)""", "entries = []")),
 ]
 
 
