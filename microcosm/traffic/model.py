@@ -51,6 +51,7 @@ class TrafficModel:
         self.launched: set[str] = set()  # and their instances
         self.states: dict[str, str] = {}  # instance -> state reported by whoever knows (see states.py)
         self.total = 0
+        self._window_cache: tuple = (None, {})
         self.started = time.time()
         self.now = self.started
 
@@ -132,23 +133,34 @@ class TrafficModel:
         return 0 if self.control else sum(sum(c.values()) for key, c in self.edge_totals.items()
                                           if self.edge_kind.get(key) == "control")
 
+    def _window_stats(self) -> dict:
+        """One pass over the window's hops, shared by edges(), instances() and latency(): per edge, its
+        status classes and its durations (kept until the window changes)."""
+        key = (self.total, len(self.recent))
+        if self._window_cache[0] != key:
+            per_edge: dict = defaultdict(lambda: (Counter(), []))
+            for hop in self.recent:
+                classes, ms = per_edge[hop["edge"]]
+                classes[hop["class"]] += 1
+                ms.append(hop["ms"])
+            self._window_cache = (key, dict(per_edge))
+        return self._window_cache[1]
+
     def edges(self) -> list[dict]:
         """Calls between nodes: requests per second over the window, counts per status class since watching
         began (`classes`; `errors`: 5xx and refused) and over the window (`now`)."""
-        recent = Counter(hop["edge"] for hop in self.recent)
-        recent_classes = defaultdict(Counter)
-        for hop in self.recent:
-            recent_classes[hop["edge"]][hop["class"]] += 1
+        window = self._window_stats()
+        none = (Counter(), [])
         span = self.span()
         out = []
         for key, classes in sorted(self.edge_totals.items()):
             if not self._shown(key):
                 continue
-            count = sum(classes.values())
-            out.append({"from": key[0], "to": key[1], "kind": self.edge_kind[key], "count": count,
-                        "errors": sum(classes[c] for c in FAILED), "rps": round(recent[key] / span, 2),
+            now, ms = window.get(key, none)
+            out.append({"from": key[0], "to": key[1], "kind": self.edge_kind[key], "count": sum(classes.values()),
+                        "errors": sum(classes[c] for c in FAILED), "rps": round(len(ms) / span, 2),
                         "classes": {c: classes[c] for c in CLASSES if classes[c]},
-                        "now": {c: recent_classes[key][c] for c in CLASSES if recent_classes[key][c]}})
+                        "now": {c: now[c] for c in CLASSES if now[c]}})
         return out
 
     def classes_between(self, caller: str, callee: str) -> dict[str, int]:
@@ -164,10 +176,10 @@ class TrafficModel:
         """Per instance: its state, its rate and share of its service's requests over the window, its
         failures (5xx and refused) since watching began, and its p50 in ms over the window."""
         recent, ms = Counter(), defaultdict(list)
-        for hop in self.recent:
-            if self._shown(hop["edge"]):
-                recent[hop["edge"][1]] += 1
-                ms[hop["edge"][1]].append(hop["ms"])
+        for edge, (_, values) in self._window_stats().items():
+            if self._shown(edge):
+                recent[edge[1]] += len(values)
+                ms[edge[1]] += values
         per_service = Counter()
         for node, n in recent.items():
             per_service[self.service_of.get(node, node)] += n
@@ -200,11 +212,12 @@ class TrafficModel:
         """Per service, over the window: requests, errors, p50/p95/p99 in ms (as the callee saw them)."""
         by_service: dict = defaultdict(list)
         errors: dict = defaultdict(int)
-        for hop in self.recent:
-            if not self._shown(hop["edge"]):
+        for edge, (classes, values) in self._window_stats().items():
+            if not self._shown(edge):
                 continue
-            by_service[hop.get("callee", "?")].append(hop["ms"])
-            errors[hop.get("callee", "?")] += hop["class"] in FAILED
+            service = self.service_of.get(edge[1], edge[1])
+            by_service[service] += values
+            errors[service] += sum(classes[c] for c in FAILED)
         out = {}
         for service, values in sorted(by_service.items()):
             values.sort()

@@ -31,6 +31,7 @@ class Monitor:
         self.client, self.stream, self.refresh_every = redis_client, stream, refresh
         self.model = TrafficModel(window, control=control)
         self.states, self.states_every, self._states_at = InstanceStates(), states_every, 0.0
+        self._drawn, self._next_draw = None, 0.0  # what the picture shows, and when it may be redrawn
         self.last_id = self._stream_end()
         self.errors = 0
         self._stop = threading.Event()
@@ -83,7 +84,7 @@ class Monitor:
                 self.model.window = float(window)
             if control is not None:
                 self.model.control = bool(control)
-            self._draw()
+            self._draw(force=True)
 
     def _inspect(self, request_id):
         if request_id:
@@ -130,10 +131,20 @@ class Monitor:
                                  '<small style="color:#cf222e">Redis unreachable: the traffic view pauses; '
                                  'services keep answering.</small>')
 
-    def _draw(self) -> None:
-        self.model.expire()
-        self.topology.value = topology_svg(self.model)
-        self.stats.value = latency_table(self.model)
+    def _draw(self, force: bool = False) -> None:
+        """Redraw when something drawn may have changed, and with at most about a tenth of a core: a picture
+        that took t seconds to make waits 9 t before the next (a 20-service picture takes tens of ms)."""
+        model = self.model
+        model.expire()
+        seen = (model.total, len(model.recent), sorted(model.states.items()), len(model.launched),
+                model.window, model.control, round(model.span(), 1))
+        now = time.monotonic()
+        if not force and (seen == self._drawn or now < self._next_draw):
+            return
+        started = time.perf_counter()
+        self.topology.value = topology_svg(model)
+        self.stats.value = latency_table(model)
+        self._drawn, self._next_draw = seen, now + 9 * (time.perf_counter() - started)
 
     def _run(self):
         while not self._stop.wait(self.refresh_every):
@@ -159,6 +170,8 @@ class Monitor:
         if self._thread:
             self._thread.join(2)
         self.settle()
+        with self._lock:
+            self._draw(force=True)
         self.status.value = (f'<small style="color:#8c959f">{self.model.total} hops seen · stopped at '
                              f'{time.strftime("%H:%M:%S")}; run microcosm.monitor() to watch again</small>')
 

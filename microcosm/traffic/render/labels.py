@@ -92,19 +92,31 @@ def point_at(polyline: list[tuple[float, float]], t: float) -> tuple[float, floa
     return b[0], b[1], b[0] - a[0], b[1] - a[1]
 
 
+CELL = 40  # px: edges' segments are filed in a grid of cells this size, so a spot is checked only against
+#            the segments near it
+
+
+def _cells(x1: float, y1: float, x2: float, y2: float):
+    for cx in range(int(x1 // CELL), int(x2 // CELL) + 1):
+        for cy in range(int(y1 // CELL), int(y2 // CELL) + 1):
+            yield cx, cy
+
+
 class Placer:
     """Keeps what is already drawn, and finds free room for each new label."""
 
     def __init__(self, bounds: Rect | None = None):
         self.rects: list[Rect] = []
-        self.lines: list[list[tuple[float, float]]] = []
+        self.grid: dict[tuple[int, int], list] = {}  # cell -> the edge segments that cross it
         self.bounds = bounds
 
     def block(self, rect: Rect) -> None:
         self.rects.append(rect)
 
     def block_line(self, polyline: list[tuple[float, float]]) -> None:
-        self.lines.append(polyline)
+        for a, b in zip(polyline, polyline[1:]):
+            for cell in _cells(min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1])):
+                self.grid.setdefault(cell, []).append((a, b))
 
     def free(self, rect: Rect) -> bool:
         r = rect.grown(MARGIN)
@@ -113,7 +125,8 @@ class Placer:
             return False
         if any(r.overlaps(o) for o in self.rects):
             return False
-        return not any(_segment_hits(r, a, b) for line in self.lines for a, b in zip(line, line[1:]))
+        near = {seg for cell in _cells(r.x, r.y, r.x + r.w, r.y + r.h) for seg in self.grid.get(cell, ())}
+        return not any(_segment_hits(r, a, b) for a, b in near)
 
     def place(self, candidates: list[Rect]) -> Rect | None:
         """The first free candidate, now taken; None when every one is taken."""
