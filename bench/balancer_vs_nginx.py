@@ -1,6 +1,6 @@
 """Our load balancer vs nginx, in front of the same two catalog instances, side by side in one run.
 
-    python bench/balancer_vs_nginx.py [--quick] [--duration S] [--rounds N] [--connections C]
+    python bench/balancer_vs_nginx.py [--quick] [--duration S] [--rounds N] [--connections C] [--baseline-ref REV]
 
 Two catalog instances (waitress, 8 threads, one shared SQLite file) are the backends. In front of them:
 Debian's nginx (/usr/sbin/nginx, started here on a free loopback port with a generated config, `daemon off`,
@@ -11,6 +11,13 @@ keep-alive connections, taking turns over N rounds; the table gives the median o
 Then the latency one hop adds at low load: one connection, paced at about 100 requests/s (so neither the
 backends nor the proxies queue), direct to a catalog instance vs through nginx vs through ours: p50 and p99,
 and the difference to direct.
+
+With `--baseline-ref REV`, the balancer as it was at commit REV (bench/baseline.py) runs in the same rounds, so
+the change is measured side by side rather than against a figure from another day.
+
+Two floors run in the same rounds (bench/bare_asyncio.py, on uvloop like the balancer): aiohttp's low-level
+server answering every request itself, and a bare asyncio.Protocol doing the same. They proxy nothing, so
+their req/s is not a proxy's; their CPU per request is what a server of that kind costs before any proxying.
 
 Every process runs with traffic recording off (`traffic=False`: no hop records to Redis) and neither proxy
 writes an access log, so the proxies' own work is what is compared. Figures, not tests: nothing asserts.
@@ -27,8 +34,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import baseline  # noqa: E402
 import loadgen  # noqa: E402
 from common import CpuMeter, fmt, machine_line, median, table, wait_quiet  # noqa: E402
+from floor import Floor  # noqa: E402
 
 import microcosm  # noqa: E402
 from microcosm.runtime.ports import HOST, free_port, is_listening  # noqa: E402
@@ -103,10 +112,12 @@ class Nginx:
         shutil.rmtree(self.prefix, ignore_errors=True)
 
 
-def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0, latency_seconds=5.0, log=print):
+def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0, latency_seconds=5.0, log=print,
+            baseline_ref=None):
     data_dir = tempfile.mkdtemp(prefix="microcosm-bench-catalog-")
     started = []
     nginx = None
+    old_code = baseline.checkout(baseline_ref) if baseline_ref else None
     try:
         backends = [microcosm.launch("catalog", f"bench-catalog-{i}", data_dir=data_dir, traffic=False,
                                      access_log=False) for i in (1, 2)]
@@ -116,6 +127,15 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
         started.append(ours)
         nginx = Nginx([b.url for b in backends])
         targets = {"nginx": nginx, "microcosm balancer": ours}
+        if old_code is not None:
+            old = baseline.launch(old_code.__enter__(), "balancer", "bench-balancer-baseline", upstream="catalog",
+                                  backends=[b.url for b in backends], traffic=False, access_log=False)
+            started.append(old)
+            targets[f"microcosm balancer ({baseline.label(baseline_ref)})"] = old
+        for name, option in (("floor: aiohttp server, no proxying", "--aiohttp"),
+                             ("floor: bare asyncio protocol, no proxying", "--protocol")):
+            started.append(Floor("bare_asyncio.py", option))
+            targets[name] = started[-1]
         for target in targets.values():  # warm up: pools filled, SQLite pages cached
             loadgen.run(target.url + PATH, connections, 1.0, tool)
         runs = {name: [] for name in targets}
@@ -125,17 +145,17 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
                 with CpuMeter(target.pid) as cpu:
                     result = loadgen.run(target.url + PATH, connections, duration, tool)
                 result["proxy_cores"] = cpu.cores(cpu.server)
+                result["cpu_us"] = cpu.server / max(1, result["requests"]) * 1e6
                 result["other_cores"] = cpu.cores(cpu.other)
                 runs[name].append(result)
                 log(f"  round {r + 1}: {name}: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, "
                     f"p99 {result['p99_ms']:.2f} ms, errors {result['errors']}")
         throughput = {name: {key: median([x[key] for x in rs]) for key in
-                             ("rps", "p50_ms", "p99_ms", "proxy_cores", "other_cores")} | {
+                             ("rps", "p50_ms", "p99_ms", "proxy_cores", "cpu_us", "other_cores")} | {
                              "errors": sum(x["errors"] for x in rs), "tool": rs[0]["tool"]}
                       for name, rs in runs.items()}
         latency = {}
-        for name, url in (("direct (catalog-1)", backends[0].url), ("nginx", nginx.url),
-                          ("microcosm balancer", ours.url)):
+        for name, url in [("direct (catalog-1)", backends[0].url)] + [(n, t.url) for n, t in targets.items()]:
             wait_quiet(quiet_wait)
             latency[name] = loadgen.paced_latency(url, PATH, rate=100, seconds=latency_seconds)
             log(f"  low load: {name}: p50 {latency[name]['p50_ms']:.2f} ms, p99 {latency[name]['p99_ms']:.2f} ms")
@@ -148,31 +168,41 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
             s.stop()
             s.forget()
         shutil.rmtree(data_dir, ignore_errors=True)
+        if old_code is not None:
+            old_code.__exit__(None, None, None)
 
 
 def report(f: dict) -> str:
     t, lat = f["throughput"], f["latency"]
     ng, us = t["nginx"], t["microcosm balancer"]
-    rows = [[name, fmt(x["rps"], 0), fmt(x["p50_ms"], 2), fmt(x["p99_ms"], 2), fmt(x["proxy_cores"], 2),
-             fmt(x["other_cores"], 2), x["errors"]] for name, x in t.items()]
-    rps_ratio, p99_ratio = us["rps"] / ng["rps"], us["p99_ms"] / ng["p99_ms"]
+    rows = [[name, fmt(x["rps"], 0), fmt(x["rps"] / ng["rps"], 2), fmt(x["p50_ms"], 2), fmt(x["p99_ms"], 2),
+             fmt(x["p99_ms"] / ng["p99_ms"], 2), fmt(x["proxy_cores"], 2), fmt(x["cpu_us"], 0),
+             fmt(x["cpu_us"] / ng["cpu_us"], 2), fmt(x["other_cores"], 2), x["errors"]] for name, x in t.items()]
+    rps_ratio, p99_ratio, cpu_ratio = us["rps"] / ng["rps"], us["p99_ms"] / ng["p99_ms"], us["cpu_us"] / ng["cpu_us"]
     direct = lat["direct (catalog-1)"]
     lat_rows = [[name, fmt(x["p50_ms"], 2), fmt(x["p99_ms"], 2),
                  fmt(x["p50_ms"] - direct["p50_ms"], 2) if x is not direct else "",
                  fmt(x["p99_ms"] - direct["p99_ms"], 2) if x is not direct else "", x["errors"]]
                 for name, x in lat.items()]
-    return "\n".join([
+    lines = [
         f"## Load balancer vs nginx (2 catalog backends, GET {PATH})\n",
         f"{us['tool']}, {f['duration']:g} s per run, median of {f['rounds']} interleaved rounds; "
-        f"'proxy cores': CPU the proxy itself used; 'other': everything else on the machine that was not "
-        f"the proxy, the load generator or this script (the backends included).\n",
-        table(["proxy", "req/s", "p50 ms", "p99 ms", "proxy cores", "other cores", "errors"], rows),
+        f"'proxy cores': CPU the proxy itself used, and per request ('CPU us/req'); 'other': everything else on "
+        f"the machine that was not the proxy, the load generator or this script (the backends included).\n",
+        table(["proxy", "req/s", "vs nginx", "p50 ms", "p99 ms", "p99 vs nginx", "proxy cores", "CPU us/req",
+               "CPU vs nginx", "other cores", "errors"], rows),
         "",
-        f"**throughput: {rps_ratio:.2f} of nginx's** (target: at least 0.5); "
-        f"**p99: {p99_ratio:.2f}x nginx's** (target: at most 2x)\n",
-        "Latency one hop adds at low load (one connection, 100 requests/s):\n",
-        table(["path", "p50 ms", "p99 ms", "+p50 ms vs direct", "+p99 ms vs direct", "errors"], lat_rows),
-    ])
+        f"**throughput: {rps_ratio:.2f} of nginx's** (goal: at least 0.8); **CPU per request: {cpu_ratio:.2f}x "
+        f"nginx's** (goal: at most 2x); **p99: {p99_ratio:.2f}x nginx's** (goal: at most 1.5x)\n",
+    ]
+    for name, x in t.items():
+        if name.startswith("microcosm balancer ("):
+            lines.append(f"**now vs {name[len('microcosm balancer '):]}, same run: {us['rps'] / x['rps']:.2f}x the "
+                         f"throughput, {us['cpu_us'] / x['cpu_us']:.2f}x the CPU per request, p99 "
+                         f"{us['p99_ms'] / x['p99_ms']:.2f}x**\n")
+    lines += ["Latency one hop adds at low load (one connection, 100 requests/s):\n",
+              table(["path", "p50 ms", "p99 ms", "+p50 ms vs direct", "+p99 ms vs direct", "errors"], lat_rows)]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> None:
@@ -183,6 +213,7 @@ def main(argv=None) -> None:
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
     p.add_argument("--quiet-wait", type=float)
+    p.add_argument("--baseline-ref", help="also run our balancer from this commit's code, in the same rounds")
     args = p.parse_args(argv)
     print(f"# balancer vs nginx{' (quick)' if args.quick else ''}\n\n{machine_line()}\n", flush=True)
     figures = measure(duration=args.duration or (2.0 if args.quick else 5.0),
@@ -190,7 +221,7 @@ def main(argv=None) -> None:
                       tool=args.loadgen,
                       quiet_wait=args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 10.0),
                       latency_seconds=2.0 if args.quick else 5.0,
-                      log=lambda s: print(s, flush=True))
+                      log=lambda s: print(s, flush=True), baseline_ref=args.baseline_ref)
     print()
     print(report(figures))
 

@@ -21,19 +21,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import baseline  # noqa: E402
 import loadgen  # noqa: E402
 from common import CpuMeter, fmt, machine_line, median, table, wait_quiet  # noqa: E402
+from floor import Floor  # noqa: E402
 
 import microcosm  # noqa: E402
-from microcosm.runtime.ports import HOST, free_port, is_listening  # noqa: E402
 
 SECRET = "bench-client-secret-0123456789abcdef"
 TOKEN_ROUTE = [{"prefix": "/api/products", "service": "catalog", "path": "/products", "methods": {"GET": []}}]
@@ -48,30 +46,6 @@ def pin(pid: int, core: int) -> None:
             pass
 
 
-class BareFlask:
-    """bench/bare_flask.py in its own session (so its CPU is counted like a launched service's)."""
-
-    def __init__(self, base: bool):
-        self.port = free_port()
-        argv = [sys.executable, str(Path(__file__).with_name("bare_flask.py")), str(self.port)] + (["--base"] if base else [])
-        self.proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while not is_listening(self.port):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"bench/bare_flask.py did not start (exit code {self.proc.poll()})")
-            time.sleep(0.05)
-        self.pid, self.url = self.proc.pid, f"http://{HOST}:{self.port}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-    def forget(self) -> None:
-        pass
-
-
 def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0, log=print, baseline_ref=None) -> dict:
     data = Path(tempfile.mkdtemp(prefix="microcosm-bench-gateway-"))
     started = []
@@ -84,9 +58,9 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
         return s
 
     try:
-        floor = BareFlask(base=False)
+        floor = Floor("bare_flask.py")
         started.append(floor)
-        floor_base = BareFlask(base=True)
+        floor_base = Floor("bare_flask.py", "--base")
         started.append(floor_base)
         cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
         catalog = start("catalog", "bench-gw-catalog", data_dir=str(data / "catalog"))
