@@ -20,7 +20,7 @@ MARGIN, TOP = 12, 30
 
 
 def edge_label(group: list[dict]) -> list[tuple[str, str]]:
-    """The label of the calls from one node to one service: its rate, then each status class with a count
+    """The label of the calls from one service to another: their rate, then each status class with a count
     (pieces of text with their colours)."""
     classes = defaultdict(int)
     for e in group:
@@ -102,18 +102,18 @@ def topology_svg(model: TrafficModel, title: str = "") -> str:
     service_of = lambda node: model.service_of.get(node, node)
     edges = [e for e in model.edges() if e["from"] != e["to"] and service_of(e["from"]) in all_boxes
              and service_of(e["to"]) in all_boxes and service_of(e["from"]) != service_of(e["to"])]
-    groups = defaultdict(list)  # (caller node, callee service) -> its edges: one label for them
-    for e in edges:
-        groups[(e["from"], service_of(e["to"]))].append(e)
+    groups = defaultdict(list)  # (caller service, callee service) -> its edges: one label for them (each
+    for e in edges:             # instance's own numbers are in its row)
+        groups[(service_of(e["from"]), service_of(e["to"]))].append(e)
     labels = {key: edge_label(group) for key, group in groups.items()}
     links = [(service_of(e["from"]), service_of(e["to"])) for e in edges]
     # the room between two columns: enough for the widest label that leaves the left one
     widest, leaving, entering, callees = defaultdict(float), defaultdict(int), defaultdict(int), defaultdict(set)
     for (a, b), pieces in labels.items():
-        widest[service_of(a)] = max(widest[service_of(a)], _pieces_width(pieces))
-        leaving[service_of(a)] += 1
+        widest[a] = max(widest[a], _pieces_width(pieces))
+        leaving[a] += 1
         entering[b] += 1
-        callees[service_of(a)].add(b)
+        callees[a].add(b)
     placed = layout({s: (b.width, b.height) for s, b in all_boxes.items()}, links, first=CLIENT, top=TOP)
     column_gap = {}
     for s, p in placed.boxes.items():
