@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import requests
 
-import microcosm
 from microcosm.services.balancer.control import backends
 from microcosm.traffic.monitor import Monitor
 from overlaps import overlaps
