@@ -59,7 +59,8 @@ def test_check_of_one_task_on_the_solutions_files_gives_that_task_full_points_an
     assert result["score"] == result["max_score"] > 0 and result["passed"] == result["total"]
     shown = outputs(cells[0], "display_data")[0].data["text/html"]
     assert "Task 1 · The `reviews` service</th>" in shown and "Task 2" not in shown
-    assert all(f"<code>{t['name']}</code><br>{html.escape(t['doc'])}" in shown for t in result["tests"])
+    assert all(f"<code>{t['name']}</code>{' ★' if t['must_pass'] else ''}<br>{html.escape(t['doc'])}" in shown
+               for t in result["tests"])
     last = outputs(cells[0], "execute_result")[0].data["text/plain"]
     assert last == f"<grade of lab {LAB}, {result['task']}: {result['score']}/{result['max_score']} points, " \
                    f"{result['total']} of {result['total']} tests passed>"
