@@ -8,10 +8,11 @@ build/book/index.html, and must not ask the network for anything. Screenshots ar
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+
+from scripts_module import load_file, load_script
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -45,16 +46,9 @@ SNAPSHOTS = """() => [...document.querySelectorAll('.microcosm-snapshot svg.micr
 })"""
 
 
-def load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def book_module():
-    return load("book", REPO / "scripts" / "book.py")
+    return load_script("book")
 
 
 def open_offline(page, path: Path, requests: list[str]):
@@ -81,7 +75,7 @@ def test_book_draws_chart_monitor_snapshot_and_diagrams(book_module, chromium_pa
     try:
         book_module.mermaid_js()
     except Exception as error:  # no npm, or npm could not fetch it
-        browser = load("browser_conftest", Path(__file__).with_name("conftest.py"))
+        browser = load_file("browser_conftest", Path(__file__).with_name("conftest.py"))
         browser.skip_or_fail(f"mermaid.js for the book is missing: {error}")
     out = tmp_path / "book"
     index = book_module.build(CHAPTERS, out, log=lambda line: print(line))

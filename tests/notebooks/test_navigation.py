@@ -1,20 +1,18 @@
 """The previous/next links of the course notebooks are what scripts/navigation.py writes."""
-import importlib.util
 import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from scripts_module import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def navigation():
-    spec = importlib.util.spec_from_file_location("navigation", ROOT / "scripts" / "navigation.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("navigation")
 
 
 def test_navigation_in_notebooks_is_current(navigation):

@@ -4,7 +4,6 @@ previous/next links, links between chapters, widgets made static, Mermaid source
 from __future__ import annotations
 
 import html
-import importlib.util
 import re
 import subprocess
 from pathlib import Path
@@ -12,15 +11,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from scripts_module import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def book():
-    spec = importlib.util.spec_from_file_location("book", ROOT / "scripts" / "book.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("book")
 
 
 def links(page: str) -> list[str]:
