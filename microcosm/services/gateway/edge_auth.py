@@ -38,6 +38,10 @@ log = logging.getLogger("microcosm.gateway")
 FORWARDED_HEADERS = ("Content-Type", "Accept", "Accept-Language", "If-None-Match", "If-Modified-Since",
                      "If-Match", "Idempotency-Key", "User-Agent")  # all other client headers stay here
 IDENTITY_HEADERS = trust.IDENTITY_HEADERS  # X-User, X-Scopes, X-Client: set by the gateway only (+ the proof)
+# where WSGI keeps each of them: read there directly, as werkzeug's `name in request.headers` raises and catches
+# a KeyError for every header the client did not send (most of them, on most requests)
+_ENVIRON_KEYS = [(h, "CONTENT_TYPE" if h == "Content-Type" else "HTTP_" + h.upper().replace("-", "_"))
+                 for h in FORWARDED_HEADERS]
 
 
 class EdgeAuth:
@@ -88,8 +92,9 @@ def check_owner(owner_segment: str | None, claims: dict | None) -> None:
 
 def identity_headers(claims: dict | None) -> dict:
     """The headers sent on: the allow-listed ones of the client's, X-Forwarded-*, and who is calling."""
-    headers = {h: request.headers[h] for h in FORWARDED_HEADERS if h in request.headers}
-    forwarded_for = request.headers.get("X-Forwarded-For")
+    environ = request.environ
+    headers = {h: environ[key] for h, key in _ENVIRON_KEYS if key in environ}
+    forwarded_for = environ.get("HTTP_X_FORWARDED_FOR")
     headers["X-Forwarded-For"] = f"{forwarded_for}, {request.remote_addr}" if forwarded_for else request.remote_addr
     headers["X-Forwarded-Proto"] = request.scheme
     headers["X-Forwarded-Host"] = request.host
