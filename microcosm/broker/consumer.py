@@ -30,7 +30,8 @@ log = logging.getLogger("microcosm.broker")
 
 class Consumer:
     def __init__(self, url: str, stream: str, group: str, name: str, handlers: dict[str, Callable[[Event], object]],
-                 *, max_deliveries: int = 5, claim_idle: float = 5.0, block: float = 0.5, batch: int = 50):
+                 *, max_deliveries: int = 5, claim_idle: float = 5.0, block: float = 0.5, batch: int = 50,
+                 observe: Callable[..., None] | None = None):
         self.url, self.stream, self.group, self.name, self.handlers = url, stream, group, name, handlers
         self.max_deliveries, self.claim_idle, self.block, self.batch = max_deliveries, claim_idle, block, batch
         self.counts = {"applied": 0, "skipped": 0, "failed": 0, "dead_lettered": 0, "claimed": 0}
@@ -38,6 +39,8 @@ class Consumer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_claim = 0.0
+        # observe(event_type, request_id, status, ms, lag): each entry handled, for the traffic monitor (link.py)
+        self.observe = observe
 
     # --- running -------------------------------------------------------------------------------------
     def start(self) -> "Consumer":
@@ -83,11 +86,25 @@ class Consumer:
             answer = r.xreadgroup(self.group, self.name, {self.stream: ">"}, count=self.batch,
                                   block=int(self.block * 1000))
             entries = answer[0][1] if answer else []
+        self._lag = self._group_lag(r) if self.observe and entries else None
         handled = [entry_id for entry_id, fields in entries
                    if self.handle(r, entry_id, fields, self._deliveries(r, entry_id) if claimed else 1)]
         if handled:  # one XACK for the batch: after every side effect in it is committed
             r.xack(self.stream, self.group, *handled)
         return len(entries)
+
+    def _group_lag(self, r) -> int | None:
+        """Entries of the stream this group has not been handed yet (Redis 7's XINFO GROUPS lag)."""
+        for group in r.xinfo_groups(self.stream):
+            if group["name"] == self.group:
+                return group.get("lag")
+        return None
+
+    def _seen(self, fields, status: int, started: float, event: Event | None = None) -> None:
+        if self.observe is not None:
+            kind = event.type if event else str((fields or {}).get("type", "?"))[:40]
+            self.observe(kind, event.request_id if event else "", status, (time.perf_counter() - started) * 1000,
+                         self._lag)
 
     def _deliveries(self, r, entry_id: str) -> int:
         pending = r.xpending_range(self.stream, self.group, min=entry_id, max=entry_id, count=1)
@@ -95,16 +112,19 @@ class Consumer:
 
     def handle(self, r, entry_id: str, fields: dict | None, deliveries: int) -> bool:
         """Handle one entry; True if it is done with and must be acknowledged."""
+        started = time.perf_counter()
         if fields is None:  # trimmed away while pending: nothing left to do
             return True
         try:
             event = decode(fields)
         except MalformedEvent as exc:
             self._give_up(r, entry_id, fields, f"malformed: {exc}", deliveries)
+            self._seen(fields, 422, started)
             return False
         if deliveries > self.max_deliveries:
             last = self._errors.get(entry_id, "an error in an earlier run of this consumer")
             self._give_up(r, entry_id, fields, f"failed {deliveries - 1} deliveries; last error: {last}", deliveries)
+            self._seen(fields, 422, started, event)
             return False
         handler = self.handlers.get(event.type)
         if handler is None:
@@ -117,8 +137,10 @@ class Consumer:
                 if len(self._errors) < 10_000:
                     self._errors[entry_id] = f"{type(exc).__name__}: {exc}"[:300]
                 log.warning("%s: %s %s failed (delivery %d): %s", self.name, event.type, event.event_id, deliveries, exc)
+                self._seen(fields, 500, started, event)
                 return False
             self.counts["applied"] += 1
+            self._seen(fields, 200, started, event)
         self._errors.pop(entry_id, None)
         return True
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ..services.chaos import require_admin
+from ..traffic.hops import new_hop_id
 from ..services.inputs import Bool, read_json
 from . import applied, outbox
 from .consumer import Consumer
@@ -30,14 +31,30 @@ class EventLink:
         self.instance = str(config.get("name") or app.name)
         self.max_deliveries = int(config.get("max_deliveries", 5))
         self.claim_idle = float(config.get("claim_idle", 5.0))
-        self.relay = outbox.Relay(db, self.url).start()
+        self.service, self.hops = app.name, app.extensions.get("hops")
+        self.relay = outbox.Relay(db, self.url, observe=self._published if self.hops else None).start()
         self.consumers: list[Consumer] = []
         app.register_blueprint(self._routes())
+
+    # --- hops for the traffic monitor: a publish into a stream, a delivery out of it to a group ---------------
+    def _published(self, event, stream: str, ms: float) -> None:
+        self.hops.record(request_id=event.request_id, hop=new_hop_id(), parent="", caller=self.service,
+                         caller_instance=self.instance, callee=stream, instance=stream, method="PUBLISH",
+                         path=event.type, status=200, ms=round(ms, 3), error="", kind="publish")
+
+    def _delivered(self, stream: str, group: str):
+        def observe(event_type, request_id, status, ms, lag) -> None:
+            self.hops.record(request_id=request_id or new_hop_id(), hop=new_hop_id(), parent="", caller=stream,
+                             caller_instance=group, callee=self.service, instance=self.instance, method="DELIVER",
+                             path=event_type, status=status, ms=round(ms, 3), error="", kind="deliver",
+                             lag="" if lag is None else lag)
+        return observe
 
     def consume(self, stream: str, group: str, handlers: dict) -> Consumer:
         """Start a consumer of `group` on `stream`, named after this instance: handlers map types to functions."""
         consumer = Consumer(self.url, stream, group, self.instance, handlers, max_deliveries=self.max_deliveries,
-                            claim_idle=self.claim_idle).start()
+                            claim_idle=self.claim_idle,
+                            observe=self._delivered(stream, group) if self.hops else None).start()
         self.consumers.append(consumer)
         return consumer
 

@@ -45,8 +45,9 @@ def add(conn, stream: str, event: Event) -> None:
 class Relay:
     """A thread that publishes the outbox's unpublished rows in order, and marks each one published after."""
 
-    def __init__(self, db, url: str, every: float = 0.2):
+    def __init__(self, db, url: str, every: float = 0.2, observe=None):
         self.db, self.url, self.every = db, url, every
+        self.observe = observe  # observe(event, stream, ms): each event published, for the traffic monitor
         self.paused = False        # a fault on purpose (chapter 07): committed events wait in the outbox
         self.published = 0
         self._wake, self._stop = threading.Event(), threading.Event()
@@ -90,7 +91,10 @@ class Relay:
         rows = self.db.query("SELECT * FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?", batch)
         for row in rows:
             event = Event(row["type"], json.loads(row["payload"]), row["event_id"], row["at"], row["request_id"])
+            started = time.perf_counter()
             publish(r, row["stream"], event)
+            if self.observe is not None:
+                self.observe(event, row["stream"], (time.perf_counter() - started) * 1000)
             self.db.execute("UPDATE outbox SET published_at = ? WHERE seq = ?", time.time(), row["seq"])
             self.published += 1
         return len(rows)

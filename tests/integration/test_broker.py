@@ -164,3 +164,33 @@ def test_bad_input_to_the_event_services_gets_a_json_4xx_that_says_what_is_wrong
         if answer.status_code != status or (field and said.get("field") != field) or not said.get("message"):
             wrong.append(f"{service} {method} {path} {body}: {answer.status_code} {answer.text[:150]}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_monitor_sees_events_go_through_streams_and_a_request_traced_through_them(launch, broker, tmp_path):
+    """With hop recording on: orders -> orders.events (publish) -> inventory (deliver, with its group's lag), and
+    the order's request id on the POST, on its event's publish and on the consumers' deliveries."""
+    import microcosm
+    from microcosm.traffic.hops import newest_hops
+    from microcosm.traffic.model import TrafficModel
+
+    catalog = launch("catalog", f"catalog-seen-{tmp_path.name}", data_dir=str(tmp_path / "catalog"))
+    launch("inventory", f"inventory-seen-{tmp_path.name}", events=broker.url, data_dir=str(tmp_path / "inventory"))
+    orders = launch("orders", f"orders-seen-{tmp_path.name}", events=broker.url, catalog_url=catalog.url,
+                    data_dir=str(tmp_path / "orders"))
+    answer = orders.post("/orders", json={"product_id": 2, "quantity": 1})
+    request_id = answer.headers["X-Request-ID"]
+    client = microcosm.redis().client(decode_responses=False)
+
+    def traced():
+        return [h for h in newest_hops(client, 2000) if h.get("request_id") == request_id]
+
+    assert wait_until(lambda: {(h.get("kind") or "call", h["callee"]) for h in traced()} >= {
+        ("call", "orders"), ("publish", "orders.events"), ("deliver", "inventory"), ("publish", "inventory.events"),
+        ("deliver", "orders")}, timeout=15), sorted((h.get("kind"), h["caller"], h["callee"]) for h in traced())
+    model = TrafficModel(window=60)
+    model.add(newest_hops(client, 2000))
+    kinds = {(e["from"], e["to"]): e["kind"] for e in model.edges()}
+    assert kinds.get((orders.name, "orders.events")) == "publish", sorted(kinds.items())[:12]
+    assert "inventory" in model.nodes()["orders.events"], model.nodes()  # a stream's rows are its consumer groups
+    assert any(kind == "deliver" and to.startswith("inventory-seen") for (_, to), kind in kinds.items()), kinds
+    assert "inventory" in model.lags("orders.events"), model.lags("orders.events")
