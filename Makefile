@@ -29,7 +29,11 @@ labs: setup
 book: setup
 	$(PY) scripts/book.py $(CHAPTERS)
 
+# The benchmarks' baselines need nginx (the balancer's yardstick) and wrk (the load generator): from apt.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 bench: setup
+	@[ -x /usr/sbin/nginx ] && command -v wrk >/dev/null || \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx-light wrk
 	$(PY) bench/run.py
 
 # Caches and test leftovers; `make distclean` also removes .venv.
