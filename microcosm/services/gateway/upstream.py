@@ -12,7 +12,7 @@ plain socket and the strict parser the balancer uses (services/http1.py) about 0
   HTTP/1.1 raises `Broken`, and its connection is closed;
 - a refused connection raises `ConnectFailed` (nothing was sent), silence longer than `timeout` `Timeout`,
   anything else after the request went out `Broken`. An idempotent request on a reused connection that the
-  service had closed before reading it is sent once more, on a new connection.
+  service had closed before reading it (the end of the connection, or a reset) is sent once more, on a new one.
 
 `target` (path and query, already encoded by paths.py) goes into the request line as it is.
 """
@@ -85,11 +85,12 @@ class Pool:
             try:
                 sock.sendall(request)
                 answer, keep = read_answer(sock, method)
-            except _Unanswered:
+            except (_Unanswered, ConnectionResetError, BrokenPipeError) as exc:
                 sock.close()
                 if reused and attempt == 1 and method in IDEMPOTENT:
-                    continue  # the service closed this idle connection as we sent: try a new one
-                raise Broken("the service closed the connection without answering") from None
+                    continue  # the service closed this idle connection as we sent (EOF, or a reset): a new one
+                raise Broken("the service closed the connection without answering" if isinstance(exc, _Unanswered)
+                             else exc.strerror or str(exc)) from None
             except socket.timeout:
                 sock.close()
                 raise Timeout() from None
