@@ -73,7 +73,9 @@ def run_graded_tests(lab: str, folder: Path, test_timeout: float = TEST_TIMEOUT,
                     "PYTHONDONTWRITEBYTECODE": "1"})
         if task:
             env[TASK_ENV] = task
-        argv = [sys.executable, "-m", "pytest", str(test_file), "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+        # -p no:nbval: the graded tests run no notebook, and loading nbval costs about 3 s per run
+        argv = [sys.executable, "-m", "pytest", str(test_file), "-q", "-p", "no:cacheprovider", "-p", "no:nbval",
+                "-o", "addopts=",
                 f"--timeout={test_timeout:g}", "--rootdir", str(repo_root())]
         if keyword:  # the report lists every collected test; pytest's JUnit XML names the ones -k kept
             argv += ["-k", keyword, f"--junitxml={selected}"]
