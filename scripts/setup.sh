@@ -148,11 +148,20 @@ other_setup() {
 # --- 3. mermaid.js for `make book` ---------------------------------------------------------------------
 # The executed edition (scripts/book.py) draws its diagrams with mermaid.js from npm's `mermaid` package,
 # fetched once with npm into .venv/share/microcosm/, so its pages (and their browser test) work offline.
-# Without npm only `make book` and that test miss it: a note here, an error under CI (as for Chromium).
+# Without npm only `make book` and that test miss it: a note here; under CI npm is installed with apt (an
+# error if that fails, as for Chromium).
 mermaid_setup() {
     local version out
     version=$(sed -n 's/^MERMAID_VERSION = "\([^"]*\)".*/\1/p' scripts/book.py)
     [ -n "$version" ] && [ -f "$VENV/share/microcosm/mermaid-$version.min.js" ] && return 0  # fetched before
+    if ! have npm && in_ci && [ "${MICROCOSM_SKIP_APT:-}" != 1 ]; then
+        # under CI the book's browser test must run: npm from apt (a learner's `make lab` does not need it)
+        local sudo=()
+        [ "$(id -u)" -ne 0 ] && have sudo && sudo=(sudo)
+        say "installing npm with apt (CI: the readable edition's browser test needs mermaid.js once)"
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q install --no-install-recommends npm \
+            >/dev/null || die "apt-get install npm failed (run it by hand to see why)"
+    fi
     if ! have npm; then
         in_ci && die "npm is missing: make book and its browser test need it once, to fetch mermaid.js"
         say "no npm: make book will ask for it (to fetch mermaid.js once); nothing else needs it"

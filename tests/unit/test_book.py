@@ -136,3 +136,23 @@ def test_the_set_up_fetches_the_mermaid_version_the_book_uses(book, tmp_path):
     result = subprocess.run(["bash", "-c", f'source scripts/setup.sh; VENV="{tmp_path}"; mermaid_setup; echo ok'],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.stdout == "ok\n" and result.stderr == "", "it fetched (or complained) although the file is there"
+
+
+def test_under_ci_the_set_up_installs_npm_with_apt_when_it_is_missing(tmp_path):
+    """No npm and CI set: setup.sh installs it with apt-get, then fetches mermaid.js (stubs stand for both)."""
+    bin_dir, venv = tmp_path / "bin", tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.txt"
+    stubs = {bin_dir / "apt-get": f'echo "apt-get $*" >> {calls}\nprintf "#!/bin/sh\\n" > {bin_dir}/npm; chmod +x {bin_dir}/npm',
+             venv / "bin" / "python": f'echo "python $*" >> {calls}'}
+    for path, body in stubs.items():
+        path.write_text(f"#!/bin/bash\n{body}\n")
+        path.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "CI": "true", "HOME": str(tmp_path)}
+    script = f'source scripts/setup.sh; have() {{ PATH="{bin_dir}" command -v "$1" >/dev/null; }}; VENV="{venv}"; ' \
+             f'mermaid_setup; echo ok'
+    result = subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.stdout.strip().endswith("ok"), result.stdout + result.stderr
+    said = calls.read_text()
+    assert "apt-get -y -q install --no-install-recommends npm" in said and "python scripts/book.py --fetch-mermaid" in said
