@@ -5,8 +5,6 @@ What must hold for every malformed answer: the client gets a 502 with a JSON err
 broken bytes passed on), the connection to the backend is closed (not pooled for the next client), the
 balancer stays healthy, and a backend that streams endlessly cannot grow the balancer's memory.
 """
-import itertools
-import socket
 import threading
 import time
 from pathlib import Path
@@ -16,13 +14,14 @@ import pytest
 import requests
 
 from microcosm.testing import wait_until
+from raw_server import RawServer
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 MB = 1 << 20
 
 
-class ScriptedBackend:
+class ScriptedBackend(RawServer):
     """A 'backend' on 127.0.0.1 that answers `GET /health` properly and `/case/<name>` with the script for
     <name>: bytes (sent at once, the connection stays open for the next request), or a function of the socket
     (it writes what it likes; it returns True to close the connection). It notes which connection served
@@ -31,23 +30,12 @@ class ScriptedBackend:
     def __init__(self, health=b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n'
                                 b'{"service": "fake"}'):
         self.health = health  # the answer to GET /health: bytes, or a script like the others
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.scripts: dict[str, object] = {}
         self.served: dict[str, list[int]] = {}  # path -> numbers of the connections that got it
         self.closed: set[int] = set()  # connections whose other end (the balancer) closed them
-        self.numbers = itertools.count(1)
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn, next(self.numbers)), daemon=True).start()
-
-    def _serve(self, conn, number):
+    def serve(self, conn, number):
         pending = b""
         try:
             while True:
@@ -74,8 +62,6 @@ class ScriptedBackend:
     def connection_of(self, name: str) -> int:
         return self.served[f"/case/{name}"][-1]
 
-    def close(self):
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")

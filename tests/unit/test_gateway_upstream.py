@@ -2,35 +2,24 @@
 from __future__ import annotations
 
 import socket
-import threading
 
 import pytest
 
 from microcosm.services.gateway.upstream import Broken, ConnectFailed, Pool, Timeout
+from raw_server import RawServer
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 
 
-class Scripted:
+class Scripted(RawServer):
     """Accepts connections; on each, answers each request with the next of `answers` (None: close instead)."""
 
     def __init__(self, answers, close_after_each=False):
         self.answers, self.close_after_each = list(answers), close_after_each
-        self.connections, self.requests = 0, []
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.requests = []
+        super().__init__()
 
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
+    def serve(self, conn, number):
         with conn:
             buf = b""
             while self.answers:
@@ -48,8 +37,6 @@ class Scripted:
                 if self.close_after_each:
                     return
 
-    def close(self):
-        self.sock.close()
 
 
 def test_a_connection_is_reused_and_the_request_goes_as_given():
