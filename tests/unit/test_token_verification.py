@@ -270,7 +270,7 @@ def test_cache_keeps_the_last_keys_when_the_provider_is_down(key, jwks_server):
 
 
 def test_a_parsed_key_that_left_the_jwks_is_refused(key, other_key, jwks_server):
-    """Keys are parsed once and kept (tokens.py's key cache), but a token is checked only against a key the
+    """Keys are parsed once and kept (tokens/keys.py's key cache), but a token is checked only against a key the
     JWKS publishes now: after rotation the old key's tokens are refused although its parsed key is still kept."""
     cache = JWKSCache(jwks_server.url, max_age=0, min_refetch=0)  # every verification asks for the JWKS again
     old_token = sign(key)
