@@ -129,6 +129,11 @@ def _fill_needs(service: str, config: dict) -> None:
 
             config[key] = redis().url
             continue
+        if provider == "zookeeper":
+            from .infra import zookeeper
+
+            config[key] = zookeeper().hosts
+            continue
         instance = started(provider)
         if instance is None or not instance.alive:
             raise LaunchError(service, f"needs a running '{provider}': launch('{provider}') first, "

@@ -12,6 +12,7 @@ NEEDS = {
     "inventory": {"events": "redis"},       # the broker: Redis Streams (chapter 07)
     "notifications": {"events": "redis"},
     "ledger": {"events": "redis"},
+    "reporter": {"journal_url": "journal", "zk": "zookeeper"},  # coordination (chapter 08)
 }
 OPTIONAL = {
     "carts": {"orders_url": "orders"},
