@@ -4,12 +4,18 @@ Fed with hop records (see `hops.py`), it keeps a sliding window of recent hops (
 and running totals since it started watching (for counts that a short window would forget). It answers:
 which instances exist, grouped by service; which calls go between them, with requests per second over the
 window and counts per status class since the start; each instance's own rate, share, failures and state;
-latency percentiles per service; and, for any recent request, its whole path as a tree of hops.
+latency percentiles per service; and, for any recent request, its whole path as a tree of hops
+(`traces.py`).
 
 Control-plane traffic (registry heartbeats and watches, JWKS fetches: see `classify.py`) is kept but left out
-of the answers unless `control=True`. Two kinds of node besides services are ready for later chapters: a
-*stream* (hops with kind "publish" go into it, hops with kind "deliver" come out of it to a consumer group,
-carrying that group's `lag`) and a *cache* (hops carrying `cache="hit"` or `"miss"` give it a hit ratio).
+of the answers unless `control=True`. Two kinds of node besides services: a *stream* (hops with kind
+"publish" go into it, hops with kind "deliver" come out of it, from one of its consumer groups, carrying that
+group's `lag`) and a *cache* (hops carrying `cache="hit"` or `"miss"` give it a hit ratio).
+
+A consumer group is a node of its own, named `stream/group` (`group_node`): groups are usually named after the
+service that consumes (group "inventory", instance "inventory"), and a node named like the instance would turn
+each delivery into a call from the instance to itself. The deliveries a consumer instance gets count as its
+work (its rate and its share of its service), like the calls it answers.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import time
 from collections import Counter, OrderedDict, defaultdict, deque
 
 from .classify import CLASSES, FAILED, is_control, is_own, status_class
+from .traces import Traces
 
 CLIENT = "client"
 STATES = ("up", "slow", "ejected", "down", "expired")
@@ -33,7 +40,12 @@ def node_of(service: str, instance: str) -> str:
     return instance or service
 
 
-class TrafficModel:
+def group_node(stream: str, group: str) -> str:
+    """The node of a consumer group: `stream/group` (as the services' `GET /_events` names it too)."""
+    return f"{stream}/{group}"
+
+
+class TrafficModel(Traces):
     def __init__(self, window: float = 10.0, keep_requests: int = 2000, control: bool = False):
         self.window, self.control = window, control
         self.recent: deque = deque()  # hops inside the window, oldest first
@@ -46,6 +58,8 @@ class TrafficModel:
         self.edge_kind: dict = {}  # (from node, to node) -> call | control | publish | deliver
         self.instance_totals: dict = defaultdict(Counter)  # node -> status class -> count (as the callee)
         self.lag: dict = {}  # (stream, group) -> entries not yet delivered, as last reported
+        self.pending: dict = {}  # (stream, group) -> entries delivered and not yet acknowledged (set_groups)
+        self.group_of: dict[str, tuple[str, str]] = {}  # group node -> (stream, group)
         self.cache: dict = defaultdict(Counter)  # cache service -> hit / miss -> count
         self.declared: set[str] = set()  # services known to run (launched by this kernel)
         self.launched: set[str] = set()  # and their instances
@@ -83,13 +97,19 @@ class TrafficModel:
             kind = hop.get("kind") or ("control" if is_control(hop) else "call")
             caller = hop.get("caller") or CLIENT
             callee = hop.get("callee") or "?"
-            a = self._node(caller, hop.get("caller_instance", ""), "stream" if kind == "deliver" else "service")
-            b = self._node(callee, hop.get("instance", ""), "stream" if kind == "publish" else "service")
+            if kind == "deliver":
+                group = hop.get("caller_instance") or "?"
+                a = self._node(caller, group_node(caller, group), "stream")
+                self.group_of[a] = (caller, group)
+            else:
+                a = self._node(caller, hop.get("caller_instance", ""), "service")
+            b = self._node(callee, "" if kind == "publish" else hop.get("instance", ""),
+                           "stream" if kind == "publish" else "service")
             if hop.get("cache") in ("hit", "miss"):
                 self.kinds[callee] = "cache"
                 self.cache[callee][hop["cache"]] += 1
             if kind == "deliver" and hop.get("lag") not in (None, ""):
-                self.lag[(caller, a)] = int(float(hop["lag"]))
+                self.lag[self.group_of[a]] = int(float(hop["lag"]))
             hop["class"], hop["edge"] = status_class(hop), (a, b)
             self.edge_totals[(a, b)][hop["class"]] += 1
             self.edge_kind[(a, b)] = kind
@@ -112,6 +132,17 @@ class TrafficModel:
         """Instance states as the balancers, the registry and the processes report them."""
         self.states = dict(states)
 
+    def set_groups(self, groups: dict[str, dict]) -> None:
+        """Consumer groups as the consumers' `GET /_events` report them ("stream/group" -> lag, pending):
+        fresher than the lag a delivery carried, and the only word on entries handed out and not acknowledged."""
+        for node, info in groups.items():
+            stream, _, group = node.rpartition("/")
+            if stream and isinstance(info, dict):
+                if isinstance(info.get("pending"), int):
+                    self.pending[(stream, group)] = info["pending"]
+                if isinstance(info.get("lag"), int):
+                    self.lag[(stream, group)] = info["lag"]
+
     # --- what is shown -----------------------------------------------------------------------------
     def span(self) -> float:
         """Seconds the rates are averaged over: the window, or less when watching began less than a window ago."""
@@ -121,12 +152,13 @@ class TrafficModel:
         return self.control or self.edge_kind.get(key) != "control"
 
     def nodes(self) -> dict[str, list[str]]:
-        """service -> its instances (the client first); a service seen only through control traffic is left
-        out while control traffic is hidden, unless it is running (declared)."""
+        """service -> its instances (the client first; a stream: its consumer groups, by name); a service seen
+        only through control traffic is left out while control traffic is hidden, unless it is running (declared)."""
         seen = {self.service_of.get(n, n) for key in self.edge_totals if self._shown(key) for n in key}
         keep = seen | (self.declared - {CLIENT})
         order = sorted(keep, key=lambda s: (s != CLIENT, s))
-        return {s: sorted(self.services[s]) for s in order}
+        name = lambda node: self.group_of[node][1] if node in self.group_of else node
+        return {s: sorted(name(n) for n in self.services[s]) for s in order}
 
     def hidden_control(self) -> int:
         """Control-plane hops left out of the picture (since watching began)."""
@@ -185,6 +217,8 @@ class TrafficModel:
             per_service[self.service_of.get(node, node)] += n
         span, out = self.span(), {}
         for service, instances in self.services.items():
+            if self.kinds.get(service) == "stream":
+                continue  # its rows are consumer groups: see groups()
             for node in instances:
                 values = sorted(ms.get(node, []))
                 share = recent[node] / per_service[service] if per_service[service] else None
@@ -234,33 +268,18 @@ class TrafficModel:
         """Consumer group -> entries of `stream` it has not yet been delivered."""
         return {group: lag for (s, group), lag in self.lag.items() if s == stream}
 
-    # --- one request -------------------------------------------------------------------------------
-    def trace(self, request_id: str) -> list[dict]:
-        """The hops of one request, depth-first from the edge, each with its `depth` in the call tree."""
-        hops = self.requests.get(request_id, [])
-        ids = {h["hop"] for h in hops}
-        children = defaultdict(list)
-        for h in sorted(hops, key=lambda h: h["ts"]):
-            children[h.get("parent") if h.get("parent") in ids else None].append(h)
-        ordered = []
+    def consumers(self) -> set[str]:
+        """Instances that events have been delivered to (they can say how far behind their groups are)."""
+        return {b for (a, b), kind in self.edge_kind.items() if kind == "deliver"}
 
-        def walk(parent, depth):
-            for h in children.get(parent, []):
-                ordered.append({**h, "depth": depth})
-                walk(h["hop"], depth + 1)
-
-        walk(None, 0)
-        return ordered
-
-    def slowest(self, n: int = 10) -> list[str]:
-        """Ids of the slowest recent requests, judged by their first (outermost) hop."""
-        def outer_ms(rid):
-            hops = self.requests[rid]
-            ids = {h["hop"] for h in hops}
-            roots = [h for h in hops if h.get("parent") not in ids] or hops
-            return max(h["ms"] for h in roots)
-
-        return sorted(self.requests, key=outer_ms, reverse=True)[:n]
-
-    def latest(self, n: int = 10) -> list[str]:
-        return list(self.requests)[-n:][::-1]
+    def groups(self, stream: str) -> dict[str, dict]:
+        """Consumer group of `stream` -> its node, lag, pending (None where nobody said) and deliveries per
+        second over the window."""
+        window, span = self._window_stats(), self.span()
+        out = {}
+        for node in sorted(n for n in self.services.get(stream, ()) if n in self.group_of):
+            key = self.group_of[node]
+            delivered = sum(len(ms) for edge, (_, ms) in window.items() if edge[0] == node)
+            out[key[1]] = {"node": node, "lag": self.lag.get(key), "pending": self.pending.get(key),
+                           "rps": round(delivered / span, 2)}
+        return out

@@ -113,6 +113,7 @@ class Monitor:
             if time.monotonic() - self._states_at >= self.states_every:
                 self._states_at = time.monotonic()
                 self.model.set_states(self.states.read(processes, self.model.launched))
+                self.model.set_groups(self.states.groups(processes, self.model.consumers()))
             try:
                 hops, self.last_id = read_hops(self.client, self.stream, self.last_id)
                 redis_ok = True

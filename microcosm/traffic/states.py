@@ -9,6 +9,9 @@
 - the registry's listing (`GET /services`): an instance it listed and listed no more (its heartbeats
   stopped for longer than its TTL, or it left) is *expired*.
 
+Consumers are asked too (`GET /_events`): how far behind each consumer group is (lag) and how many entries
+it was handed and has not acknowledged (pending), which no hop can say.
+
 Reads carry `X-Caller: microcosm-monitor`, so the registry's hop for them is not drawn as traffic.
 """
 from __future__ import annotations
@@ -67,3 +70,16 @@ class InstanceStates:
                     worse(gone, "expired")
                 self.listed |= now
         return states
+
+    def groups(self, processes, consumers: set[str]) -> dict[str, dict]:
+        """"stream/group" -> {"lag", "pending"}, as the running consumers among `consumers` (instance names)
+        report their groups; one answer per group is enough (its consumers all see the same numbers)."""
+        out: dict[str, dict] = {}
+        for p in processes:
+            if getattr(p, "kind", "") != "service" or p.name not in consumers or not p.alive:
+                continue
+            answer = self._get(p.url + "/_events")
+            groups = (answer or {}).get("groups")
+            if isinstance(groups, dict):
+                out.update({k: v for k, v in groups.items() if k not in out and isinstance(v, dict)})
+        return out

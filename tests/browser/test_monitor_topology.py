@@ -1,11 +1,12 @@
-"""The live traffic monitor as chapters 03 and 05 use it, drawn in a real Chromium (issue 11).
+"""The live traffic monitor as chapters 03, 05 and 07 use it, drawn in a real Chromium (issue 11).
 
 Real services make real traffic; a live `Monitor` (its background thread reading Redis, as in a notebook)
 redraws its topology widget; the test puts the widget's HTML in a plain page (the ipywidgets HTML view sets
 it as the element's content; the JupyterLab test already proves the widget itself renders there) and reads
 what a learner would see: no text overlapping another text, a box or an edge (rendered boxes measured in the
 browser), each instance's state after a kill, the 429s on the client -> gateway edge, control-plane traffic
-hidden until asked for. Screenshots go to test-artifacts/monitor/.
+hidden until asked for, events going producer -> stream -> consumer group drawn unlike calls. Screenshots go
+to test-artifacts/monitor/.
 """
 import re
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from microcosm.runtime.infra import RedisServer
 from microcosm.services.balancer.control import backends
 from microcosm.traffic.monitor import Monitor
 from overlaps import overlaps
@@ -116,3 +118,79 @@ def test_chapter_05_the_429s_are_on_the_client_gateway_edge_and_control_traffic_
     assert page.locator("path.mc-edge[data-to=registry]").count() >= 2  # catalog's and the gateway's heartbeats
     problems = overlaps(page)
     assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A redis-server for this test's streams alone (a group made on a shared stream would replay old entries)."""
+    server = RedisServer(f"monitor-broker-{tmp_path.name}").start()
+    yield server
+    server.stop()
+    server.forget()
+
+
+def test_chapter_07_events_go_producer_stream_group_drawn_unlike_calls(chromium_page, launch, live_monitor, broker,
+                                                                       tmp_path):
+    """As chapter 07 runs it: groups named after the services that consume (group "inventory" read by the
+    instance "inventory", group "orders" by "orders"), and two notifications sharing one group."""
+    def start(service, name, **config):
+        return launch(service, name, events=broker.url, data_dir=str(tmp_path / name), claim_idle=1.0, **config)
+
+    catalog = launch("catalog", data_dir=str(tmp_path / "catalog"))
+    start("inventory", "inventory", stock={1: 1000})
+    mailers = [start("notifications", f"notifications-{i}", mail_delay_ms=30) for i in (1, 2)]
+    orders = start("orders", "orders", catalog_url=catalog.url)
+    monitor = live_monitor(window=5)
+    session = requests.Session()
+    placed = [session.post(f"{orders.url}/orders", json={"product_id": 1, "quantity": 1}, timeout=5).status_code
+              for _ in range(20)]
+    assert placed == [202] * 20, placed
+
+    svg = lambda: monitor.topology.value
+    wanted = ['data-from="orders.events/inventory" data-to="inventory"', 'data-from="inventory.events/orders"',
+              'data-from="orders.events/notifications" data-to="notifications-1"',
+              'data-from="orders.events/notifications" data-to="notifications-2"', "pending "]
+    drawn = wait_for(svg, lambda v: all(w in v for w in wanted), timeout=30)
+    assert all(w in drawn for w in wanted), [w for w in wanted if w not in drawn]
+    show(chromium_page, monitor, "07_message_broker")
+    page = chromium_page
+    problems = overlaps(page)
+    assert not problems, "\n".join(problems)
+
+    # the path: orders -> orders.events (publish), out of each group's row -> its consumers (deliver)
+    edge = lambda kind, frm, to="": page.locator(f'path.mc-edge[data-kind={kind}][data-from="{frm}"]'
+                                                 + (f'[data-to="{to}"]' if to else ""))
+    assert edge("publish", "orders", "orders.events").count() == 1
+    assert edge("publish", "inventory", "inventory.events").count() == 1
+    delivered = [edge("deliver", "orders.events/inventory", "inventory"), edge("deliver", "inventory.events/orders", "orders")]
+    delivered += [edge("deliver", "orders.events/notifications", m.name) for m in mailers]
+    assert all(d.count() == 1 for d in delivered)
+    assert page.locator("path.mc-edge").evaluate_all("ps => ps.every(p => p.getAttribute('data-from') !== "
+                                                     "p.getAttribute('data-to'))")
+    for d in delivered:  # each delivery leaves its group's row in the stream's box
+        start_y = d.evaluate("p => p.getPointAtLength(0).y")
+        row = page.locator(f'g.mc-row[data-node="{d.get_attribute("data-from")}"] rect')
+        top, height = float(row.get_attribute("y")), float(row.get_attribute("height"))
+        assert top <= start_y <= top + height, (d.get_attribute("data-from"), start_y, top)
+
+    # drawn unlike calls: dashed, with an open arrowhead, where calls are solid with a filled one
+    style = "p => [getComputedStyle(p).strokeDasharray, p.getAttribute('marker-end')]"
+    calls = [e.evaluate(style) for e in page.locator("path.mc-edge[data-kind=call]").all()]
+    events = [e.evaluate(style) for e in page.locator("path.mc-edge[data-kind=publish], path.mc-edge[data-kind=deliver]").all()]
+    assert calls and all(dash == "none" and "mc-arrow" in marker for dash, marker in calls), calls
+    assert len(events) == 6 and all(dash != "none" and "mc-event" in marker for dash, marker in events), events
+    fills = {page.locator(f'marker#{m.split("#")[1].rstrip(")")} path').evaluate("p => getComputedStyle(p).fill")
+             for _, m in calls + events}
+    assert "none" in fills and len(fills) >= 2, fills
+
+    # each group's row says its lag and its pending entries
+    for group in ("orders.events/inventory", "orders.events/notifications", "inventory.events/orders"):
+        text = page.locator(f'g.mc-row[data-node="{group}"]').text_content()
+        assert re.search(r"lag \d+", text) and re.search(r"pending \d+", text), (group, text)
+    # shares within a service: each at most 100%, the two consumers of one group adding up to about 100%
+    rows = {r.get_attribute("data-node"): r.locator("text.mc-stats").text_content()
+            for r in page.locator("g.mc-row").all() if r.locator("text.mc-stats").count()}
+    shares = {node: int(m.group(1)) for node, text in rows.items() if (m := re.search(r"\b(\d+)%", text))}
+    assert shares.keys() >= {"notifications-1", "notifications-2"}, rows
+    assert all(0 <= v <= 100 for v in shares.values()), shares
+    assert 98 <= shares["notifications-1"] + shares["notifications-2"] <= 102, shares

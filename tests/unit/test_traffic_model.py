@@ -135,11 +135,54 @@ def test_a_stream_edge_with_lag_and_a_cache_with_its_hit_ratio():
     assert model.kinds["orders-events"] == "stream" and model.lags("orders-events") == {"shippers": 12}
     assert model.nodes()["orders-events"] == ["shippers"]  # its rows are its consumer groups
     kinds = {(e["from"], e["to"]): e["kind"] for e in model.edges()}
-    assert kinds[("orders", "orders-events")] == "publish" and kinds[("shippers", "shipping-1")] == "deliver"
+    assert kinds[("orders", "orders-events")] == "publish"
+    assert kinds[("orders-events/shippers", "shipping-1")] == "deliver"  # from the group's own node
     assert model.kinds["cdn"] == "cache" and model.hit_ratio("cdn") == 0.75
     svg = topology_svg(model)
     assert "lag 12" in svg and "hit 75%" in svg and 'data-kind="stream"' in svg
     assert svg.count('stroke-dasharray="6 4"') == 2  # asynchronous edges are dashed
+    assert svg.count('marker-end="url(#mc-event-') == 2 and svg.count('marker-end="url(#mc-arrow-') == 1
+
+
+def test_a_group_named_like_its_consumer_is_a_node_of_its_own_and_shares_stay_within_100_percent():
+    """Chapter 07: group "inventory" on orders.events, consumed by the instance "inventory"; group "orders" on
+    inventory.events, consumed by "orders", which also answers the client; two notifications share a group.
+    Each delivery is an edge stream/group -> instance (not a call from an instance to itself), every instance
+    stays in its own service, and the shares of a service's instances add up to 100%."""
+    def deliver(i, stream, group, service, instance, lag):
+        return {**hop(f"r{i}", f"d{i}{instance}", "", stream, service, ts=1000 + i / 10, instance=instance),
+                "caller_instance": group, "kind": "deliver", "lag": str(lag)}
+
+    hops = []
+    for i in range(10):
+        hops += [hop(f"r{i}", f"a{i}", "", "client", "orders", 202, ts=1000 + i / 10),
+                 {**hop(f"r{i}", f"p{i}", "", "orders", "orders.events", ts=1000 + i / 10, instance="orders.events"),
+                  "kind": "publish"},
+                 deliver(i, "orders.events", "inventory", "inventory", "inventory", 0),
+                 deliver(i, "orders.events", "notifications", "notifications", f"notifications-{i % 2 + 1}", 3),
+                 {**hop(f"r{i}", f"q{i}", "", "inventory", "inventory.events", ts=1000 + i / 10,
+                        instance="inventory.events"), "kind": "publish"},
+                 deliver(i, "inventory.events", "orders", "orders", "orders", 0)]
+    model = TrafficModel(window=10)
+    model.add(hops, now=1002)
+    model.set_groups({"orders.events/notifications": {"lag": 2, "pending": 1}, "bogus": "x"})
+    kinds = {(e["from"], e["to"]): e["kind"] for e in model.edges()}
+    assert kinds[("orders.events/inventory", "inventory")] == "deliver"
+    assert kinds[("inventory.events/orders", "orders")] == "deliver"
+    assert all(e["from"] != e["to"] for e in model.edges())  # no delivery drawn as a call to itself
+    assert model.service_of["orders"] == "orders" and model.service_of["inventory"] == "inventory"
+    assert model.nodes()["orders.events"] == ["inventory", "notifications"]
+    assert model.groups("orders.events")["notifications"] == {
+        "node": "orders.events/notifications", "lag": 2, "pending": 1, "rps": 5.0}
+    assert model.consumers() == {"inventory", "notifications-1", "notifications-2", "orders"}
+    instances = model.instances()
+    assert "orders.events/inventory" not in instances  # a group is no instance
+    shares = {n: i["share"] for n, i in instances.items() if i["share"] is not None}
+    assert all(0 <= s <= 1 for s in shares.values()), shares
+    assert shares["notifications-1"] + shares["notifications-2"] == 1 and shares["orders"] == 1
+    svg = topology_svg(model)
+    assert svg.count('data-kind="deliver"') == 4 and svg.count('data-kind="publish"') == 2
+    assert "lag 2 · pending 1" in svg and "events through a stream" in svg
 
 
 def test_the_layout_puts_callers_left_of_callees_and_keeps_every_box_apart():

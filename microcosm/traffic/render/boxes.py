@@ -1,6 +1,6 @@
 """What a service box says, and how big it must be to say it: its header (name, and p50, hit ratio or
 "stream") and one row per instance (name, state, share, rate, failures) or, for a stream, per consumer group
-(its lag). Sizes come from the text, so nothing is cut or spills out."""
+(its lag, its pending entries, its deliveries per second). Sizes come from the text, so nothing is cut or spills out."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -82,7 +82,7 @@ def boxes(model: TrafficModel) -> dict[str, Box]:
         box = Box(service, kind, service, busy=bool(stats), failing=bool(stats and stats["errors"]))
         if kind == "stream":
             box.note = "stream"
-            box.rows = [Row(group, group, stats=f"lag {lag}") for group, lag in sorted(model.lags(service).items())]
+            box.rows = [_group_row(group, info) for group, info in model.groups(service).items()]
             out[service] = box
             continue
         if kind == "cache" and model.hit_ratio(service) is not None:
@@ -105,3 +105,13 @@ def _row(node: str, info: dict, several: bool) -> Row:
     if info.get("failed"):
         parts.append(f"{info['failed']} failed")
     return Row(node, node, state, "" if state == "up" else state, " · ".join(parts))
+
+
+def _group_row(group: str, info: dict) -> Row:
+    """A consumer group: entries not yet handed out (lag), handed out and not acknowledged (pending), rate."""
+    parts = [f"lag {'?' if info['lag'] is None else info['lag']}"]
+    if info.get("pending") is not None:
+        parts.append(f"pending {info['pending']}")
+    if info.get("rps"):
+        parts.append(rate(info["rps"]))
+    return Row(info["node"], group, stats=" · ".join(parts))

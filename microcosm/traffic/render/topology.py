@@ -1,8 +1,9 @@
 """The topology as one SVG: service boxes placed by the layered layout (layout.py), instances inside their
 box with their state and their own numbers (boxes.py), calls as curves with arrowheads, and one label per
 caller and callee service giving the rate over the window and the count of each status class, placed
-where it overlaps nothing (labels.py). Asynchronous edges (publish to a stream, delivery to a consumer
-group) are dashed. Services with no traffic shown sit in a row below."""
+where it overlaps nothing (labels.py). Asynchronous edges (an event published into a stream, delivered from
+one of its consumer groups) are dashed with an open arrowhead, so they never read as calls; a footnote says so.
+Services with no traffic shown sit in a row below."""
 from __future__ import annotations
 
 import html
@@ -16,6 +17,7 @@ from .layout import layout
 GREEN, RED, AMBER, PURPLE, GREY, INK = "#1a7f37", "#cf222e", "#9a6700", "#8250df", "#6e7781", "#24292f"
 CLASS_COLOUR = {"2xx": GREEN, "3xx": GREY, "4xx": AMBER, "429": PURPLE, "5xx": RED, "refused": RED}
 LABEL_SIZE, LABEL_H = 11, 14
+ASYNC = ("publish", "deliver")  # kinds of edge that go through a stream
 MARGIN, TOP = 12, 30
 
 
@@ -33,15 +35,17 @@ def edge_label(group: list[dict]) -> list[tuple[str, str]]:
     return pieces
 
 
-def _curve(points: list[tuple[float, float]]) -> tuple[str, list[tuple[float, float]]]:
+def _curve(points: list[tuple[float, float]], up: bool = False) -> tuple[str, list[tuple[float, float]]]:
     """A smooth path through points that come in pairs (leave a box, cross a column's lane, ...): cubic
-    curves with horizontal ends between pairs, straight lines along lanes. Returns the SVG path and a
-    polyline of it."""
+    curves with horizontal ends between pairs, straight lines along lanes; `up`: the last curve arrives
+    going up (into a box's bottom). Returns the SVG path and a polyline of it."""
     d, poly = f"M {points[0][0]:.1f} {points[0][1]:.1f}", [points[0]]
     for i, (p, q) in enumerate(zip(points, points[1:])):
         if i % 2 == 0:  # a jump between columns
             dx = (q[0] - p[0]) / 2
             c1, c2 = (p[0] + dx, p[1]), (q[0] - dx, q[1])
+            if up and i == len(points) - 2:
+                c2 = (q[0], q[1] + max(30.0, abs(p[1] - q[1]) / 2))
             d += f" C {c1[0]:.1f} {c1[1]:.1f}, {c2[0]:.1f} {c2[1]:.1f}, {q[0]:.1f} {q[1]:.1f}"
             poly += cubic(p, c1, c2, q)[1:]
         else:  # along a lane through a column
@@ -138,28 +142,31 @@ def topology_svg(model: TrafficModel, title: str = "") -> str:
         parts.append(_text([("running, no traffic shown:", GREY)], MARGIN, caption_y, "mc-label mc-caption"))
     for s, (bx, by) in pos.items():
         placer.block(Rect(bx, by, all_boxes[s].width, all_boxes[s].height))
-    paths = {}
+    paths, ends_below = {}, defaultdict(int)
     for e in edges:
         a, b = service_of(e["from"]), service_of(e["to"])
         (ax, ay), (bx, by) = pos[a], pos[b]
-        backwards = (a, b) in placed.reversed
+        backwards = (a, b) in placed.reversed  # against the flow (it closed a cycle): from the caller's left
         start = (ax if backwards else ax + all_boxes[a].width, ay + all_boxes[a].port_y(e["from"]))
-        end = (bx + all_boxes[b].width if backwards else bx, by + all_boxes[b].port_y(e["to"]))
+        end = (bx, by + all_boxes[b].port_y(e["to"]))
+        if backwards:  # side up into the callee's bottom, clear of the arrows that leave its right side
+            end = (bx + all_boxes[b].width - 18 - 14 * ends_below[b], by + all_boxes[b].height)
+            ends_below[b] += 1
         points = [start]
         for left, right, lane_y in placed.routes.get((a, b), []):
             points += [(MARGIN + right, lane_y), (MARGIN + left, lane_y)] if backwards else \
                       [(MARGIN + left, lane_y), (MARGIN + right, lane_y)]
-        d, poly = _curve(points + [end])
+        d, poly = _curve(points + [end], up=backwards)
         paths[(e["from"], e["to"])] = poly
         placer.block_line(poly)
         now = e["now"]  # the colour says how the calls go now; the label's counts, since watching began
         colour = RED if now.get("5xx") or now.get("refused") else (PURPLE if now.get("429") else
                                                                     (INK if e["rps"] else GREY))
-        dash = ' stroke-dasharray="6 4"' if e["kind"] in ("publish", "deliver") else ""
+        dash, marker = (' stroke-dasharray="6 4"', "mc-event") if e["kind"] in ASYNC else ("", "mc-arrow")
         width = 1.2 + min(3.0, e["rps"] / 10)
         parts.append(f'<path class="mc-edge" data-from="{html.escape(e["from"])}" data-to="{html.escape(e["to"])}" '
                      f'data-kind="{e["kind"]}" d="{d}" fill="none" stroke="{colour}" stroke-width="{width:.1f}"{dash} '
-                     f'marker-end="url(#mc-arrow-{colour[1:]})"><title>{html.escape(e["from"])} → {html.escape(e["to"])}: '
+                     f'marker-end="url(#{marker}-{colour[1:]})"><title>{html.escape(e["from"])} → {html.escape(e["to"])}: '
                      f'{html.escape(" · ".join(t for t, _ in edge_label([e])))}</title></path>')
     footnotes = []
     for key in sorted(groups, key=lambda k: -sum(e["count"] for e in groups[k])):
@@ -183,6 +190,9 @@ def topology_svg(model: TrafficModel, title: str = "") -> str:
     hidden = model.hidden_control()
     notes.append([("rates over the last ", GREY), (f"{model.span():.0f} s", INK), ("; counts since watching began", GREY)]
                  + ([(f"; {hidden} control-plane hops hidden (heartbeats, watches, JWKS)", GREY)] if hidden else []))
+    if any(e["kind"] in ASYNC for e in edges):
+        notes.append([("dashed arrows: events through a stream (nobody waits for them); a group's lag: entries not "
+                       "yet read, pending: read and not yet acknowledged", GREY)])
     y = bottom + 22
     for note in notes:
         parts.append(_text(note, MARGIN, y, "mc-label mc-footnote", sep=""))
@@ -195,7 +205,10 @@ def topology_svg(model: TrafficModel, title: str = "") -> str:
             '<defs>' + "".join(
                 f'<marker id="mc-arrow-{c[1:]}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" '
                 f'markerHeight="8" markerUnits="userSpaceOnUse" orient="auto"><path d="M 0 0 L 10 5 L 0 10 z" '
-                f'fill="{c}"/></marker>' for c in (INK, GREY, RED, PURPLE)) + '</defs>')
+                f'fill="{c}"/></marker>' for c in (INK, GREY, RED, PURPLE)) + "".join(
+                f'<marker id="mc-event-{c[1:]}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" '
+                f'markerHeight="9" markerUnits="userSpaceOnUse" orient="auto"><path d="M 1 1 L 9 5 L 1 9" '
+                f'fill="none" stroke="{c}" stroke-width="1.6"/></marker>' for c in (INK, GREY, RED, PURPLE)) + '</defs>')
     if title:
         head += _text([(title, INK)], MARGIN, 18, "mc-label mc-heading", 12, weight="bold")
     return head + "".join(parts) + "</svg>"
