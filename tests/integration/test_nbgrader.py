@@ -3,36 +3,20 @@
 - `nbgrader generate_assignment` of every solution makes the notebook `make labs` makes, cell for cell: the
   same sources, outputs, ids and metadata, nbgrader's checksums and locks included (labs.make_lab adds them
   as nbgrader does). The one difference is the notebook's metadata: `make labs` adds microcosm.generated_from.
-- `nbgrader autograde` of lab 01 (the quickest lab: one run is about 35 s here) gives the solution every point
-  and the untouched lab none: its check cells run the graded tests against live processes inside nbgrader's
-  kernel, and nbgrader takes the number each prints as the task's partial credit. Only lab 01: the whole
-  suite has no room for the others; test_grading_both_ways.py grades every lab with microcosm's grader.
+- `nbgrader autograde` is tested in tests/grading/test_grading_both_ways.py: every solution, autograded by
+  nbgrader, earns every point (its check cells run the graded tests against live processes inside nbgrader's
+  kernel, and nbgrader takes the number each prints as the task's partial credit), and lab 01 untouched none.
 """
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from microcosm import grade, labs, nbgrader_course, nbgrader_meta
+from microcosm import labs, nbgrader_course
+from nbgrader_runs import nbgrader
 
 ROOT = labs.repo_root()
-LAB = "01_microservices"
-
-
-def nbgrader(course: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items()
-           if k not in (grade.EXECUTING_ENV, grade.GRADE_DIR_ENV, grade.GRADE_NOTEBOOK_ENV, grade.TASK_ENV)}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # nbgrader runs `alembic`
-    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-    log = done.stdout + done.stderr
-    assert done.returncode == 0 and "| ERROR]" not in log, f"nbgrader {' '.join(args)} failed:\n{log[-4000:]}"
-    return done
 
 
 @pytest.fixture(scope="module")
@@ -59,27 +43,3 @@ def test_nbgrader_releases_the_same_notebook_as_make_labs(course):
         lab["metadata"]["microcosm"].pop("generated_from")
         assert got["metadata"] == lab["metadata"]
         assert (got["nbformat"], got["nbformat_minor"]) == (lab["nbformat"], lab["nbformat_minor"])
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_nbgrader_autogrades_the_solution_full_and_the_untouched_lab_zero(course):
-    folder, _ = course
-    for student, notebook in (("solution", folder / "source" / LAB / f"{LAB}.ipynb"),
-                              ("untouched", folder / "release" / LAB / f"{LAB}.ipynb")):
-        target = folder / "submitted" / student / LAB / notebook.name
-        target.parent.mkdir(parents=True)
-        target.write_bytes(notebook.read_bytes())
-    nbgrader(folder, "autograde", LAB, "--create", "--force", timeout=840)
-
-    from nbgrader.api import Gradebook
-
-    points = nbgrader_meta.task_points([LAB])[LAB]
-    with Gradebook(f"sqlite:///{folder / 'gradebook.db'}") as gradebook:
-        scores = {}
-        for student in ("solution", "untouched"):
-            submission = gradebook.find_submission(LAB, student)
-            scores[student] = {g.name: (g.score, g.max_score) for nb in submission.notebooks for g in nb.grades}
-    cells = {f"{nbgrader_meta.CHECK_ID}{n}": worth for n, worth in enumerate(points.values(), 1)}
-    assert scores["solution"] == {grade_id: (worth, worth) for grade_id, worth in cells.items()}
-    assert scores["untouched"] == {grade_id: (0, worth) for grade_id, worth in cells.items()}

@@ -1,0 +1,65 @@
+"""nbgrader itself, run on microcosm's labs the way an instructor runs it: a course folder made by
+microcosm.nbgrader_course, `nbgrader generate_assignment`, submissions copied in, `nbgrader autograde`.
+
+Used by tests/integration/test_nbgrader.py (the release) and tests/grading/test_grading_both_ways.py (every
+solution autograded by nbgrader).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+from microcosm import grade, nbgrader_course
+
+
+def nbgrader(course: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    """`nbgrader ARGS` in `course`, outside any grading run; fails with nbgrader's log if it reports an error."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in (grade.EXECUTING_ENV, grade.GRADE_DIR_ENV, grade.GRADE_NOTEBOOK_ENV, grade.TASK_ENV)}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # nbgrader runs `alembic`
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0 and "| ERROR]" not in log, f"nbgrader {' '.join(args)} failed:\n{log[-4000:]}"
+    return done
+
+
+def autograde(course: Path, lab: str, submissions: dict[str, Path], timeout: float = 900) -> dict[str, dict]:
+    """Release `lab` in a new course folder, submit each notebook in `submissions` ({student: notebook}) and
+    autograde them; returns {student: {"grades": {grade_id: (score, max_score)}, "notebook": the autograded copy}}."""
+    from nbgrader.api import Gradebook
+
+    nbgrader_course.make_course(course, only=[lab])
+    nbgrader(course, "generate_assignment", lab, "--force", timeout=300)
+    for student, notebook in submissions.items():
+        target = course / "submitted" / student / lab / f"{lab}.ipynb"
+        target.parent.mkdir(parents=True)
+        target.write_bytes(Path(notebook).read_bytes())
+    nbgrader(course, "autograde", lab, "--create", "--force", timeout=timeout)
+    out = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        for student in submissions:
+            submission = gradebook.find_submission(lab, student)
+            out[student] = {"grades": {g.name: (g.score, g.max_score) for nb in submission.notebooks for g in nb.grades},
+                            "notebook": nbformat.read(course / "autograded" / student / lab / f"{lab}.ipynb",
+                                                      as_version=4)}
+    return out
+
+
+def errors(notebook) -> list[str]:
+    """The errors the autograded notebook's cells raised, as 'cell N: Name: message'."""
+    return [f"cell {n}: {o.get('ename')}: {str(o.get('evalue', ''))[:300]}" for n, cell in enumerate(notebook.cells)
+            if cell.cell_type == "code" for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def cell_text(notebook, cell_id: str) -> str:
+    """What a cell printed (its text outputs), for a failure message."""
+    for cell in notebook.cells:
+        if cell.get("id") == cell_id:
+            return "\n".join(o.get("text", "") or str(o.get("data", {}).get("text/plain", ""))
+                             for o in cell.get("outputs", []))
+    return ""
