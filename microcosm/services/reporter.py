@@ -31,6 +31,7 @@ Options: `group` (default "reporter": each group has its own config, members and
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -160,6 +161,7 @@ def create_app(config: dict):
 
     membership.on_new_session.append(rejoin)
     membership.start()
+    atexit.register(zk.stop)  # a clean stop (SIGTERM) ends the session: our nodes go now, not at its expiry
     threading.Thread(target=job.run, name=f"job-{name}", daemon=True).start()
 
     @app.get("/status")
