@@ -124,6 +124,14 @@ class ZooKeeperServer(LocalServer):
 
     kind = "zookeeper"
     ready_timeout = 30.0
+    main_class = "org.apache.zookeeper.server.ZooKeeperServerMain"
+
+    def zoo_cfg(self) -> list[str]:
+        """The lines of its zoo.cfg (an ensemble's node adds its peers: runtime/ensemble.py)."""
+        return ["tickTime=500", "initLimit=10", "syncLimit=5", "minSessionTimeout=1000", "maxSessionTimeout=60000",
+                f"dataDir={self.data}", f"clientPort={self.port}", f"clientPortAddress={HOST}",
+                "admin.enableServer=false", "4lw.commands.whitelist=ruok,srvr,stat,mntr,envi,conf",
+                "maxClientCnxns=200"]
 
     def _start(self):
         java = shutil.which("java")
@@ -134,16 +142,11 @@ class ZooKeeperServer(LocalServer):
             raise MissingDependency(f"ZooKeeper is not installed. Install it with: {install_hint('zookeeper')}")
         self.port = self.port or free_port()
         cfg = self.data / "zoo.cfg"
-        cfg.write_text("\n".join([
-            "tickTime=500", "initLimit=10", "syncLimit=5", "minSessionTimeout=1000", "maxSessionTimeout=60000",
-            f"dataDir={self.data}", f"clientPort={self.port}", f"clientPortAddress={HOST}",
-            "admin.enableServer=false", "4lw.commands.whitelist=ruok,srvr,stat,mntr,envi,conf",
-            "maxClientCnxns=200", "",
-        ]))
+        cfg.write_text("\n".join(self.zoo_cfg() + [""]))
         argv = [java, "-Xmx64m", "-Xms16m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k",
                 f"-Dzookeeper.log.dir={self.data}", "-Dzookeeper.root.logger=INFO,CONSOLE",
                 "-Dzookeeper.console.threshold=INFO", "-Djava.net.preferIPv4Stack=true",
-                "-cp", os.pathsep.join(classpath), "org.apache.zookeeper.server.ZooKeeperServerMain", str(cfg)]
+                "-cp", os.pathsep.join(classpath), self.main_class, str(cfg)]
         return spawn(guarded(argv), self.log_path)
 
     def _is_ready(self) -> bool:
