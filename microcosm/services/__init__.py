@@ -13,6 +13,7 @@ NEEDS = {
     "notifications": {"events": "redis"},
     "ledger": {"events": "redis"},
     "reporter": {"journal_url": "journal", "zk": "zookeeper"},  # coordination (chapter 08)
+    "flash_sale": {"redis_url": "redis", "zk": "zookeeper"},   # the stock, and the lock (chapter 08)
 }
 OPTIONAL = {
     "carts": {"orders_url": "orders"},

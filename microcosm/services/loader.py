@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 BUILTIN = ("catalog", "orders", "carts", "registry", "balancer", "identity", "gateway", "legacy_stock", "inventory",
-           "notifications", "ledger", "journal", "reporter")
+           "notifications", "ledger", "journal", "reporter", "flash_sale")
 
 
 def load_module(spec: str):
