@@ -10,8 +10,9 @@
 A reservation reads the stock, works for `work_ms` (charging the card, say), and writes the stock minus one.
 Two instances that read the same stock both say yes: more reservations accepted than there were items, an
 **oversell**, counted in `GET /sale/<item>`. With `lock=True` an instance takes the item's lock in ZooKeeper
-(kazoo's Lock recipe: an ephemeral sequential node under /microcosm/locks/flash_sale/<item>; the lowest
-number holds the lock, every other waits for the node just before its own) around read, work and write.
+(coordination/locks.py, on kazoo's Lock recipe: an ephemeral sequential node under
+/microcosm/locks/flash_sale/<item>; the lowest number holds the lock, every other waits for the node just
+before its own) around read, work and write.
 
 **Why GET then SET.** Redis could take one item atomically (DECR, WATCH/MULTI, a Lua script), and where the
 store can do the whole step itself, do that: no lock needed. This service stands for the case where it cannot:
@@ -42,7 +43,7 @@ subtree, default "flash_sale"), `redis_url` and `zk` (default: this kernel's Red
 
     POST   /reservations    {"item", "quantity": 1..10 (default 1), "customer": optional}   201 / 404 / 409 / 503
     GET    /sale/<item>     {"item", "stock", "initial", "reserved", "oversold"}: the shared counts
-    GET    /counts          this instance's counts: accepted, sold_out, lock_timeouts, errors, lock waits
+    GET    /counts          this instance's counts: accepted, sold_out, lock_unavailable, errors, lock waits
     PUT    /_sale/<item>    {"stock": n}: put n on sale, the counts from zero (admin: the launch secret)
     DELETE /_sale/<item>    end the sale (admin)
 """
@@ -54,9 +55,10 @@ import threading
 import time
 
 import redis
-from kazoo.exceptions import KazooException, LockTimeout
+from kazoo.exceptions import KazooException
 
 from ..coordination import group_path
+from ..coordination.locks import LockUnavailable, held
 from .base import ApiError, Int, Str, create_service, error_response, read_json, require_admin
 
 ITEM = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")  # a plain name: safe in a Redis key and a ZooKeeper path
@@ -66,7 +68,7 @@ MAX_STOCK = 1_000_000
 class Counts:
     """This instance's counts, kept in memory (they start again with the process)."""
 
-    FIELDS = ("accepted", "sold_out", "lock_timeouts", "errors", "locks_taken")
+    FIELDS = ("accepted", "sold_out", "lock_unavailable", "errors", "locks_taken")
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -158,24 +160,14 @@ def create_app(config: dict):
         if zk is None:
             left = take(item, quantity)
         else:
-            lock = zk.Lock(f"{locks}/{item}", identifier=name)
             began = time.perf_counter()
             try:
-                got = lock.acquire(timeout=lock_timeout)
-            except LockTimeout:
-                got = False
-            if not got:
-                counts.add("lock_timeouts")
-                raise ApiError(503, f"could not take the lock on {item!r} within {lock_timeout:g} s")
-            counts.waited((time.perf_counter() - began) * 1000)
-            try:
-                token = int(lock.node[-10:])  # the lock node's sequence number: grows with every grant
-                left = take(item, quantity)
-            finally:
-                try:
-                    lock.release()
-                except KazooException:
-                    pass  # the session is gone, and the lock node with it
+                with held(zk, f"{locks}/{item}", name, lock_timeout) as token:
+                    counts.waited((time.perf_counter() - began) * 1000)
+                    left = take(item, quantity)
+            except LockUnavailable as exc:
+                counts.add("lock_unavailable")
+                raise ApiError(503, f"no lock on {item!r}: {exc}; try again") from None
         if left is None:
             counts.add("sold_out")
             raise ApiError(409, f"sold out: not {quantity} of {item!r} left", item=item)

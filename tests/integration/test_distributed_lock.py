@@ -17,6 +17,7 @@ import requests
 
 from microcosm import trust
 from microcosm.coordination import group_path
+from microcosm.runtime.infra import ZooKeeperServer
 from microcosm.services import flash_sale
 from microcosm.testing import wait_until
 from test_no_request_gives_a_500 import CASES as RAW_CASES, send_raw
@@ -87,7 +88,7 @@ def test_with_the_lock_exactly_the_stock_is_reserved(locked, zookeeper_server):
     tokens = [a["lock_token"] for a in accepted]
     assert len(set(tokens)) == STOCK  # every grant of the lock has a number of its own
     counts = [i.get("/counts").json() for i in locked]
-    assert sum(c["locks_taken"] for c in counts) == REQUESTS and not any(c["lock_timeouts"] for c in counts)
+    assert sum(c["locks_taken"] for c in counts) == REQUESTS and not any(c["lock_unavailable"] for c in counts)
     zk = zookeeper_server.client()
     try:  # every lock node was deleted on release: nobody holds or waits for the lock now
         assert zk.get_children(f"{group_path('locks', f'sale-{TAG}')}/sneakers") == []
@@ -123,6 +124,30 @@ def test_a_holder_killed_mid_reservation_blocks_the_item_until_its_session_ends(
         zk.close()
     assert locked[0].get("/sale/last-one").json()["oversold"] == 0
     assert locked[0].post("/reservations", json={"item": "last-one"}).status_code == 409
+
+
+def test_without_zookeeper_a_locked_reservation_is_refused_at_once_and_nothing_is_reserved_later(launch, tmp_path):
+    """kazoo queues a request until ZooKeeper is back: unbounded, a reservation would hang, then happen long
+    after its caller gave up. The instance refuses while it has no ZooKeeper, and serves again once it has."""
+    private = ZooKeeperServer(f"zk-{tmp_path.name}").start()
+    try:
+        sale = launch("flash_sale", f"sale-nozk-{TAG}", traffic=False, key_prefix=f"sale-{TAG}:", lock=True,
+                      zk=private.hosts, session_timeout=30, lock_timeout=2, group=f"sale-{TAG}")
+        put_on_sale(sale, "no-zk", stock=10)
+        assert sale.post("/reservations", json={"item": "no-zk"}).status_code == 201
+        private.kill()
+        refused = wait_until(lambda: (a := sale.post("/reservations", json={"item": "no-zk"})).status_code == 503
+                             and a.json())  # at once, once the instance has seen its connection drop
+        assert "ZooKeeper is unreachable" in refused["message"], refused
+        assert sale.get("/health").status_code == 200
+        private.start()
+        assert wait_until(lambda: sale.post("/reservations", json={"item": "no-zk"}).status_code == 201, timeout=30)
+        sale_now = sale.get("/sale/no-zk").json()
+        assert sale_now["reserved"] == 2 and sale_now["stock"] == 8, sale_now  # none of the refused ones happened
+        assert sale.get("/counts").json()["lock_unavailable"] >= 1
+    finally:
+        private.stop()
+        private.forget()
 
 
 JSON = {"Content-Type": "application/json"}
