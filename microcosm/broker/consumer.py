@@ -1,14 +1,21 @@
 """The consumer loop: one member of a consumer group, reading a stream in a thread of its service.
 
-For each entry, in this order:
+Each round reads a batch (up to `batch` entries) and, for each entry, in this order:
 1. decode it; a malformed entry, or one of a type nobody knows, goes to the dead-letter stream with the reason;
 2. an entry delivered more than `max_deliveries` times goes to the dead-letter stream too (a poison message
    must not block the group for ever), with the last error seen;
-3. hand the event to the handler for its type (types this consumer does not handle are acknowledged and
-   skipped); the handler applies it idempotently (applied.py);
-4. acknowledge (`XACK`, once for the batch read) only after the handlers returned: their side effects are
-   committed by then. If the process dies before the XACK, the entries stay pending and are delivered again
-   (and, being applied already, change nothing).
+3. apply it with the handler for its type (types this consumer does not handle are acknowledged and skipped):
+   `handlers[type](conn, event)` is a side effect in the service's database, and the consumer applies it once
+   (applied.py): the whole batch in ONE transaction, each event under a savepoint of its own, so an event that
+   raises undoes only its own writes and stays pending, while the others commit;
+4. acknowledge (`XACK`, once for the batch) only after that transaction is committed. If the process dies
+   before the XACK, the entries stay pending and are delivered again (and, being applied already, change
+   nothing).
+
+Work outside the database (notifications' mail) is `before(event)`, run before the transaction for each event
+not applied yet; an event whose `before` raises is left pending like one whose side effect raised. So that a
+crash repeats little of that outside work, the batch is committed (and acknowledged) in pieces whenever it
+has taken `commit_every` seconds.
 
 Entries that another consumer of the group read and never acknowledged (it was killed) are taken over with
 `XAUTOCLAIM` once they have been idle for `claim_idle` seconds. Redis going away is waited out, never fatal.
@@ -22,6 +29,7 @@ from typing import Callable
 
 import redis as redis_lib
 
+from . import applied
 from .envelope import Event, MalformedEvent, decode
 from .streams import connect, dead_letter, ensure_group
 
@@ -29,18 +37,21 @@ log = logging.getLogger("microcosm.broker")
 
 
 class Consumer:
-    def __init__(self, url: str, stream: str, group: str, name: str, handlers: dict[str, Callable[[Event], object]],
-                 *, max_deliveries: int = 5, claim_idle: float = 5.0, block: float = 0.5, batch: int = 50,
-                 observe: Callable[..., None] | None = None):
+    def __init__(self, url: str, stream: str, group: str, name: str, handlers: dict[str, Callable], *, db,
+                 before: Callable[[Event], object] | None = None, committed: Callable[[], None] | None = None,
+                 max_deliveries: int = 5, claim_idle: float = 5.0, block: float = 0.5, batch: int = 50,
+                 commit_every: float = 0.05, observe: Callable[..., None] | None = None):
         self.url, self.stream, self.group, self.name, self.handlers = url, stream, group, name, handlers
+        self.db, self.before, self.committed = db, before, committed  # committed(): after a commit that applied
         self.max_deliveries, self.claim_idle, self.block, self.batch = max_deliveries, claim_idle, block, batch
-        self.counts = {"applied": 0, "skipped": 0, "failed": 0, "dead_lettered": 0, "claimed": 0}
+        self.commit_every = commit_every
+        self.counts = {"applied": 0, "duplicates": 0, "skipped": 0, "failed": 0, "dead_lettered": 0, "claimed": 0}
         self._errors: dict[str, str] = {}  # entry id -> last error, for the dead letter's reason
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_claim = 0.0
         # observe(event_type, request_id, status, ms, lag): each entry handled, for the traffic monitor (link.py)
-        self.observe = observe
+        self.observe, self._lag = observe, None
 
     # --- running -------------------------------------------------------------------------------------
     def start(self) -> "Consumer":
@@ -60,6 +71,7 @@ class Consumer:
                 if r is None:
                     r = connect(self.url)
                     ensure_group(r, self.stream, self.group)
+                    r.xgroup_createconsumer(self.stream, self.group, self.name)  # listed (XINFO) from the start
                 self.poll(r)
                 pause = 0.2
             except (redis_lib.ConnectionError, redis_lib.TimeoutError) as exc:
@@ -87,12 +99,87 @@ class Consumer:
                                   block=int(self.block * 1000))
             entries = answer[0][1] if answer else []
         self._lag = self._group_lag(r) if self.observe and entries else None
-        handled = [entry_id for entry_id, fields in entries
-                   if self.handle(r, entry_id, fields, self._deliveries(r, entry_id) if claimed else 1)]
-        if handled:  # one XACK for the batch: after every side effect in it is committed
-            r.xack(self.stream, self.group, *handled)
+        started, done, ready = time.perf_counter(), [], []
+        for entry_id, fields in entries:
+            if fields is None:  # trimmed away while pending: nothing left to do
+                done.append(entry_id)
+                continue
+            event = self.admit(r, entry_id, fields, self._deliveries(r, entry_id) if claimed else 1, started)
+            if event is None:
+                continue  # dead-lettered, and acknowledged with it
+            if event.type in self.handlers:
+                ready.append((entry_id, event))
+            else:
+                self.counts["skipped"] += 1
+                done.append(entry_id)
+        self.apply(r, ready, done, started)
         return len(entries)
 
+    def admit(self, r, entry_id: str, fields: dict, deliveries: int, started: float) -> Event | None:
+        """The entry's event, or None once it is dead-lettered: malformed, or delivered too many times."""
+        try:
+            event = decode(fields)
+        except MalformedEvent as exc:
+            self._give_up(r, entry_id, fields, f"malformed: {exc}", deliveries)
+            self._seen(fields, 422, started)
+            return None
+        if deliveries > self.max_deliveries:
+            last = self._errors.get(entry_id, "an error in an earlier run of this consumer")
+            self._give_up(r, entry_id, fields, f"failed {deliveries - 1} deliveries; last error: {last}", deliveries)
+            self._seen(fields, 422, started, event)
+            return None
+        return event
+
+    def apply(self, r, ready: list[tuple[str, Event]], done: list[str], started: float) -> None:
+        """Run `before` for each new event, apply them in one transaction, acknowledge after the commit (in
+        pieces if `before` is slow); `done` (entries with nothing to apply) are acknowledged with the first."""
+        fresh = applied.unseen(self.db, [e for _, e in ready]) if self.before and ready else None
+        piece, piece_started = [], time.perf_counter()
+        for entry_id, event in ready:
+            if fresh is not None and event.event_id not in fresh:  # applied before: only its XACK was missing
+                self.counts["duplicates"] += 1
+                done.append(entry_id)
+                continue
+            if self.before is not None:
+                try:
+                    self.before(event)
+                except Exception as exc:
+                    self._failed(entry_id, event, exc, started)
+                    continue
+            piece.append((entry_id, event))
+            if time.perf_counter() - piece_started >= self.commit_every:
+                self._commit(r, piece, done, started)
+                piece, done, piece_started = [], [], time.perf_counter()
+        self._commit(r, piece, done, started)
+
+    def _commit(self, r, piece: list[tuple[str, Event]], done: list[str], started: float) -> None:
+        if piece:
+            try:
+                outcomes = applied.apply_batch(self.db, [(event, self.handlers[event.type]) for _, event in piece])
+            except Exception as exc:  # the transaction failed as a whole: nothing committed, all left pending
+                outcomes = [exc] * len(piece)
+            for (entry_id, event), outcome in zip(piece, outcomes):
+                if isinstance(outcome, Exception):
+                    self._failed(entry_id, event, outcome, started)
+                    continue
+                self.counts["applied" if outcome else "duplicates"] += 1
+                self._errors.pop(entry_id, None)
+                self._seen(None, 200, started, event)
+                done.append(entry_id)
+            if self.committed is not None and any(outcome is True for outcome in outcomes):
+                self.committed()
+        if done:  # one XACK for what was committed (or had nothing to apply): never before the commit
+            r.xack(self.stream, self.group, *done)
+
+    def _failed(self, entry_id: str, event: Event, exc: Exception, started: float) -> None:
+        """Left pending: claimed and delivered again after claim_idle, dead-lettered after max_deliveries."""
+        self.counts["failed"] += 1
+        if len(self._errors) < 10_000:
+            self._errors[entry_id] = f"{type(exc).__name__}: {exc}"[:300]
+        log.warning("%s: %s %s failed: %s", self.name, event.type, event.event_id, exc)
+        self._seen(None, 500, started, event)
+
+    # --- helpers ---------------------------------------------------------------------------------------
     def _group_lag(self, r) -> int | None:
         """Entries of the stream this group has not been handed yet (Redis 7's XINFO GROUPS lag)."""
         for group in r.xinfo_groups(self.stream):
@@ -109,40 +196,6 @@ class Consumer:
     def _deliveries(self, r, entry_id: str) -> int:
         pending = r.xpending_range(self.stream, self.group, min=entry_id, max=entry_id, count=1)
         return int(pending[0]["times_delivered"]) if pending else 1
-
-    def handle(self, r, entry_id: str, fields: dict | None, deliveries: int) -> bool:
-        """Handle one entry; True if it is done with and must be acknowledged."""
-        started = time.perf_counter()
-        if fields is None:  # trimmed away while pending: nothing left to do
-            return True
-        try:
-            event = decode(fields)
-        except MalformedEvent as exc:
-            self._give_up(r, entry_id, fields, f"malformed: {exc}", deliveries)
-            self._seen(fields, 422, started)
-            return False
-        if deliveries > self.max_deliveries:
-            last = self._errors.get(entry_id, "an error in an earlier run of this consumer")
-            self._give_up(r, entry_id, fields, f"failed {deliveries - 1} deliveries; last error: {last}", deliveries)
-            self._seen(fields, 422, started, event)
-            return False
-        handler = self.handlers.get(event.type)
-        if handler is None:
-            self.counts["skipped"] += 1
-        else:
-            try:
-                handler(event)
-            except Exception as exc:  # left pending: claimed and delivered again after claim_idle
-                self.counts["failed"] += 1
-                if len(self._errors) < 10_000:
-                    self._errors[entry_id] = f"{type(exc).__name__}: {exc}"[:300]
-                log.warning("%s: %s %s failed (delivery %d): %s", self.name, event.type, event.event_id, deliveries, exc)
-                self._seen(fields, 500, started, event)
-                return False
-            self.counts["applied"] += 1
-            self._seen(fields, 200, started, event)
-        self._errors.pop(entry_id, None)
-        return True
 
     def _give_up(self, r, entry_id, fields, reason, deliveries) -> None:
         together = r.pipeline(transaction=True)  # MULTI/EXEC: dead-lettered and acknowledged, or neither

@@ -77,8 +77,8 @@ def event(type_: str, payload: dict, request_id: str = "") -> Event:
 
 def decode(fields: dict) -> Event:
     """The Event in a stream entry's fields (bytes or str); MalformedEvent saying what is wrong otherwise."""
-    text = {}
-    for key, value in (fields or {}).items():
+    text = fields if all(type(k) is str and type(v) is str for k, v in (fields or {}).items()) else {}
+    for key, value in () if text else (fields or {}).items():  # bytes (a client without decode_responses)
         try:
             key = key.decode() if isinstance(key, bytes) else str(key)
             text[key] = value.decode() if isinstance(value, bytes) else str(value)

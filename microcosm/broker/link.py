@@ -1,7 +1,7 @@
 """A service's link to the broker: its outbox relay, its consumers, and a route that shows them.
 
     events = EventLink(app, db, config)              # config["events"]: the broker Redis's URL
-    events.consume("orders.events", "inventory", {"OrderPlaced": reserve})
+    events.consume("orders.events", "inventory", {"OrderPlaced": reserve})   # reserve(conn, event): applied once
     with db.transaction() as conn:                   # the service's data and its event, together
         ...
         events.add(conn, "inventory.events", event("StockReserved", {...}))
@@ -50,19 +50,16 @@ class EventLink:
                              lag="" if lag is None else lag)
         return observe
 
-    def consume(self, stream: str, group: str, handlers: dict) -> Consumer:
-        """Start a consumer of `group` on `stream`, named after this instance: handlers map types to functions."""
-        consumer = Consumer(self.url, stream, group, self.instance, handlers, max_deliveries=self.max_deliveries,
+    def consume(self, stream: str, group: str, handlers: dict, before=None) -> Consumer:
+        """Start a consumer of `group` on `stream`, named after this instance. `handlers` map event types to side
+        effects `f(conn, event)` in this service's database, each applied once (a batch in one transaction);
+        `before(event)`, if given, is work outside the database done first (consumer.py)."""
+        consumer = Consumer(self.url, stream, group, self.instance, handlers, db=self.db, before=before,
+                            committed=self.relay.wake, max_deliveries=self.max_deliveries,
                             claim_idle=self.claim_idle,
                             observe=self._delivered(stream, group) if self.hops else None).start()
         self.consumers.append(consumer)
         return consumer
-
-    def apply_once(self, event, side_effect) -> bool:
-        """applied.apply_once on this service's database; wakes the relay if the side effect added events."""
-        done = applied.apply_once(self.db, event, side_effect)
-        self.relay.wake()
-        return done
 
     @staticmethod
     def add(conn, stream: str, event) -> None:

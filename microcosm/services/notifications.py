@@ -23,7 +23,6 @@ import threading
 import time
 from pathlib import Path
 
-from ..broker import applied
 from ..broker.link import SCHEMA as EVENTS_SCHEMA, EventLink
 from .base import ApiError, Bool, Int, Str, create_service, query_int, read_json, require_admin
 from .storage import Database
@@ -56,7 +55,8 @@ class MailServer:
     def send(self, text: str) -> None:
         if self.down:
             raise MailServerDown("the mail server is down")
-        time.sleep(self.delay_ms / 1000)
+        if self.delay_ms:
+            time.sleep(self.delay_ms / 1000)
         with self.lock:
             self.sent += 1
 
@@ -67,17 +67,17 @@ def create_app(config: dict):
     mail = MailServer(int(config.get("mail_delay_ms", 0)))
     events = EventLink(app, db, config)
 
-    def notify(happened) -> None:
-        if applied.seen(db, happened):  # delivered again: sent already
-            return
-        text = TEXTS[happened.type].format(**happened.payload)
-        mail.send(text)  # outside the transaction: a slow mail server does not hold the database's write lock
-        events.apply_once(happened, lambda conn, e: conn.execute(
-            "INSERT INTO messages (order_id, text, event_id, at) VALUES (?, ?, ?, ?)",
-            (e.payload["order_id"], text, e.event_id, time.time())))
+    def send(happened) -> None:  # outside the transaction: a slow mail server holds no database lock
+        mail.send(TEXTS[happened.type].format(**happened.payload))
+
+    def keep(conn, happened) -> None:  # in the consumer's transaction, with the record that it was applied
+        conn.execute("INSERT INTO messages (order_id, text, event_id, at) VALUES (?, ?, ?, ?)",
+                     (happened.payload["order_id"], TEXTS[happened.type].format(**happened.payload),
+                      happened.event_id, time.time()))
 
     if config.get("consume", True):  # consume=False: only the inline POST /messages (chapter 07's contrast)
-        events.consume("orders.events", str(config.get("group") or "notifications"), {kind: notify for kind in TEXTS})
+        events.consume("orders.events", str(config.get("group") or "notifications"), dict.fromkeys(TEXTS, keep),
+                       before=send)
 
     @app.post("/messages")
     def send_now():

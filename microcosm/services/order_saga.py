@@ -35,7 +35,8 @@ def place(db, events: EventLink, item: dict, quantity: int, request_id: str) -> 
 
 
 def settle(status: str):
-    """A side effect for applied.apply_once: a pending order becomes `status`, and the outcome is published."""
+    """A side effect for the consumer (applied once, broker/applied.py): a pending order becomes `status`, and
+    the outcome is published."""
     def apply(conn, answer) -> None:
         order_id = answer.payload["order_id"]
         changed = conn.execute("UPDATE orders SET status = ? WHERE id = ? AND status = 'pending'",
@@ -54,8 +55,6 @@ def settle(status: str):
 def install(app, db, config: dict) -> EventLink:
     """Connect orders to the broker: its outbox relay, and its consumer of inventory's answers."""
     events = EventLink(app, db, config)
-    events.consume("inventory.events", "orders", {
-        "StockReserved": lambda answer: events.apply_once(answer, settle("confirmed")),
-        "StockRejected": lambda answer: events.apply_once(answer, settle("rejected")),
-    })
+    events.consume("inventory.events", "orders", {"StockReserved": settle("confirmed"),
+                                                   "StockRejected": settle("rejected")})
     return events

@@ -134,6 +134,65 @@ def test_redis_killed_with_appendfsync_always_keeps_every_acknowledged_event_and
         "the services did not carry on after Redis came back"
 
 
+def test_a_poison_event_in_the_middle_of_a_batch_is_dead_lettered_and_the_rest_of_its_batch_applied_once(
+        launch, broker, tmp_path):
+    """A consumer applies a batch in one transaction, a savepoint per event: inventory reads nine OrderPlaced at
+    once, and the fifth fails in the middle of its side effect (a trigger refuses its reservation, after its stock
+    was taken). Its savepoint undoes its own writes only: the eight others are committed and acknowledged once,
+    and the fifth is delivered again until it is dead-lettered after max_deliveries (3)."""
+    import sqlite3
+
+    inventory = launch("inventory", f"inventory-poison-{tmp_path.name}", events=broker.url, traffic=False,
+                       data_dir=str(tmp_path / "inventory"), stock={2: 100, 4: 100}, **CLAIM)
+    with sqlite3.connect(tmp_path / "inventory" / "inventory.db") as db:  # the fault, injected by the harness
+        db.execute("CREATE TRIGGER poison BEFORE INSERT ON reservations WHEN NEW.product_id = 4 "
+                   "BEGIN SELECT RAISE(ABORT, 'product 4 is poisoned'); END")
+    r = broker.client()
+    orders = [event("OrderPlaced", {"order_id": 9000 + n, "product_id": 4 if n == 5 else 2, "quantity": 1,
+                                    "total_cents": 100}) for n in range(1, 10)]
+    together = r.pipeline(transaction=True)  # MULTI/EXEC: the waiting consumer gets all nine in one read
+    for placed in orders:
+        streams.publish(together, "orders.events", placed)
+    together.execute()
+
+    assert wait_until(lambda: streams.dead_letters(r, "orders.events"), timeout=30), inventory.get("/_events").json()
+    dead = streams.dead_letters(r, "orders.events")
+    assert [d["event_id"] for d in dead] == [orders[4].event_id], dead
+    assert "product 4 is poisoned" in dead[0]["dead_reason"] and int(dead[0]["dead_deliveries"]) == 4, dead[0]
+    reserved = [x["order_id"] for x in inventory.get("/reservations").json()["reservations"]]
+    assert sorted(reserved) == [9001, 9002, 9003, 9004, 9006, 9007, 9008, 9009]  # each once, the fifth never
+    stock = {s["product_id"]: s["available"] for s in inventory.get("/stock").json()["stock"]}
+    assert stock == {2: 92, 4: 100}, stock  # the poisoned event's own UPDATE was rolled back with its savepoint
+    answers = [f["payload"] for _, f in r.xrange("inventory.events")]
+    assert len(answers) == 8 and not any('"order_id":9005' in a for a in answers), answers  # its reply too
+    counts = inventory.get("/_events").json()["consumers"][0]
+    assert counts["applied"] == 8 and counts["failed"] == 3 and counts["dead_lettered"] == 1, counts
+    assert wait_until(lambda: inventory.get("/_events").json()["groups"]["orders.events/inventory"]["pending"] == 0)
+
+
+def test_checkout_fails_when_it_calls_a_dead_service_and_is_settled_later_when_it_publishes_an_event(
+        shop, launch, broker, tmp_path):
+    """Chapter 07's contrast (broker/downstream.py): the services downstream of each checkout SIGKILLed, five
+    checkouts each, then the services restarted. Calling and waiting: every checkout fails, yet the orders are
+    written, and nothing mails them later. With events: every checkout is accepted as pending, and each order is
+    confirmed and gets its two messages once inventory and notifications are back."""
+    from microcosm.broker.downstream import checkout_while_down
+
+    mailer = launch("notifications", f"mailer-inline-{tmp_path.name}", events=broker.url, consume=False,
+                    traffic=False, data_dir=str(tmp_path / "mailer-inline"))
+    calling = launch("orders", f"orders-inline-{tmp_path.name}", catalog_url=shop.catalog.url, notify_url=mailer.url,
+                     traffic=False, data_dir=str(tmp_path / "orders-inline"))
+    run = checkout_while_down(synchronous=(calling, [mailer]),
+                              evented=(shop.orders, [shop.inventory, shop.notifications]), checkouts=5)
+    sync, evented = run.synchronous, run.evented
+    assert (sync.accepted, sync.failed, len(sync.written), sync.messages) == (0, 5, 5, 0), sync
+    assert sync.while_down == sync.once_back == {"placed": 5}, sync
+    assert (evented.accepted, evented.failed, len(evented.written)) == (5, 0, 5), evented
+    assert evented.while_down == {"pending": 5} and evented.once_back == {"confirmed": 5}, evented
+    assert evented.messages == 10 and evented.settled_after >= 0, evented
+    assert [row[0] for row in run.table().rows] == ["synchronous call (waits)", "event (orders.events)"]
+
+
 # (service, method, path, body, with the launch secret, status, field named in the error)
 BAD_INPUT = [
     ("inventory", "PUT", "/stock/1", {"available": -1}, False, 400, "available"),
