@@ -189,6 +189,7 @@ class Process:
             self._reap()
             return
         self._signal_group(signal.SIGTERM)
+        self._signal_group(signal.SIGCONT)  # a paused process acts on SIGTERM only once it runs again
         try:
             self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -201,6 +202,20 @@ class Process:
             return
         self._signal_group(signal.SIGKILL)
         self._reap()
+
+    def pause(self) -> None:
+        """SIGSTOP: frozen mid-step, as by a long garbage collection or a VM migration; it sends and answers
+        nothing, and knows nothing of the time that passes until `resume()` (SIGCONT)."""
+        if self.alive:
+            self._signal_group(signal.SIGSTOP)
+            deadline = time.monotonic() + 1.0  # the signal is delivered a moment later: return once it is frozen
+            while _state(self.popen.pid) not in ("T", "") and time.monotonic() < deadline:
+                time.sleep(0.005)
+
+    def resume(self) -> None:
+        """SIGCONT: go on from where `pause()` froze it."""
+        if self.alive:
+            self._signal_group(signal.SIGCONT)
 
     def _reap(self) -> None:
         if self.popen is not None:
@@ -226,7 +241,7 @@ class Process:
             return "not started"
         code = self.popen.poll()
         if code is None:
-            return "running"
+            return "paused" if _state(self.popen.pid) == "T" else "running"
         return f"stopped (exit {code})" if code >= 0 else f"killed ({signal.Signals(-code).name})"
 
     def __repr__(self) -> str:
@@ -266,3 +281,12 @@ def stop_all(kill: bool = False) -> None:
 
 
 atexit.register(stop_all)
+
+
+def _state(pid: int) -> str:
+    """The process's state letter from /proc (R running, S sleeping, T stopped...); "" where there is no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return ""

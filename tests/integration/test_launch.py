@@ -31,6 +31,20 @@ def test_kill_is_a_crash_and_restart_comes_back_on_the_same_port(catalog):
     assert catalog.port == port and catalog.get("/products/1").status_code == 200
 
 
+def test_pause_freezes_a_service_until_resume_and_stop_ends_it_even_paused(catalog):
+    import requests
+
+    catalog.pause()
+    assert catalog.status == "paused" and catalog.alive
+    with pytest.raises(requests.Timeout):  # it holds its port, and answers nothing
+        requests.get(f"{catalog.url}/health", timeout=0.5)
+    catalog.resume()
+    assert catalog.status == "running" and catalog.get("/health").status_code == 200
+    catalog.pause()
+    catalog.stop()
+    assert catalog.status.startswith("stopped") and not is_listening(catalog.port)
+
+
 def test_a_service_that_crashes_at_start_raises_with_exit_code_and_logs(tmp_path):
     broken = tmp_path / "broken.py"
     broken.write_text("def create_app(config):\n    raise RuntimeError('the database password is wrong')\n")
