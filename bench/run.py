@@ -21,7 +21,7 @@ import launch_time  # noqa: E402
 import wsgi_servers  # noqa: E402
 from common import machine_line  # noqa: E402
 
-BENCHES = ("wsgi", "launch", "hops", "balancer", "gateway", "identity", "memory")  # in the order they run
+BENCHES = ("wsgi", "launch", "hops", "balancer", "gateway", "identity", "memory", "lock")  # in the order they run
 
 
 def main(argv=None) -> None:
@@ -93,6 +93,12 @@ def main(argv=None) -> None:
 
         say("memory of each service process ...")
         sections.append(process_memory.report(process_memory.measure(log=say)))
+    if "lock" in only:
+        import coordination_lock
+
+        say("distributed lock and the ZooKeeper ensemble ...")
+        figures = coordination_lock.measure(seconds=duration, rounds=rounds, log=say)
+        sections.append(coordination_lock.report(figures))
     say("")
     say("\n\n".join(sections))
     say(f"\nfinished {machine_line()}; the bench took {time.perf_counter() - started:.0f} s")
