@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from .infra import ZooKeeperServer
+from .infra import ZooKeeperServer, quiet_kazoo
 from .ports import HOST, free_port
 from .process import LaunchError
 from .table import ProcessTable
@@ -103,19 +103,20 @@ class Ensemble:
         """Start every node that is not running (all at once) and return when the running ones agree on a
         leader. The ports are chosen once; a node started again keeps them, and its data."""
         began = time.perf_counter()
+        first_start = not any(n.alive for n in self.nodes)
         for attempt in range(3):  # a free port can be taken between picking it and binding it
             if not all(n.port for n in self.nodes):
                 self._pick_ports()
             try:
                 self._start_nodes()
+                self.wait_for_quorum(timeout)
                 break
-            except LaunchError as exc:
-                if "Address already in use" not in exc.log_tail or attempt == 2:
-                    raise
+            except LaunchError as exc:  # a node exited: most likely one of its ports was taken meanwhile
+                if exc.exit_code is None or not first_start or attempt == 2:  # (Debian's ZooKeeper logs
+                    raise                              # nothing to say which: no SLF4J binding on its class path)
                 for node in self.nodes:
                     node.kill()
                     node.port = 0
-        self.wait_for_quorum(timeout)
         self.start_seconds = time.perf_counter() - began
         return self
 
@@ -146,9 +147,15 @@ class Ensemble:
 
     def wait_for_quorum(self, timeout: float = 60.0) -> EnsembleNode:
         """Wait until every running node serves (one leader, the others its followers); return the leader.
-        Raises TimeoutError if no majority is running, or they do not agree within `timeout` seconds."""
+        Raises TimeoutError if no majority is running, or they do not agree within `timeout` seconds, and
+        LaunchError (with its last log lines) if a node exits by itself meanwhile (a port taken, say)."""
         deadline = time.monotonic() + timeout
+        running_at_first = [n for n in self.nodes if n.alive]
         while True:
+            for node in running_at_first:
+                if node.exit_code is not None and node.exit_code >= 0:  # it exited by itself (not killed)
+                    raise LaunchError(node.name, "exited while the ensemble was electing a leader",
+                                      node.exit_code, node.logs())
             modes = self.modes()
             running = [m for m in modes.values() if m != "down"]
             if list(modes.values()).count("leader") == 1 and all(m in MODES for m in running):
@@ -212,6 +219,7 @@ class Ensemble:
         (keeping its session) as long as a majority serves."""
         from kazoo.client import KazooClient
 
+        quiet_kazoo()
         kwargs.setdefault("timeout", 5.0)
         # kazoo waits up to 60 s between attempts to reconnect by default; at most 0.5 s here, so a cell sees
         # the client back soon after a majority serves again
