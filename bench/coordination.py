@@ -7,7 +7,9 @@ On a private ZooKeeper (the kernel's settings: tickTime 500 ms), side by side, r
   until a survivor's /status says it leads (polled every 10 ms), and until the new leader's first batch is in
   the journal. The baseline, in the same rounds: a bare kazoo process holding one ephemeral node, SIGKILLed,
   and the time until a watcher in this process sees the node deleted: ZooKeeper's own session expiry, the floor
-  under any failover built on it. Both are also given against T itself.
+  under any failover built on it. Both are also given against T itself. (The server counts a session's timeout
+  from the last message it heard, a ping every third of T when idle, not from the kill: a failover can take
+  less than T, by up to a third of it, and up to a tick more than T.)
 - **config propagation**: a cell-side `config.write(...)` to the three reporters' group, and the time until the
   last of them has applied it (each instance records when it applied a change: no polling in the figure).
   The baseline: kazoo alone, one client writes a node and three other clients in this process have a DataWatch
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
+import random
 import statistics
 import subprocess
 import sys
@@ -55,6 +57,9 @@ def bare_expiry(hosts: str, zk, timeout: float) -> float:
         gone = threading.Event()
         if zk.exists(path, watch=lambda event: gone.set()) is None:
             raise RuntimeError("the holder's node is not there")
+        # the server's clock for the session starts at the last thing it heard (the create, just now, or a
+        # ping: kazoo pings every third of the timeout); kill at a random point of that cycle, as a crash would
+        time.sleep(timeout / 3 + random.uniform(0, timeout / 3))
         killed = time.perf_counter()
         proc.kill()
         gone.wait(60)

@@ -95,8 +95,9 @@ class LiveConfig:
         config["interval"]      # the value in force now
         config.version          # the largest mzxid applied (0: nothing from ZooKeeper yet, only defaults)
 
-    `checks` maps a setting to a function that returns the value to use or raises ValueError; a setting with no
-    default is unknown and refused. `on_change(key, value)` is called after each change is applied.
+    `checks` maps a setting to a function that returns the value to use or raises ValueError. The settings are
+    the keys of `defaults`: a node of another name is listed as refused, never watched, never applied.
+    `on_change(key, value)` is called after each change is applied.
     """
 
     def __init__(self, zk: KazooClient, group: str, defaults: dict, checks: dict[str, Callable] | None = None,
@@ -109,8 +110,10 @@ class LiveConfig:
         self.applied_at: float | None = None  # time.time() of the last change applied
         self.refused: deque = deque(maxlen=10)
         self.lock = threading.Lock()
-        self._watched: set[str] = set()
+        self._unknown: set[str] = set()
         zk.ensure_path(path_of(group))
+        for key in self.defaults:  # a watch on each setting we know, whether its node exists yet or not
+            DataWatch(zk, path_of(group, key), lambda data, stat, event=None, key=key: self._changed(key, data, stat))
         ChildrenWatch(zk, path_of(group), self._children)
 
     def __getitem__(self, key: str):
@@ -125,19 +128,22 @@ class LiveConfig:
 
     # --- the watches --------------------------------------------------------------------------------------------
     def _children(self, keys: list[str]) -> None:
-        """A setting was added (or removed): watch every node we do not watch yet."""
-        for key in keys:
-            if key not in self._watched:
-                self._watched.add(key)
-                DataWatch(self.zk, f"{path_of(self.group)}/{key}",
-                          lambda data, stat, event=None, key=key: self._changed(key, data, stat))
+        """The settings in ZooKeeper changed: say so once for each one this service does not know (a typo in a
+        cell, "intreval"). Those are not watched: the watches stay as many as the settings the service has."""
+        for key in set(keys) - set(self.defaults) - self._unknown:
+            if len(self._unknown) >= 50:
+                break
+            self._unknown.add(key)
+            with self.lock:
+                self.refused.append({"key": key[:64], "mzxid": None, "reason": "unknown setting (known: "
+                                     f"{', '.join(sorted(self.defaults))}): not watched"})
 
     def _changed(self, key: str, data: bytes | None, stat) -> None:
         """ZooKeeper says setting `key` is now `data` (None: the node was deleted): check it, then apply it."""
-        if stat is None:  # deleted: back to the default, at the zxid of the deletion (the parent's pzxid)
-            value, zxid, version = self.defaults.get(key), self._parent_pzxid(), None
-            if key not in self.defaults:
-                return
+        if stat is None:  # not there (yet), or deleted: the default, at the zxid of the deletion (parent's pzxid)
+            if self.versions.get(key) is None and self.values[key] == self.defaults[key]:
+                return  # nothing to change: the node has never been there
+            value, zxid, version = self.defaults[key], self._parent_pzxid(), None
         else:
             zxid, version = stat.mzxid, stat.version
             try:
@@ -158,8 +164,6 @@ class LiveConfig:
             self.on_change(key, value)
 
     def _check(self, key: str, data: bytes):
-        if key not in self.defaults:
-            raise ValueError(f"unknown setting {key!r} (known: {', '.join(sorted(self.defaults))})")
         if data is None or len(data) > MAX_VALUE_BYTES:
             raise ValueError(f"the value must be JSON of at most {MAX_VALUE_BYTES} bytes")
         try:

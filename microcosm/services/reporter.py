@@ -9,7 +9,7 @@ Each instance, in ZooKeeper (coordination/):
 - runs its group's **live configuration** (config.py), applied as soon as a cell writes it:
     interval   seconds per period (one batch per period)
     work_ms    how long the job works on a batch between deciding its number and writing it
-    paused     true: the leader writes nothing (a feature flag)
+    enabled    false: the leader skips its job, writes nothing (a feature flag)
     label      a text written with every batch, so the journal shows which configuration wrote it
 - contends in the **election** (election.py; `election="my_election.py:MyElection"` loads yours).
 
@@ -66,7 +66,7 @@ def _label(value):
     return value
 
 
-CHECKS = {"interval": _number(0.05, 60), "work_ms": _number(0, 30_000), "paused": _flag, "label": _label}
+CHECKS = {"interval": _number(0.05, 60), "work_ms": _number(0, 30_000), "enabled": _flag, "label": _label}
 
 
 class Job:
@@ -93,8 +93,8 @@ class Job:
             self.wake.clear()
 
     def one_period(self) -> None:
-        if self.settings["paused"]:
-            self.phase = "paused"
+        if not self.settings["enabled"]:
+            self.phase = "disabled"
             return
         token = self.election.token() if self.election.is_leader() else None
         if token is None:
@@ -146,7 +146,7 @@ def create_app(config: dict):
         raise ValueError("reporter needs ZooKeeper: pass zk=microcosm.zookeeper().hosts")
     app = create_service("reporter", config)
     name, group = app.config["INSTANCE"], str(config.get("group", "reporter"))
-    defaults = {"interval": 1.0, "work_ms": 0, "paused": False, "label": ""}
+    defaults = {"interval": 1.0, "work_ms": 0, "enabled": True, "label": ""}
     defaults.update({key: CHECKS[key](config[key]) for key in defaults if key in config})
     zk = connect(config["zk"], float(config.get("session_timeout", 3.0)))
     election = load_election(config.get("election"))(zk, group_path("election", group), name)

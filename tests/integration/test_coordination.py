@@ -86,10 +86,15 @@ def test_a_config_change_is_applied_by_every_instance_and_changes_what_they_do(c
     assert wait_until(lambda: all(any(x["mzxid"] == refused for x in c.status(r)["config"]["refused"])
                                   for r in c.reporters))
     assert {c.status(r)["config"]["values"]["interval"] for r in c.reporters} == {0.2}
+    live.write(c.zk, c.group, "intreval", 1)  # a typo: listed as unknown, never applied
+    assert wait_until(lambda: all(any(x["key"] == "intreval" for x in c.status(r)["config"]["refused"])
+                                  for r in c.reporters))
+    live.remove(c.zk, c.group, "label")  # deleted: every instance goes back to its default
+    assert wait_until(lambda: {c.status(r)["config"]["values"]["label"] for r in c.reporters} == {""})
 
-    paused = live.write(c.zk, c.group, "paused", True)  # the feature flag: the leader stops writing
-    assert wait_until(lambda: all(c.status(r)["config"]["version"] >= paused for r in c.reporters))
-    assert wait_until(lambda: c.status(c.leaders()[0])["job"]["phase"] == "paused")
+    disabled = live.write(c.zk, c.group, "enabled", False)  # the feature flag: the leader stops writing
+    assert wait_until(lambda: all(c.status(r)["config"]["version"] >= disabled for r in c.reporters))
+    assert wait_until(lambda: c.status(c.leaders()[0])["job"]["phase"] == "disabled")
     written = c.summary()["writes"]
     assert not wait_until(lambda: c.summary()["writes"] > written + 1, timeout=1.0)  # (one may have been under way)
 
