@@ -138,11 +138,15 @@ def create_app(config: dict):
         counts.add("errors")
         return error_response(503, f"ZooKeeper did not answer, no lock: {type(exc).__name__}")
 
+    def on_sale(item: str) -> None:
+        if not store.exists(key("initial", item)):
+            raise ApiError(404, f"no sale of {item!r}: an admin puts it on sale with PUT /_sale/{item}")
+
     def take(item: str, quantity: int) -> int | None:
         """Read the stock, work, write it minus `quantity`: the stock left, or None if there was not enough."""
         stock = store.get(key("stock", item))
-        if stock is None:
-            raise ApiError(404, f"no sale of {item!r}: an admin puts it on sale with PUT /_sale/{item}")
+        if stock is None:  # the sale ended meanwhile
+            raise ApiError(404, f"no sale of {item!r}")
         left = int(stock)
         if left < quantity:
             return None
@@ -156,6 +160,7 @@ def create_app(config: dict):
         body = read_json(item=Str(min=1, max=40), quantity=Int(required=False, default=1, min=1, max=10),
                          customer=Str(required=False, default="", max=64))
         item, quantity = checked_item(body["item"]), body["quantity"]
+        on_sale(item)  # before any lock: a stranger's made-up items must not become nodes in ZooKeeper
         token = None
         if zk is None:
             left = take(item, quantity)
@@ -207,6 +212,11 @@ def create_app(config: dict):
         checked_item(item)
         if not store.delete(key("stock", item), key("initial", item), key("reserved", item)):
             raise ApiError(404, f"no sale of {item!r}")
+        if zk is not None:  # the lock's parent node, unless someone still holds or waits for the lock
+            try:
+                zk.delete(f"{locks}/{item}")
+            except KazooException:  # NoNode (never locked), NotEmpty, or no ZooKeeper: it stays, harmless
+                pass
         return {"item": item, "ended": True}
 
     return app

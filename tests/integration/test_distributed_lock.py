@@ -90,8 +90,12 @@ def test_with_the_lock_exactly_the_stock_is_reserved(locked, zookeeper_server):
     counts = [i.get("/counts").json() for i in locked]
     assert sum(c["locks_taken"] for c in counts) == REQUESTS and not any(c["lock_unavailable"] for c in counts)
     zk = zookeeper_server.client()
+    path = f"{group_path('locks', f'sale-{TAG}')}/sneakers"
     try:  # every lock node was deleted on release: nobody holds or waits for the lock now
-        assert zk.get_children(f"{group_path('locks', f'sale-{TAG}')}/sneakers") == []
+        assert zk.get_children(path) == []
+        assert locked[1].delete("/_sale/sneakers").json() == {"item": "sneakers", "ended": True}
+        assert zk.exists(path) is None  # the sale ended: its lock's parent node went with it
+        assert locked[0].post("/reservations", json={"item": "sneakers"}).status_code == 404
     finally:
         zk.stop()
         zk.close()
@@ -194,7 +198,7 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize("which", ["unlocked", "locked"])
-def test_bad_input_gets_a_json_4xx_that_says_what_is_wrong_and_changes_nothing(request, which):
+def test_bad_input_gets_a_json_4xx_that_says_what_is_wrong_and_changes_nothing(request, which, zookeeper_server):
     instance = request.getfixturevalue(which)[0]
     put_on_sale(instance, "bad-input", stock=2)
     wrong = []
@@ -211,6 +215,12 @@ def test_bad_input_gets_a_json_4xx_that_says_what_is_wrong_and_changes_nothing(r
     assert not wrong, "\n".join(wrong)
     assert instance.get("/sale/bad-input").json() == {"item": "bad-input", "stock": 2, "initial": 2, "reserved": 0,
                                                       "oversold": 0}
+    zk = zookeeper_server.client()
+    try:  # an item nobody put on sale never became a node in ZooKeeper (no lock taken for it)
+        assert zk.exists(f"{group_path('locks', f'sale-{TAG}')}/never-on-sale") is None
+    finally:
+        zk.stop()
+        zk.close()
 
 
 def test_no_malformed_request_gets_a_500(unlocked):
