@@ -7,6 +7,7 @@ ports, with their data in this kernel's run folder; they die with the kernel. If
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import platform
 import shutil
@@ -119,6 +120,14 @@ def zookeeper_classpath() -> list[str]:
     return []
 
 
+def quiet_kazoo() -> None:
+    """kazoo logs every dropped connection as a warning: in a notebook, a wall of red text while a cell kills
+    servers on purpose (the cell says what happened). Keep only its errors, unless logging was set up for it."""
+    logger = logging.getLogger("kazoo")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.ERROR)
+
+
 class ZooKeeperServer(LocalServer):
     """A private standalone ZooKeeper: small heap, admin server off, short sessions allowed."""
 
@@ -161,6 +170,7 @@ class ZooKeeperServer(LocalServer):
     def client(self, **kwargs):
         from kazoo.client import KazooClient
 
+        quiet_kazoo()
         kwargs.setdefault("timeout", 5.0)
         zk = KazooClient(hosts=self.hosts, **kwargs)
         zk.start(timeout=10)
