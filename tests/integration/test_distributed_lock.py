@@ -1,5 +1,7 @@
 """The last items of a flash sale, reserved through three real instances at once: without a lock they oversell,
-with ZooKeeper's lock they do not; a holder killed mid-reservation blocks the item only until its session ends.
+with ZooKeeper's lock they do not; a holder killed mid-reservation blocks the item only until its session ends;
+a holder paused past its session oversells even with the lock (what fencing is for); without ZooKeeper a
+locked instance refuses at once.
 
 The stock is a real Redis key that flash_sale reads with GET and writes with SET (see the service's docstring
 for why), and each reservation works `work_ms` between the two: the window that threads from this test, sent
@@ -8,6 +10,8 @@ from the answers this test received; no test asserts how long anything took.
 """
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -128,6 +132,35 @@ def test_a_holder_killed_mid_reservation_blocks_the_item_until_its_session_ends(
         zk.close()
     assert locked[0].get("/sale/last-one").json()["oversold"] == 0
     assert locked[0].post("/reservations", json={"item": "last-one"}).status_code == 409
+
+
+def test_a_holder_paused_past_its_session_oversells_even_with_the_lock(launch, locked, zookeeper_server):
+    """Why the lock alone is not enough: frozen (SIGSTOP) between its read and its write, the holder loses its
+    session and with it the lock; another instance takes the lock and the last item; woken (SIGCONT), the
+    first writes what it read before, and answers 201 too. Only a store that checks a fencing token stops it."""
+    paused = launch("flash_sale", f"sale-paused-{TAG}", traffic=False, key_prefix=f"sale-{TAG}:",
+                    group=f"sale-{TAG}", work_ms=2_000, lock=True, session_timeout=1.5)
+    put_on_sale(paused, "paused", stock=1)
+    answers = []
+    reserving = threading.Thread(target=lambda: answers.append(
+        requests.post(f"{paused.url}/reservations", json={"item": "paused"}, timeout=60)), daemon=True)
+    reserving.start()
+    zk = zookeeper_server.client()
+    path = f"{group_path('locks', f'sale-{TAG}')}/paused"
+    try:
+        assert wait_until(lambda: zk.exists(path) and len(zk.get_children(path)) == 1)
+        os.killpg(paused.pid, signal.SIGSTOP)
+        assert wait_until(lambda: zk.get_children(path) == [])  # its session expired: the lock is free
+        other = locked[0].post("/reservations", json={"item": "paused"})
+        assert other.status_code == 201 and other.json()["left"] == 0, other.text
+    finally:
+        os.killpg(paused.pid, signal.SIGCONT)
+        zk.stop()
+        zk.close()
+    reserving.join(60)
+    assert answers and answers[0].status_code == 201, answers  # it still believed it held the lock
+    assert answers[0].json()["lock_token"] < other.json()["lock_token"]  # the token a fenced store would refuse
+    assert locked[0].get("/sale/paused").json()["oversold"] == 1
 
 
 def test_without_zookeeper_a_locked_reservation_is_refused_at_once_and_nothing_is_reserved_later(launch, tmp_path):
