@@ -209,6 +209,11 @@ else
     say "installing microcosm and its Python packages into $VENV (a few minutes the first time)"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[dev]' ||
         die "pip install failed (see above)"
+    # jsonschema imports rfc3987-syntax when it is there, and that compiles 39 grammars at import: measured here,
+    # 2 s more for every process that imports nbformat (each grader and nbgrader run, JupyterLab's start, pytest
+    # with nbval). It checks the syntax of "iri" strings in JSON schemas, which nothing here uses (jupyter-events
+    # pulls it in with jsonschema's format-nongpl extra); without it, jsonschema skips that one format.
+    "$VENV/bin/python" -m pip uninstall --quiet --yes rfc3987-syntax >/dev/null 2>&1 || true
     echo "$want" > "$STAMP"
     say "$VENV: ready"
 fi

@@ -31,6 +31,7 @@ def run_without_chromium(tmp_path: Path, ci: str | None) -> subprocess.Completed
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "test_page.py").write_text(TEST)
     env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the fixture needs no plugin, and loading them all takes seconds
     if ci is not None:
         env["CI"] = ci
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfs", "-p", "no:cacheprovider",
