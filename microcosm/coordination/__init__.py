@@ -7,10 +7,13 @@
 - election.py    leader election on kazoo's recipe, behind a small interface a service loads its election
                  from (so a lab's election plugs into the same service), and the fencing token it hands out
 - fencing.py     the check a resource applies to a fencing token: a write from a deposed leader is refused
+- locks.py       a distributed lock (kazoo's Lock recipe) with bounded waits and the grant's fencing token
+- timeline.py    who believed it led when, sampled from each instance, drawn as one lane per instance
 
 Every path lives under /microcosm in ZooKeeper, one subtree per group of instances:
 /microcosm/config/<group>/<key>, /microcosm/members/<group>/<instance>, /microcosm/election/<group>/<node>.
-The services that use them: `reporter` (the coordinated workers) and `journal` (the resource they write to).
+The services that use them: `reporter` (the coordinated workers), `journal` (the resource they write to) and
+`flash_sale` (instances that take a lock per item). Chapter 08 shows them; `runtime/ensemble.py` runs three servers.
 """
 ROOT = "/microcosm"
 
