@@ -21,7 +21,7 @@ import launch_time  # noqa: E402
 import wsgi_servers  # noqa: E402
 from common import machine_line  # noqa: E402
 
-BENCHES = ("wsgi", "launch", "hops", "balancer", "gateway", "identity", "memory", "lock")  # in the order they run
+BENCHES = ("wsgi", "launch", "hops", "balancer", "gateway", "identity", "memory", "lock", "coordination")  # in the order they run
 
 
 def main(argv=None) -> None:
@@ -99,6 +99,11 @@ def main(argv=None) -> None:
         say("distributed lock and the ZooKeeper ensemble ...")
         figures = coordination_lock.measure(seconds=duration, rounds=rounds, log=say)
         sections.append(coordination_lock.report(figures))
+    if "coordination" in only:
+        import coordination
+
+        say("leader failover and config propagation against ZooKeeper's own expiry and watches (printed as they come) ...")
+        coordination.main(["--rounds", "1" if args.quick else "3"])
     say("")
     say("\n\n".join(sections))
     say(f"\nfinished {machine_line()}; the bench took {time.perf_counter() - started:.0f} s")
