@@ -1,6 +1,6 @@
 """What the broker costs: events per second through a consumer group, and the outbox on orders' POST latency.
 
-    .venv/bin/python bench/broker_throughput.py [--events 6000] [--rounds 3] [--posts 300]
+    .venv/bin/python bench/broker_throughput.py [--events 6000] [--rounds 3] [--posts 300] [--baseline-ref REV]
 
 On a private redis-server (appendfsync everysec, as the kernel's), side by side, round after round:
 - the ceiling: bare Python consumers, each its own process (one, then three in one group), XREADGROUP 50 at a
@@ -11,12 +11,15 @@ Every consumer waits on the empty stream first; then N OrderPlaced events are pu
 process) and the clock runs from the first publish until the group has read all N and has none pending (XINFO
 GROUPS: acknowledged, which for notifications means committed). Each row gives the median over the rounds and
 their spread (min-max), and its ratio to the one-process ceiling and to the same number of bare processes.
+With `--baseline-ref REV`, notifications as it was at commit REV (bench/baseline.py) runs in the same rounds.
 Then orders' POST /orders, sequential, one client: without events (chapter 01's) and with the outbox (chapter
 07's). Prints Markdown tables with ratios against figures measured in the same run; asserts nothing.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import os
 import statistics
 import subprocess
@@ -25,11 +28,13 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import baseline  # noqa: E402
 import microcosm  # noqa: E402
 from common import machine_line, percentile, table  # noqa: E402
 from microcosm.broker import streams  # noqa: E402
 from microcosm.broker.envelope import event  # noqa: E402
 from microcosm.runtime.infra import RedisServer  # noqa: E402
+from microcosm.runtime.service import next_cpu  # noqa: E402
 
 STREAM = "orders.events"
 
@@ -44,8 +49,11 @@ def fill(r, n: int) -> None:
     pipe.execute()
 
 
-def bare_consumer(url: str, group: str, name: str) -> None:
-    """The ceiling's consumer (a process of its own): read 50, acknowledge them, nothing else; until Redis goes."""
+def bare_consumer(url: str, group: str, name: str, cpu: str) -> None:
+    """The ceiling's consumer (a process of its own, on one core as launched services are): read 50,
+    acknowledge them, nothing else; until Redis goes."""
+    if cpu != "-":
+        os.sched_setaffinity(0, {int(cpu)})
     r = streams.connect(url)
     streams.ensure_group(r, STREAM, group)
     r.xgroup_createconsumer(STREAM, group, name)  # so the bench sees it waiting (XINFO CONSUMERS)
@@ -56,18 +64,18 @@ def bare_consumer(url: str, group: str, name: str) -> None:
             r.xack(STREAM, group, *ids)
 
 
+def waiting(r) -> int:
+    """Clients blocked in XREADGROUP: consumers waiting on the empty stream."""
+    return sum(1 for c in r.client_list() if c.get("cmd") == "xreadgroup" and "b" in c.get("flags", ""))
+
+
 def timed(r, n: int, group: str, instances: int) -> float:
     """Events per second: publish n once `instances` consumers wait in `group`, until all are acknowledged."""
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # every consumer has made the group and is waiting on the empty stream
-        try:
-            if len(r.xinfo_consumers(STREAM, group)) >= instances:
-                break
-        except Exception:  # no stream or no group yet
-            pass
+    while waiting(r) < instances:  # every consumer has made the group and is waiting on the empty stream
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the {instances} consumers of {group} never started")
         time.sleep(0.05)
-    else:
-        raise RuntimeError(f"the {instances} consumers of {group} never started")
     started = time.perf_counter()
     fill(r, n)
     while True:
@@ -79,8 +87,9 @@ def timed(r, n: int, group: str, instances: int) -> float:
 
 def through_bare(r, url: str, n: int, instances: int) -> float:
     r.delete(STREAM)
-    procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--bare", url, f"bare-{i}"])
-             for i in range(instances)]
+    cores = [next_cpu() for _ in range(instances)]  # the turn of cores microcosm.launch pins services to
+    procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--bare", url, f"bare-{i}",
+                               "-" if cpu is None else str(cpu)]) for i, cpu in enumerate(cores)]
     try:
         return timed(r, n, "bare", instances)
     finally:
@@ -89,16 +98,18 @@ def through_bare(r, url: str, n: int, instances: int) -> float:
             proc.wait(10)
 
 
-def through_notifications(r, url: str, n: int, instances: int, root: str) -> float:
-    """Events per second applied by `instances` notifications processes in one group."""
+def through_notifications(r, url: str, n: int, instances: int, root: str, code: str | None = None) -> float:
+    """Events per second applied by `instances` notifications processes in one group (`code`: an older
+    microcosm, bench/baseline.py)."""
     r.delete(STREAM)
     data = tempfile.mkdtemp(dir=root)
-    launched = [microcosm.launch("notifications", f"bench-notifications-{i}", events=url, data_dir=data,
-                                 traffic=False, access_log=False) for i in range(1, instances + 1)]
+    start = functools.partial(baseline.launch, code) if code else microcosm.launch
+    launched = [start("notifications", f"bench-notifications-{i}", events=url, data_dir=data, traffic=False,
+                      access_log=False) for i in range(1, instances + 1)]
     try:
         rate = timed(r, n, "notifications", instances)
         applied = sum(c["applied"] for s in launched for c in s.get("/_events").json()["consumers"])
-        assert applied == n, f"{applied} of {n} applied"
+        assert applied >= n, f"{applied} of {n} applied"
         return rate
     finally:
         for s in launched:
@@ -123,28 +134,36 @@ def post_latency(orders, n: int) -> tuple[float, float]:
 
 def main(argv=None) -> None:
     if argv is None and sys.argv[1:2] == ["--bare"]:
-        return bare_consumer(sys.argv[2], "bare", sys.argv[3])
+        return bare_consumer(sys.argv[2], "bare", sys.argv[3], sys.argv[4])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--events", type=int, default=6000)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--posts", type=int, default=300)
+    p.add_argument("--baseline-ref", help="also notifications as it was at this commit, in the same rounds")
     args = p.parse_args(argv)
     root = tempfile.mkdtemp(prefix="bench-broker-")
     server = RedisServer("bench-broker").start()
     r = server.client()
     try:
-        print(f"{machine_line()}\n", flush=True)
-        rates: dict[tuple[str, int], list[float]] = {}
-        for _ in range(args.rounds):  # the rows take turns, so a busy spell of the machine hits them all
-            for instances in (1, 3):
-                rates.setdefault(("bare", instances), []).append(through_bare(r, server.url, args.events, instances))
-                rates.setdefault(("notifications", instances), []).append(
-                    through_notifications(r, server.url, args.events, instances, root))
+        old_code = baseline.checkout(args.baseline_ref) if args.baseline_ref else contextlib.nullcontext()
+        with old_code as old:
+            print(f"{machine_line()}\n", flush=True)
+            rates: dict[tuple[str, int], list[float]] = {}
+            for _ in range(args.rounds):  # the rows take turns, so a busy spell of the machine hits them all
+                for instances in (1, 3):
+                    rates.setdefault(("bare", instances), []).append(
+                        through_bare(r, server.url, args.events, instances))
+                    rates.setdefault(("notifications", instances), []).append(
+                        through_notifications(r, server.url, args.events, instances, root))
+                    if old:
+                        rates.setdefault((f"notifications ({baseline.label(args.baseline_ref)})", instances),
+                                         []).append(through_notifications(r, server.url, args.events, instances,
+                                                                          root, old))
         ceiling = statistics.median(rates[("bare", 1)])
         rows = []
         for (kind, instances), found in rates.items():
             bare = statistics.median(rates[("bare", instances)])
-            what = ("bare XREADGROUP + XACK, nothing applied" if kind == "bare" else "notifications") + \
+            what = ("bare XREADGROUP + XACK, nothing applied" if kind == "bare" else kind) + \
                 f", {instances} process{'es in one group' if instances > 1 else ''}"
             rows.append([what, spread(found), f"{statistics.median(found) / ceiling:.2f}",
                          f"{statistics.median(found) / bare:.2f}"])
