@@ -9,6 +9,8 @@
 - fencing.py     the check a resource applies to a fencing token: a write from a deposed leader is refused
 - locks.py       a distributed lock (kazoo's Lock recipe) with bounded waits and the grant's fencing token
 - timeline.py    who believed it led when, sampled from each instance, drawn as one lane per instance
+- watches.py     who watches what, as the ZooKeeper server counts it (wchc, wchp, mntr): the herd effect
+                 measured (lab 08's grader and its try-it cell)
 
 Every path lives under /microcosm in ZooKeeper, one subtree per group of instances:
 /microcosm/config/<group>/<key>, /microcosm/members/<group>/<instance>, /microcosm/election/<group>/<node>.

@@ -139,7 +139,7 @@ class ZooKeeperServer(LocalServer):
         """The lines of its zoo.cfg (an ensemble's node adds its peers: runtime/ensemble.py)."""
         return ["tickTime=500", "initLimit=10", "syncLimit=5", "minSessionTimeout=1000", "maxSessionTimeout=60000",
                 f"dataDir={self.data}", f"clientPort={self.port}", f"clientPortAddress={HOST}",
-                "admin.enableServer=false", "4lw.commands.whitelist=ruok,srvr,stat,mntr,envi,conf",
+                "admin.enableServer=false", "4lw.commands.whitelist=ruok,srvr,stat,mntr,envi,conf,wchs,wchc,wchp",
                 "maxClientCnxns=200"]
 
     def _start(self):

@@ -115,6 +115,18 @@ REFRESH_WITHOUT_A_SAFETY_NET = '''
     self.stale, self.last_refresh = False, time.time()
     return True
 '''
+WATCH_THE_CHILDREN = '''
+    node = self.node
+    if node is None:
+        return
+    queue = sorted(self.zk.get_children(self.path, watch=self.woken))
+    mine = node.rsplit("/", 1)[1]
+    if queue and queue[0] == mine:
+        stat = self.zk.exists(node)
+        with self.lock:
+            if self.node == node and stat is not None:
+                self.leading = stat.czxid
+'''
 
 WRONG_ANSWERS = [
     Wrong("01_microservices", "Task 1 · The `reviews` service", "reviews.py",
@@ -176,6 +188,24 @@ WRONG_ANSWERS = [
           "no claim of stale entries: only new ones are read",
           swap("""_, entries, *_ = self.r.xautoclaim(self.stream, self.group, self.name, int(self.claim_idle * 1000),
                                            start_id="0-0", count=50)""", "entries = []")),
+    Wrong("08_coordination", "Task 1 · Leader election from primitives", "election.py",
+          "every contender watches the leader's node (the herd)",
+          swap('self.zk.exists(f"{self.path}/{ahead[-1]}", watch=self.woken)',
+               'self.zk.exists(f"{self.path}/{queue[0]}", watch=self.woken)')),
+    Wrong("08_coordination", "Task 1 · Leader election from primitives", "election.py",
+          "every contender watches the list of contenders (the herd)", body("Election.look", WATCH_THE_CHILDREN)),
+    Wrong("08_coordination", "Task 1 · Leader election from primitives", "election.py",
+          "the node's sequence number as the token", swap("self.leading = stat.czxid", "self.leading = int(mine[-10:])")),
+    Wrong("08_coordination", "Task 1 · Leader election from primitives", "election.py",
+          "leave() forgets its node without deleting it",
+          body("Election.leave", "with self.lock:\n    self.node, self.leading = None, None")),
+    Wrong("08_coordination", "Task 2 · The fence check", "fence.py", "no fencing: every token goes through",
+          body("check", "return True")),
+    Wrong("08_coordination", "Task 2 · The fence check", "fence.py",
+          "`>` for `>=`: the leader's own second write, same token, refused",
+          swap("token >= newest", "token > newest")),
+    Wrong("08_coordination", "Task 2 · The fence check", "fence.py", "the first write refused (no token seen yet)",
+          swap("newest is None or token >= newest", "newest is not None and token >= newest")),
 ]
 
 
