@@ -91,6 +91,13 @@ class Counts:
             return {**self.values, "lock_wait_ms_avg": round(self.lock_wait_ms / taken, 3) if taken else None}
 
 
+def lock_waits(counts: dict) -> str:
+    """What this instance's ZooKeeper session has done, as the traffic monitor shows it: locks and their waits."""
+    if not counts["locks_taken"]:
+        return "no lock taken yet"
+    return f"{counts['locks_taken']} locks, wait {counts['lock_wait_ms_avg']:.1f} ms avg"
+
+
 def checked_item(item: str, field: str = "item") -> str:
     if not ITEM.fullmatch(item):
         raise ApiError(400, f"{field} must be 1-40 lower-case letters, digits or '-', starting with a letter or "
@@ -120,9 +127,11 @@ def create_app(config: dict):
         if not config.get("zk"):
             raise ValueError("flash_sale with lock=True needs ZooKeeper: pass zk=microcosm.zookeeper().hosts")
         from ..coordination.membership import connect
+        from ..traffic.session_hops import report_session
 
         zk = connect(config["zk"], float(config.get("session_timeout", 3.0)))
         atexit.register(zk.stop)  # a clean stop ends the session: a lock it held goes now, not at expiry
+        report_session(app, zk, lambda: {"holds": lock_waits(counts.snapshot())})  # for the traffic monitor
     locks = group_path("locks", str(config.get("group", "flash_sale")))
 
     def key(kind: str, item: str) -> str:

@@ -40,6 +40,7 @@ import time
 from ..coordination import config as live, group_path
 from ..coordination.election import load_election
 from ..coordination.membership import Membership, connect, members
+from ..traffic.session_hops import report_session
 from .base import CALLER, CALLER_INSTANCE, UpstreamError, call, create_service
 from .. import trust
 
@@ -161,6 +162,9 @@ def create_app(config: dict):
 
     membership.on_new_session.append(rejoin)
     membership.start()
+    report_session(app, zk, lambda: {  # for the traffic monitor: what our session holds, and the leader's token
+        "holds": ", ".join([f"member of {group}"] * membership.registered + ["leader"] * bool(election.is_leader())),
+        "token": election.token()})
     atexit.register(zk.stop)  # a clean stop (SIGTERM) ends the session: our nodes go now, not at its expiry
     threading.Thread(target=job.run, name=f"job-{name}", daemon=True).start()
 

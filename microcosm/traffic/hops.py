@@ -21,8 +21,9 @@ MAX_FIELD = {"path": 512, "error": 512}  # characters kept per field; any other 
 FIELDS = ("request_id", "hop", "parent", "caller", "caller_instance", "callee", "instance",
           "method", "path", "status", "ms", "ts", "error")
 # optional, for the chapters to come: kind ("publish" into a stream, "deliver" from it to a consumer group,
-# whose name is then the caller_instance), lag (the group's undelivered entries), cache ("hit" or "miss")
-OPTIONAL_FIELDS = ("kind", "lag", "cache")
+# whose name is then the caller_instance; "session": a ZooKeeper session's state, see session_hops.py), lag (the
+# group's undelivered entries), cache ("hit" or "miss"); a session hop's session, state, lost, timeout, holds, token
+OPTIONAL_FIELDS = ("kind", "lag", "cache", "session", "state", "lost", "timeout", "holds", "token")
 
 
 def new_hop_id() -> str:

@@ -7,10 +7,11 @@ window and counts per status class since the start; each instance's own rate, sh
 latency percentiles per service; and, for any recent request, its whole path as a tree of hops
 (`traces.py`).
 
-Control-plane traffic (registry heartbeats and watches, JWKS fetches: see `classify.py`) is kept but left out
-of the answers unless `control=True`. Two kinds of node besides services: a *stream* (hops with kind
-"publish" go into it, hops with kind "deliver" come out of it, from one of its consumer groups, carrying that
-group's `lag`) and a *cache* (hops carrying `cache="hit"` or `"miss"` give it a hit ratio).
+Control-plane traffic (registry heartbeats and watches, JWKS fetches: see `classify.py`; ZooKeeper sessions:
+see `sessions.py`) is kept but left out of the answers unless `control=True`. Two kinds of node besides
+services: a *stream* (hops with kind "publish" go into it, hops with kind "deliver" come out of it, from one of
+its consumer groups, carrying that group's `lag`) and a *cache* (hops carrying `cache="hit"` or `"miss"` give it
+a hit ratio).
 
 A consumer group is a node of its own, named `stream/group` (`group_node`): groups are usually named after the
 service that consumes (group "inventory", instance "inventory"), and a node named like the instance would turn
@@ -23,10 +24,11 @@ import time
 from collections import Counter, OrderedDict, defaultdict, deque
 
 from .classify import CLASSES, FAILED, is_control, is_own, status_class
+from .sessions import ZOOKEEPER, Sessions
 from .traces import Traces
 
 CLIENT = "client"
-STATES = ("up", "slow", "ejected", "down", "expired")
+STATES = ("up", "slow", "paused", "ejected", "down", "expired")
 
 
 def percentile(sorted_values: list[float], p: float) -> float | None:
@@ -45,7 +47,7 @@ def group_node(stream: str, group: str) -> str:
     return f"{stream}/{group}"
 
 
-class TrafficModel(Traces):
+class TrafficModel(Traces, Sessions):
     def __init__(self, window: float = 10.0, keep_requests: int = 2000, control: bool = False):
         self.window, self.control = window, control
         self.recent: deque = deque()  # hops inside the window, oldest first
@@ -64,6 +66,7 @@ class TrafficModel(Traces):
         self.declared: set[str] = set()  # services known to run (launched by this kernel)
         self.launched: set[str] = set()  # and their instances
         self.states: dict[str, str] = {}  # instance -> state reported by whoever knows (see states.py)
+        self._init_sessions()  # ZooKeeper sessions, as their holders report them (sessions.py)
         self.total = 0
         self._window_cache: tuple = (None, {})
         self.started = time.time()
@@ -91,6 +94,9 @@ class TrafficModel(Traces):
     def add(self, hops: list[dict], now: float | None = None) -> None:
         for hop in hops:
             if is_own(hop):
+                continue
+            if hop.get("kind") == "session":
+                self.add_session(hop)
                 continue
             self.total += 1
             self.started = min(self.started, hop.get("ts") or self.started)
@@ -125,6 +131,7 @@ class TrafficModel(Traces):
     def expire(self, now: float | None = None) -> None:
         self.now = now or time.time()
         cutoff = self.now - self.window
+        self.age_sessions(self.now)
         while self.recent and self.recent[0]["ts"] < cutoff:
             self.recent.popleft()
 
@@ -155,15 +162,20 @@ class TrafficModel(Traces):
         """service -> its instances (the client first; a stream: its consumer groups, by name); a service seen
         only through control traffic is left out while control traffic is hidden, unless it is running (declared)."""
         seen = {self.service_of.get(n, n) for key in self.edge_totals if self._shown(key) for n in key}
+        sessions = self.sessions()  # (none while control-plane traffic is hidden)
+        seen |= {info["service"] for info in sessions.values()} | ({ZOOKEEPER} if sessions else set())
         keep = seen | (self.declared - {CLIENT})
         order = sorted(keep, key=lambda s: (s != CLIENT, s))
         name = lambda node: self.group_of[node][1] if node in self.group_of else node
-        return {s: sorted(name(n) for n in self.services[s]) for s in order}
+        out = {s: sorted(name(n) for n in self.services[s]) for s in order if s != ZOOKEEPER}
+        if sessions:  # ZooKeeper's rows are the sessions
+            out[ZOOKEEPER] = [info["node"] for info in sessions.values()]
+        return out
 
     def hidden_control(self) -> int:
         """Control-plane hops left out of the picture (since watching began)."""
-        return 0 if self.control else sum(sum(c.values()) for key, c in self.edge_totals.items()
-                                          if self.edge_kind.get(key) == "control")
+        return 0 if self.control else self.session_hops + sum(
+            sum(c.values()) for key, c in self.edge_totals.items() if self.edge_kind.get(key) == "control")
 
     def _window_stats(self) -> dict:
         """One pass over the window's hops, shared by edges(), instances() and latency(): per edge, its
@@ -193,7 +205,7 @@ class TrafficModel(Traces):
                         "errors": sum(classes[c] for c in FAILED), "rps": round(len(ms) / span, 2),
                         "classes": {c: classes[c] for c in CLASSES if classes[c]},
                         "now": {c: now[c] for c in CLASSES if now[c]}})
-        return out
+        return out + self.session_edges()
 
     def classes_between(self, caller: str, callee: str) -> dict[str, int]:
         """Status class -> count of the calls from any instance of service `caller` to any of `callee`

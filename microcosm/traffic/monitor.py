@@ -4,8 +4,9 @@ A background thread reads new hops from Redis a few times a second into a `Traff
 widgets: the topology (instances grouped by service with their state, calls as arrows with their rate and
 status classes), latency percentiles per service, and a request inspector (any recent request, or the
 slowest, as a waterfall). About once a second it also asks the balancers and the registry what state each
-instance is in (states.py). Two controls change the view: the window rates are averaged over (a short one
-shows a burst as a burst) and whether control-plane traffic (heartbeats, watches, JWKS fetches) is drawn.
+instance is in (states.py); ZooKeeper sessions come as hops, their holders report them (session_hops.py).
+Two controls change the view: the window rates are averaged over (a short one shows a burst as a burst) and
+whether control-plane traffic (heartbeats, watches, JWKS fetches, ZooKeeper sessions) is drawn.
 The thread only sets widget values; it never prints or displays (ipykernel 7 loses output from threads).
 Where no widget frontend runs (nbconvert, GitHub, nbval) the same output carries a static HTML picture.
 """
@@ -15,7 +16,7 @@ import threading
 import time
 
 from ..runtime.process import before_stop_all, running
-from .hops import STREAM, read_hops
+from .hops import STREAM, newest_hops, read_hops
 from .model import TrafficModel
 from .render import latency_table, topology_svg, waterfall
 from .states import InstanceStates
@@ -33,6 +34,7 @@ class Monitor:
         self.states, self.states_every, self._states_at = InstanceStates(), states_every, 0.0
         self._drawn, self._next_draw = None, 0.0  # what the picture shows, and when it may be redrawn
         self.last_id = self._stream_end()
+        self._standing_sessions()
         self.errors = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -51,6 +53,15 @@ class Monitor:
         except Exception:
             return "0"
 
+    def _standing_sessions(self, seconds: float = 5.0) -> None:
+        """ZooKeeper sessions are a standing state, not traffic: start from what their holders said last."""
+        try:
+            recent = newest_hops(self.client, 1000, self.stream)
+        except Exception:
+            return
+        since = time.time() - seconds
+        self.model.add([h for h in recent if h.get("kind") == "session" and h["ts"] >= since])
+
     # --- widgets -----------------------------------------------------------------------------------
     def _build_widgets(self):
         import ipywidgets as W
@@ -60,7 +71,7 @@ class Monitor:
         self.window_pick = W.Dropdown(options=[(f"{w:g} s", w) for w in windows], value=self.model.window,
                                       description="rates over", layout=W.Layout(width="180px"))
         self.control_box = W.Checkbox(value=self.model.control, indent=False,
-                                      description="control plane (heartbeats, watches, JWKS)")
+                                      description="control plane (heartbeats, watches, JWKS, ZooKeeper sessions)")
         self.window_pick.observe(lambda change: self._set(window=change["new"]), names="value")
         self.control_box.observe(lambda change: self._set(control=change["new"]), names="value")
         self.stats = W.HTML()
@@ -138,7 +149,7 @@ class Monitor:
         model = self.model
         model.expire()
         seen = (model.total, len(model.recent), sorted(model.states.items()), len(model.launched),
-                model.window, model.control, round(model.span(), 1))
+                model.window, model.control, round(model.span(), 1), model.control and model.session_changes)
         now = time.monotonic()
         if not force and (seen == self._drawn or now < self._next_draw):
             return
@@ -201,7 +212,8 @@ def monitor(*, window: float = 10.0, refresh: float = 0.3, control: bool = False
 
     `window`: the seconds that rates and percentiles are taken over (a short window shows a burst as a
     burst; counts on the edges run from when watching began). `control=True` also draws the control plane:
-    heartbeats and watches at the registry, JWKS fetches at the identity provider."""
+    heartbeats and watches at the registry, JWKS fetches at the identity provider, and ZooKeeper with each
+    instance's session to it (its state, what it holds, a leader's fencing token, sessions lost)."""
     global _current
     if window <= 0 or refresh <= 0:
         raise ValueError("window and refresh must be positive numbers of seconds")

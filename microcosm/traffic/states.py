@@ -1,7 +1,7 @@
 """Each instance's state, from whoever knows it, read by the monitor about once a second:
 
 - the kernel's own processes: an instance whose process has died, or that was stopped and forgotten
-  (`scale` down), is *down*; one given a delay with
+  (`scale` down), is *down*; one frozen with `pause()` (SIGSTOP) is *paused*; one given a delay with
   `chaos(delay_ms=...)` is *slow* (the model also marks slow an instance answering far slower than its
   siblings, whoever slowed it);
 - every balancer's public `/metrics`: a backend its health checks took out is *down*, one it took out after
@@ -20,7 +20,7 @@ import requests
 
 from .classify import MONITOR_CALLER
 
-RANK = {"up": 0, "slow": 1, "ejected": 2, "down": 3, "expired": 4}  # when sources disagree, the worst wins
+RANK = {"up": 0, "slow": 1, "paused": 2, "ejected": 3, "down": 4, "expired": 5}  # when sources disagree, the worst wins
 
 
 class InstanceStates:
@@ -52,6 +52,8 @@ class InstanceStates:
         for p in services:
             if not p.alive:
                 worse(p.name, "down")
+            elif getattr(p, "status", "") == "paused":
+                worse(p.name, "paused")
             elif (getattr(p, "faults", None) or {}).get("delay_ms"):
                 worse(p.name, "slow")
         for p in services:

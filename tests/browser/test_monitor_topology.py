@@ -5,11 +5,13 @@ redraws its topology widget; the test puts the widget's HTML in a plain page (th
 it as the element's content; the JupyterLab test already proves the widget itself renders there) and reads
 what a learner would see: no text overlapping another text, a box or an edge (rendered boxes measured in the
 browser), each instance's state after a kill, the 429s on the client -> gateway edge, control-plane traffic
-hidden until asked for, events going producer -> stream -> consumer group drawn unlike calls. Screenshots go
+hidden until asked for, events going producer -> stream -> consumer group drawn unlike calls, ZooKeeper with
+each reporter's session (chapter 08). Screenshots go
 to test-artifacts/monitor/.
 """
 import re
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -194,3 +196,72 @@ def test_chapter_07_events_go_producer_stream_group_drawn_unlike_calls(chromium_
     assert shares.keys() >= {"notifications-1", "notifications-2"}, rows
     assert all(0 <= v <= 100 for v in shares.values()), shares
     assert 98 <= shares["notifications-1"] + shares["notifications-2"] <= 102, shares
+
+
+def test_chapter_08_zookeeper_with_each_reporters_session_lost_and_new_after_a_pause(
+        chromium_page, launch, live_monitor, zookeeper_server, tmp_path):
+    """Three reporters on a real ZooKeeper (2 s sessions): ZooKeeper drawn only with the control plane shown, a
+    session edge from each reporter, the leader marked with its token; a follower SIGSTOPped past its session
+    timeout shows its session silent, then (SIGCONT) expired beside the new one it made, one session lost."""
+    from microcosm.coordination.membership import members
+
+    group = f"m{uuid.uuid4().hex[:8]}"
+    journal = launch("journal", f"journal-{group}", data_dir=str(tmp_path / "journal"))
+    reporters = [launch("reporter", f"reporter-{i}", journal_url=journal.url, group=group, session_timeout=2,
+                        interval=0.2) for i in (1, 2, 3)]
+    status = lambda r: r.get("/status").json()
+    leader = wait_for(lambda: [r for r in reporters if status(r)["leader"]], lambda ls: len(ls) == 1)
+    assert len(leader) == 1, [status(r) for r in reporters]
+    leader = leader[0]
+    monitor = live_monitor(window=5)  # as chapter 08 calls it, but control traffic off: the default
+    svg = lambda: monitor.topology.value
+    wait_for(lambda: monitor.model.hidden_control(), lambda n: n >= 6)
+    assert "zookeeper" not in svg() and 'data-kind="session"' not in svg()
+    assert "ZooKeeper sessions)" in svg()  # the footnote says what is hidden
+
+    monitor.control_box.value = True  # the learner ticks "control plane"
+    token = status(leader)["token"]
+    drawn = wait_for(svg, lambda v: v.count('data-kind="session"') == 3 and f"token {token}<" in v)
+    show(chromium_page, monitor, "08_coordination")
+    page = chromium_page
+    problems = overlaps(page)
+    assert not problems, "\n".join(problems)
+    assert page.locator("g.mc-service[data-service=zookeeper]").count() == 1, drawn
+    sessions = {r.name: status(r)["session"]["session"] for r in reporters}
+    for r in reporters:  # one dotted edge from each reporter's row to its session's row in ZooKeeper's box
+        edge = page.locator(f'path.mc-edge[data-kind=session][data-from="{r.name}"]')
+        assert edge.count() == 1 and edge.get_attribute("data-to") == f"zookeeper/{sessions[r.name]}"
+        assert page.locator(f'g.mc-row[data-node="zookeeper/{sessions[r.name]}"]').get_attribute("data-state") == \
+            "connected"
+    row = page.locator(f'g.mc-row[data-node="{leader.name}"]')
+    assert row.locator("text.mc-state").text_content() == "leader" and f"token {token}" in row.text_content()
+    assert all(page.locator(f'g.mc-row[data-node="{r.name}"] text.mc-state').count() == 0
+               for r in reporters if r is not leader)
+
+    follower = next(r for r in reporters if r is not leader)
+    old = f"zookeeper/{sessions[follower.name]}"
+    zk = zookeeper_server.client()
+    try:
+        follower.pause()  # SIGSTOP: no pings, no hops
+        state = lambda node: (m := re.search(rf'data-node="{node}" data-state="(\w+)"', svg())) and m.group(1)
+        assert wait_for(lambda: (state(old), state(follower.name)), lambda s: s == ("silent", "paused")) == \
+            ("silent", "paused")
+        assert wait_for(lambda: follower.name in members(zk, group), lambda there: not there) is False
+    finally:
+        follower.resume()  # SIGCONT: it learns that its session expired, and makes a new one
+        zk.stop()
+        zk.close()
+    new = wait_for(lambda: status(follower)["session"], lambda s: s["registered"] and s["sessions_lost"] >= 1)
+    assert new["sessions_lost"] == 1, new
+    wait_for(svg, lambda v: f'data-node="zookeeper/{new["session"]}" data-state="connected"' in v
+             and state(old) == "expired" and "1 session lost" in v and state(follower.name) == "up")
+    show(chromium_page, monitor, "08_coordination-session-lost")
+    problems = overlaps(page)
+    assert not problems, "\n".join(problems)
+    edges = {e.get_attribute("data-to"): e for e in
+             page.locator(f'path.mc-edge[data-kind=session][data-from="{follower.name}"]').all()}
+    assert set(edges) == {old, f"zookeeper/{new['session']}"}
+    assert page.locator(f'g.mc-row[data-node="{old}"]').get_attribute("data-state") == "expired"
+    assert "expired" in page.locator(f'g.mc-row[data-node="{old}"]').text_content()
+    assert "1 session lost" in page.locator(f'g.mc-row[data-node="{follower.name}"]').text_content()
+    assert len({e.evaluate("p => getComputedStyle(p).stroke") for e in edges.values()}) == 2  # grey, green

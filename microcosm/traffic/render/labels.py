@@ -21,7 +21,7 @@ def text_width(text: str, size: float = 12, bold: bool = False) -> float:
             total += EM["digit"]
         elif ch in "ilj.,:;·|!'()[] ":
             total += EM["narrow"]
-        elif ch in "mwMW%@—":
+        elif ch in "mwMW%@—…":
             total += EM["wide"]
         elif ch.isupper():
             total += EM["upper"]

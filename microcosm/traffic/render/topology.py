@@ -3,6 +3,8 @@ box with their state and their own numbers (boxes.py), calls as curves with arro
 caller and callee service giving the rate over the window and the count of each status class, placed
 where it overlaps nothing (labels.py). Asynchronous edges (an event published into a stream, delivered from
 one of its consumer groups) are dashed with an open arrowhead, so they never read as calls; a footnote says so.
+A ZooKeeper session (control-plane traffic, drawn when asked for) is a dotted arrow from its holder's row to the
+session's row in ZooKeeper's box, coloured by the session's state, without a label (the rows say it all).
 Services with no traffic shown sit in a row below."""
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import html
 from collections import defaultdict
 
 from ..model import CLIENT, TrafficModel
-from .boxes import HEADER_H, PAD, ROW_GAP, ROW_H, STATE_STYLE, Box, boxes, rate
+from .boxes import HEADER_H, PAD, QUIET, ROW_GAP, ROW_H, STATE_STYLE, Box, boxes, rate
 from .labels import Placer, Rect, cubic, text_width
 from .layout import layout
 
@@ -18,6 +20,8 @@ GREEN, RED, AMBER, PURPLE, GREY, INK = "#1a7f37", "#cf222e", "#9a6700", "#8250df
 CLASS_COLOUR = {"2xx": GREEN, "3xx": GREY, "4xx": AMBER, "429": PURPLE, "5xx": RED, "refused": RED}
 LABEL_SIZE, LABEL_H = 11, 14
 ASYNC = ("publish", "deliver")  # kinds of edge that go through a stream
+SESSION_COLOUR = {"connected": GREEN, "suspended": AMBER, "silent": GREY, "expired": GREY}
+MARKER_COLOURS = (INK, GREY, RED, PURPLE, GREEN, AMBER)
 MARGIN, TOP = 12, 30
 
 
@@ -68,7 +72,7 @@ def _pieces_width(pieces, size=LABEL_SIZE, sep=" · ") -> float:
 
 def _draw_box(box: Box, x: float, y: float) -> list[str]:
     stroke = RED if box.failing else (GREEN if box.busy else "#8c959f")
-    fill = {"stream": "#ddf4ff", "cache": "#fbefff", "client": "#f6f8fa"}.get(box.kind, "#f6f8fa")
+    fill = {"stream": "#ddf4ff", "cache": "#fbefff", "zookeeper": "#eef9f0"}.get(box.kind, "#f6f8fa")
     w, h = box.width, box.height
     out = [f'<g class="mc-service" data-service="{html.escape(box.service)}" data-kind="{box.kind}">',
            f'<rect class="mc-box" x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="8" fill="{fill}" '
@@ -80,18 +84,19 @@ def _draw_box(box: Box, x: float, y: float) -> list[str]:
     for i, row in enumerate(box.rows):
         ry = y + HEADER_H + i * (ROW_H + ROW_GAP)
         fill, line, dash, colour = STATE_STYLE.get(row.state, STATE_STYLE["up"])
+        weight = "normal" if row.state in QUIET else "bold"
         out.append(f'<g class="mc-row" data-node="{html.escape(row.node)}" data-state="{row.state}">'
                    f'<rect class="mc-instance" x="{x + PAD:.1f}" y="{ry:.1f}" width="{w - 2 * PAD:.1f}" '
                    f'height="{ROW_H}" rx="4" fill="{fill}" stroke="{line}"'
                    + (f' stroke-dasharray="{dash}"' if dash else "") + "/>")
         name_x = x + PAD + 6
-        out.append(_text([(row.name, colour)], name_x, ry + 15, "mc-text mc-name", 11,
-                         weight="normal" if row.state == "up" else "bold"))
+        out.append(_text([(row.name, colour)], name_x, ry + 15, "mc-text mc-name", 11, weight=weight))
         if row.badge:
-            out.append(_text([(row.badge, colour)], name_x + text_width(row.name, 11) + 6, ry + 15,
+            out.append(_text([(row.badge, row.badge_colour or colour)],
+                             name_x + text_width(row.name, 11, bold=weight == "bold") + 6, ry + 15,
                              "mc-text mc-state", 10, weight="bold"))
         if row.stats:
-            out.append(_text([(row.stats, GREY if row.state == "up" else colour)], x + w - PAD - 6, ry + 15,
+            out.append(_text([(row.stats, GREY if row.state in QUIET else colour)], x + w - PAD - 6, ry + 15,
                              "mc-text mc-stats", 10, anchor="end"))
         out.append("</g>")
     out.append("</g>")
@@ -107,8 +112,9 @@ def topology_svg(model: TrafficModel, title: str = "") -> str:
     edges = [e for e in model.edges() if e["from"] != e["to"] and service_of(e["from"]) in all_boxes
              and service_of(e["to"]) in all_boxes and service_of(e["from"]) != service_of(e["to"])]
     groups = defaultdict(list)  # (caller service, callee service) -> its edges: one label for them (each
-    for e in edges:             # instance's own numbers are in its row)
-        groups[(service_of(e["from"]), service_of(e["to"]))].append(e)
+    for e in edges:             # instance's own numbers are in its row; a session's, in its rows)
+        if e["kind"] != "session":
+            groups[(service_of(e["from"]), service_of(e["to"]))].append(e)
     labels = {key: edge_label(group) for key, group in groups.items()}
     links = [(service_of(e["from"]), service_of(e["to"])) for e in edges]
     # the room between two columns: enough for the widest label that leaves the left one
@@ -163,11 +169,15 @@ def topology_svg(model: TrafficModel, title: str = "") -> str:
         colour = RED if now.get("5xx") or now.get("refused") else (PURPLE if now.get("429") else
                                                                     (INK if e["rps"] else GREY))
         dash, marker = (' stroke-dasharray="6 4"', "mc-event") if e["kind"] in ASYNC else ("", "mc-arrow")
+        tip = " · ".join(t for t, _ in edge_label([e]))
+        if e["kind"] == "session":
+            colour, dash = SESSION_COLOUR.get(e["state"], GREY), ' stroke-dasharray="2 3"'
+            tip = f'session {e["to"].partition("/")[2]}, {e["state"]}'
         width = 1.2 + min(3.0, e["rps"] / 10)
         parts.append(f'<path class="mc-edge" data-from="{html.escape(e["from"])}" data-to="{html.escape(e["to"])}" '
                      f'data-kind="{e["kind"]}" d="{d}" fill="none" stroke="{colour}" stroke-width="{width:.1f}"{dash} '
                      f'marker-end="url(#{marker}-{colour[1:]})"><title>{html.escape(e["from"])} → {html.escape(e["to"])}: '
-                     f'{html.escape(" · ".join(t for t, _ in edge_label([e])))}</title></path>')
+                     f'{html.escape(tip)}</title></path>')
     footnotes = []
     for key in sorted(groups, key=lambda k: -sum(e["count"] for e in groups[k])):
         pieces = labels[key]
@@ -189,10 +199,14 @@ def topology_svg(model: TrafficModel, title: str = "") -> str:
              for who, pieces in footnotes]
     hidden = model.hidden_control()
     notes.append([("rates over the last ", GREY), (f"{model.span():.0f} s", INK), ("; counts since watching began", GREY)]
-                 + ([(f"; {hidden} control-plane hops hidden (heartbeats, watches, JWKS)", GREY)] if hidden else []))
+                 + ([(f"; {hidden} control-plane hops hidden (heartbeats, watches, JWKS"
+                      + (", ZooKeeper sessions)" if model.session_hops else ")"), GREY)] if hidden else []))
     if any(e["kind"] in ASYNC for e in edges):
         notes.append([("dashed arrows: events through a stream (nobody waits for them); a group's lag: entries not "
                        "yet read, pending: read and not yet acknowledged", GREY)])
+    if any(e["kind"] == "session" for e in edges):
+        notes.append([("dotted arrows: each instance's ZooKeeper session; silent: its holder said nothing for longer "
+                       "than the session timeout; expired: ZooKeeper ended it, and what it held with it", GREY)])
     y = bottom + 22
     for note in notes:
         parts.append(_text(note, MARGIN, y, "mc-label mc-footnote", sep=""))
@@ -205,10 +219,10 @@ def topology_svg(model: TrafficModel, title: str = "") -> str:
             '<defs>' + "".join(
                 f'<marker id="mc-arrow-{c[1:]}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" '
                 f'markerHeight="8" markerUnits="userSpaceOnUse" orient="auto"><path d="M 0 0 L 10 5 L 0 10 z" '
-                f'fill="{c}"/></marker>' for c in (INK, GREY, RED, PURPLE)) + "".join(
+                f'fill="{c}"/></marker>' for c in MARKER_COLOURS) + "".join(
                 f'<marker id="mc-event-{c[1:]}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" '
                 f'markerHeight="9" markerUnits="userSpaceOnUse" orient="auto"><path d="M 1 1 L 9 5 L 1 9" '
-                f'fill="none" stroke="{c}" stroke-width="1.6"/></marker>' for c in (INK, GREY, RED, PURPLE)) + '</defs>')
+                f'fill="none" stroke="{c}" stroke-width="1.6"/></marker>' for c in MARKER_COLOURS) + '</defs>')
     if title:
         head += _text([(title, INK)], MARGIN, 18, "mc-label mc-heading", 12, weight="bold")
     return head + "".join(parts) + "</svg>"
