@@ -13,12 +13,17 @@ base64url JSON objects (no duplicate members, no NaN, bounded size and nesting),
 must have the types the standards give them, and the identity it names (`sub`, `scope`, `client_id`) must be
 plain printable text, since a gateway passes it on in HTTP headers.
 
+A gateway checks the same token on every request until it expires: `VerifiedTokens` (cache.py) remembers the
+tokens `verify` accepted, so their signatures are checked once, while `exp`, `nbf`, the key's presence in the
+JWKS and the scopes are still checked on every use.
+
 The package: errors.py (TokenError, its reasons, the bearer header), keys.py (the JWKS cache, keys parsed once),
-verify.py (the checks, in order).
+verify.py (the checks, in order), cache.py (the verified-token cache).
 """
 from .errors import REASONS, TokenError, bearer_token
 from .keys import JWKSCache
-from .verify import ALGORITHM, REQUIRED_CLAIMS, check_identity, verify
+from .verify import ALGORITHM, REQUIRED_CLAIMS, check_identity, check_scopes, verify
+from .cache import VerifiedTokens
 
 __all__ = ["REASONS", "TokenError", "bearer_token", "JWKSCache", "ALGORITHM", "REQUIRED_CLAIMS", "check_identity",
-           "verify"]
+           "check_scopes", "verify", "VerifiedTokens"]

@@ -143,7 +143,12 @@ def verify(token: str | None, jwks, issuer: str, audience: str, required_scopes=
     _check_dates(claims)
     claims.setdefault("scope", "")  # no scope claim: no scopes (and claims["scope"] is always a string)
     check_identity(claims)
+    check_scopes(claims, required_scopes)
+    return claims
+
+
+def check_scopes(claims: dict, required_scopes=()) -> None:
+    """TokenError('missing_scope') unless the (verified) claims grant every required scope."""
     missing = [s for s in required_scopes if s not in claims["scope"].split()]
     if missing:
         raise TokenError("missing_scope", f"the token lacks scope {' '.join(missing)!r}")
-    return claims

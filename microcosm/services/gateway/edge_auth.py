@@ -4,8 +4,11 @@ told who is calling in headers.
 Each route says per method which scopes a token must carry (routing.py). For a method that needs a token,
 `EdgeAuth.authenticate(scopes)` reads `Authorization: Bearer <token>` and checks it with
 `microcosm.tokens.verify` against the identity provider's public keys (its JWKS, cached, fetched again
-when a token names a key id the cache does not know): RS256 only, `exp`, `nbf`, `iss`, `aud`, scopes.
-`token_verifier="file.py:name"` loads a verifier of your own instead. The answers when it fails:
+when a token names a key id the cache does not know): RS256 only, `exp`, `nbf`, `iss`, `aud`, scopes. A token
+verified once is remembered until it expires (`tokens.VerifiedTokens`): its signature is not checked again, but
+its expiry, its key's presence in the JWKS and the scopes are, on every request.
+`token_verifier="file.py:name"` loads a verifier of your own instead (run on every request). The answers when
+it fails:
 
 - **401** with `WWW-Authenticate: Bearer realm="microcosm"` when there is no token, or with
   `error="invalid_token"` and the reason when it is expired, forged, for another audience ...: "who are you?";
@@ -54,15 +57,22 @@ class EdgeAuth:
         self.audience = config.get("audience", "microcosm")
         self.jwks = tokens.JWKSCache(config.get("jwks_url") or f"{identity_url}/.well-known/jwks.json") \
             if identity_url else None
-        self.verify = load_object(config["token_verifier"]) if config.get("token_verifier") else tokens.verify
+        own = config.get("token_verifier")
+        self.verify = load_object(own) if own else tokens.verify
+        # ours remembers the tokens it verified (tokens/cache.py); your own verifier runs on every request
+        self.verified = tokens.VerifiedTokens(self.jwks, self.issuer, self.audience) \
+            if self.jwks is not None and not own else None
 
     def authenticate(self, scopes: list[str]) -> dict:
         """The caller's verified claims, or a 401/403 ApiError with WWW-Authenticate."""
         if self.jwks is None:
             raise ApiError(503, "this route needs a token, but the gateway has no identity provider (identity_url)")
         try:
-            claims = self.verify(tokens.bearer_token(request.headers.get("Authorization")), self.jwks, self.issuer,
-                                 self.audience, scopes)
+            token = tokens.bearer_token(request.headers.get("Authorization"))
+            if self.verified is not None:
+                claims = self.verified.verify(token, scopes)
+            else:
+                claims = self.verify(token, self.jwks, self.issuer, self.audience, scopes)
             return tokens.check_identity(claims)  # whatever the verifier, what goes on in headers is plain text
         except tokens.TokenError as exc:
             log.info("token refused on %s %s: %s", request.method, request.path, exc.reason)  # never the token
@@ -80,7 +90,8 @@ class EdgeAuth:
         """What the gateway knows of the identity provider (for /_gateway)."""
         jwks = self.jwks
         return {"issuer": self.issuer, "audience": self.audience, "jwks_url": jwks.url if jwks else None,
-                "known_keys": sorted(jwks.keys) if jwks else [], "jwks_fetches": jwks.fetches if jwks else 0}
+                "known_keys": sorted(jwks.keys) if jwks else [], "jwks_fetches": jwks.fetches if jwks else 0,
+                "verified_tokens": self.verified.state() if self.verified else None}
 
 
 def check_owner(owner_segment: str | None, claims: dict | None) -> None:
