@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 BUILTIN = ("catalog", "orders", "carts", "registry", "balancer", "identity", "gateway", "legacy_stock", "inventory",
-           "notifications", "ledger", "journal", "reporter", "flash_sale")
+           "notifications", "ledger", "journal", "reporter", "flash_sale", "web")
 
 
 def load_module(spec: str):

@@ -41,7 +41,8 @@ Where each part lives, one idea a module:
     upstream.py      the pooled keep-alive HTTP/1.1 client a plain route forwards with
     translation.py   JSON outside, the legacy stock service's XML and forms inside
     composition.py   the product page: catalog and stock in parallel, a partial answer when stock is down
-    edge.py          on every request: header size, one path, no secrets in URLs, CORS
+    edge.py          on every request: header size, one path, no secrets in URLs
+    cors.py          which web pages may call from a browser: preflights, Access-Control-* headers
     openapi.py       the public API's OpenAPI document, generated from the routing table
     app.py           create_app(config): the parts put together, and the order a request meets them
 """
@@ -49,13 +50,13 @@ from __future__ import annotations
 
 from . import paths
 from .app import Gateway, create_app
-from .edge import EXPOSED_HEADERS
+from .cors import EXPOSED_HEADERS, Cors
 from .edge_auth import FORWARDED_HEADERS, IDENTITY_HEADERS, EdgeAuth
 from .openapi import openapi_document
 from .proxy import RETURNED_HEADERS
 from .rate_limit import TOKEN_BUCKET_LUA, RateLimits, TokenBucket, caller_keys, load_limiter
 from .routing import DEFAULT_ROUTES, ID_MAX, PUBLIC, Route, Upstreams, routes_from_config
 
-__all__ = ["DEFAULT_ROUTES", "EXPOSED_HEADERS", "EdgeAuth", "FORWARDED_HEADERS", "Gateway", "ID_MAX",
+__all__ = ["Cors", "DEFAULT_ROUTES", "EXPOSED_HEADERS", "EdgeAuth", "FORWARDED_HEADERS", "Gateway", "ID_MAX",
            "IDENTITY_HEADERS", "PUBLIC", "RETURNED_HEADERS", "RateLimits", "Route", "TOKEN_BUCKET_LUA", "TokenBucket",
            "Upstreams", "caller_keys", "create_app", "load_limiter", "openapi_document", "paths", "routes_from_config"]

@@ -13,7 +13,8 @@ its service and instance (routing.py), and every route admits the request with `
 Config (every key optional): `routes`, `replace_routes`, `upstreams`, `registry_url` (routing.py);
 `identity_url`, `jwks_url`, `issuer`, `audience`, `token_verifier` (edge_auth.py); `rate_limit`,
 `rate_limiter`, `rate_limit_prefix`, `redis_url` (rate_limit.py); `composition_timeouts` (composition.py);
-`cors_origins`, `max_header_bytes` (edge.py); and what every service takes (`upstream_timeout`, ...).
+`cors_origins`, `cors_credentials`, `cors_max_age` (cors.py); `max_header_bytes` (edge.py); and what every
+service takes (`upstream_timeout`, ...).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from flask import Blueprint, request
 
 from ..base import ApiError, create_service, error_response, require_admin
 from . import composition, edge, openapi, proxy, translation
+from .cors import Cors
 from .edge_auth import EdgeAuth, check_owner, identity_headers
 from .rate_limit import RateLimits
 from .routing import PUBLIC, Route, Upstreams, routes_from_config
@@ -51,8 +53,8 @@ def create_app(config: dict):
     routes = routes_from_config(config)
     auth = EdgeAuth(config)
     limits = RateLimits(config)
-    cors_origins = set(config.get("cors_origins") or [])
-    edge_checks = edge.routes(cors_origins, int(config.get("max_header_bytes", 8192)))
+    cors = Cors.from_config(config)  # a bad origin in the list stops the launch here, with what is wrong
+    edge_checks = edge.routes(int(config.get("max_header_bytes", 8192)))
     upstreams = Upstreams(config, {r.service for r in routes} | {"catalog", "stock"})
     gateway = Gateway(routes, upstreams, auth, limits)
     app.extensions["gateway"] = {"routes": routes, "upstreams": upstreams, "jwks": auth.jwks, "limiter": limits.limiter}
@@ -61,9 +63,10 @@ def create_app(config: dict):
     app.register_blueprint(translation.routes(gateway))
     app.register_blueprint(composition.routes(gateway, config))
     app.register_blueprint(edge_checks)
+    app.register_blueprint(cors.routes())  # after the edge checks: a preflight's path is checked like any other
     app.register_error_handler(ApiError, answer_error)
     app.register_blueprint(openapi.routes(gateway))
-    app.register_blueprint(status_route(gateway, cors_origins))
+    app.register_blueprint(status_route(gateway, cors))
     return app
 
 
@@ -75,7 +78,7 @@ def answer_error(exc: ApiError):
     return response
 
 
-def status_route(gateway: Gateway, cors_origins: set[str]) -> Blueprint:
+def status_route(gateway: Gateway, cors: Cors) -> Blueprint:
     """/_gateway: the routing table, the instances, the keys it knows (for the operator: the launch secret)."""
     bp = Blueprint("gateway_status", __name__)
 
@@ -88,7 +91,8 @@ def status_route(gateway: Gateway, cors_origins: set[str]) -> Blueprint:
             "upstreams": gateway.upstreams.state(),
             "identity": gateway.auth.state(),
             "rate_limiter": type(gateway.limits.limiter).__name__ if gateway.limits.limiter is not None else None,
-            "cors_origins": sorted(cors_origins),
+            "cors_origins": cors.state()["origins"],
+            "cors": cors.state(),
         }
 
     return bp

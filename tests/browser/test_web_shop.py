@@ -1,0 +1,250 @@
+"""The web shop in a real Chromium against real services (issue 15, chapter 09).
+
+The page comes from the `web` origin and calls the gateway, another origin, which allows it by CORS; behind
+the gateway: identity (logging in and renewing tokens through the gateway), catalog, carts, orders with
+events (chapter 07) and inventory, which confirms or rejects each order by an event. The tests drive the page
+as a user does (labels, buttons, the alert region) and read what the user would see:
+
+- the whole journey: products listed, signing in, two products added, checking out with an Idempotency-Key,
+  one order going pending -> confirmed and the other pending -> rejected (out of stock); the token kept in
+  memory only, and renewed with the refresh token when the gateway says it has expired;
+- the gateway or a service refusing, shown in words: a wrong password, a service failing (503), the browser
+  offline; and a rate limit (429, with the wait the gateway asks for), then the gateway stopped.
+
+Screenshots go to test-artifacts/web/.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from microcosm.services.web import GATEWAY_ROUTES
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+ADMIN = "admin-secret-for-web-shop-tests-0123456789"
+PASSWORD = "correct horse battery"
+CHEAP_ARGON2 = {"time_cost": 1, "memory_kib": 8192, "parallelism": 1}  # logins in seconds are not what is tested
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
+WAIT_MS = 20_000  # for what the page shows after a few calls, on a loaded 2-core machine
+ACCESS_TTL = 4    # s: short, so the journey outlives its first token
+STOCK = {1: 50, 2: 1, 3: 50, 4: 50}  # the Kettle (2): only one left, so an order of three is rejected
+
+# Every status an order's badge showed, in order, per order id (recorded in the page as it changes)
+WATCH_STATUSES = """() => {
+  window.seenStatuses = {};
+  const record = () => document.querySelectorAll('#orders li').forEach(li => {
+    const seen = (window.seenStatuses[li.dataset.orderId] ||= []);
+    const status = li.querySelector('.status').dataset.status;
+    if (seen[seen.length - 1] !== status) seen.push(status);
+  });
+  new MutationObserver(record).observe(document.getElementById('orders'), {childList: true, subtree: true});
+}"""
+
+
+class World:
+    """The running system and the page's origin."""
+
+
+@pytest.fixture(scope="module")
+def world(launch_for_module, tmp_path_factory):
+    tag, root = uuid.uuid4().hex[:8], tmp_path_factory.mktemp("shop")
+
+    def start(service, name, **config):
+        return launch_for_module(service, f"shop-{name}-{tag}", traffic=False, data_dir=str(root / name), **config)
+
+    w = World()
+    w.tag = tag
+    w.identity = start("identity", "identity", admin_secret=ADMIN, publish_delay=1.0, argon2=CHEAP_ARGON2,
+                       access_ttl=ACCESS_TTL)
+    w.catalog = start("catalog", "catalog")
+    w.inventory = start("inventory", "inventory", claim_idle=1.0, stock={str(k): v for k, v in STOCK.items()})
+    w.orders = start("orders", "orders", catalog_url=w.catalog.url, events=True, claim_idle=1.0)
+    w.carts = start("carts", "carts", orders_url=w.orders.url, key_prefix=f"shop-{tag}:carts:")
+    w.web = start("web", "web", poll_ms=300)
+    w.upstreams = {"catalog": w.catalog.url, "orders": w.orders.url, "carts": w.carts.url,
+                   "identity": w.identity.url}
+    w.gateway = start("gateway", "gateway", identity_url=w.identity.url, cors_origins=[w.web.url],
+                      routes=GATEWAY_ROUTES, upstreams=w.upstreams, rate_limit_prefix=f"shop-{tag}:")
+    assert w.web.put("/_web/config", json={"gateway_url": w.gateway.url}).status_code == 200
+    for user in ("ada", "grace"):
+        assert w.identity.post("/users", json={"username": user, "password": PASSWORD}).status_code == 201
+    return w
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def open_shop(page, url):
+    page.goto(url + "/")
+    page.wait_for_selector("#products li", timeout=WAIT_MS)  # listed before signing in: products are public
+
+
+def sign_in(page, username, password):
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def problem(page) -> str:
+    """The alert region's text once it shows ('' when hidden)."""
+    alert = page.get_by_role("alert")
+    return alert.inner_text() if alert.is_visible() else ""
+
+
+def wait_problem(page, *words):
+    from playwright.sync_api import expect
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_be_visible(timeout=WAIT_MS)
+    text = alert.inner_text()
+    for word in words:
+        assert word.lower() in text.lower(), f"{word!r} not in the alert: {text!r}"
+    return text
+
+
+def real_errors(page) -> list[str]:
+    """Console errors and uncaught exceptions, but not Chromium's line for each refused answer (a 4xx/5xx is
+    logged as 'Failed to load resource' whatever the page does with it)."""
+    return [e for e in page.console_errors if not e.startswith("Failed to load resource")]
+
+
+def test_the_whole_journey_from_products_to_a_confirmed_order(chromium_page, world):
+    from playwright.sync_api import expect
+
+    page = chromium_page
+    sent = []
+    page.on("request", lambda r: sent.append((r.method, r.url, r.headers)))
+    open_shop(page, world.web.url)
+    names = page.locator("#products li .name").all_inner_texts()
+    assert names == ["Lamp", "Kettle", "Notebook", "Headphones"]
+    shot(page, "01-products")
+
+    sign_in(page, "ada", PASSWORD)
+    expect(page.locator("#session")).to_have_text("Signed in as ada.", timeout=WAIT_MS)
+    expect(page.get_by_role("heading", name="Your cart")).to_be_visible()
+    expect(page.get_by_label("Password")).to_be_hidden()  # the sign-in form gives way to the cart
+    assert page.get_by_label("Password").input_value() == ""  # the password is not kept, even in the page
+    shot(page, "02-signed-in")
+
+    page.get_by_label("Quantity of Lamp").fill("2")
+    page.get_by_role("button", name="Add Lamp to cart").click()
+    expect(page.locator("#cart-items tr")).to_have_count(1, timeout=WAIT_MS)
+    page.get_by_label("Quantity of Kettle").fill("3")
+    page.get_by_role("button", name="Add Kettle to cart").click()
+    expect(page.locator("#cart-items tr")).to_have_count(2, timeout=WAIT_MS)
+    expect(page.locator("#cart-total")).to_have_text("Total: 169.97")  # 2 x 25.00 + 3 x 39.99
+    assert world.carts.get("/carts/ada").json()["items"] == [{"product_id": 1, "quantity": 2},
+                                                             {"product_id": 2, "quantity": 3}]
+    shot(page, "03-cart")
+
+    page.evaluate(WATCH_STATUSES)
+    page.get_by_role("button", name="Check out").click()
+    expect(page.locator("#orders li")).to_have_count(2, timeout=WAIT_MS)
+    shot(page, "04-checked-out")
+    expect(page.locator("#orders .status[data-status=pending]")).to_have_count(0, timeout=WAIT_MS)
+    statuses = {li.get_attribute("data-order-id"): li.locator(".status").get_attribute("data-status")
+                for li in page.locator("#orders li").all()}
+    lamp, kettle = (page.locator("#orders li", has_text=name).get_attribute("data-order-id")
+                    for name in ("Lamp", "Kettle"))
+    assert statuses == {lamp: "confirmed", kettle: "rejected"}
+    seen = page.evaluate("() => window.seenStatuses")
+    assert seen[lamp] == ["pending", "confirmed"] and seen[kettle] == ["pending", "rejected"], seen
+    expect(page.locator("#cart-empty")).to_be_visible()
+    assert world.carts.get("/carts/ada").json()["items"] == []
+    assert world.orders.get(f"/orders/{lamp}").json()["status"] == "confirmed"
+    assert problem(page) == ""
+    shot(page, "05-confirmed")
+
+    posts = [h for m, u, h in sent if m == "POST" and u.endswith("/api/orders")]
+    keys = [h.get("idempotency-key", "") for h in posts]
+    assert len(posts) == 2 and all(len(k) == 32 for k in keys) and keys[0] != keys[1]
+    preflights = {k: v for k, v in world.gateway.metrics()["routes"].items() if k.startswith("OPTIONS ")}
+    assert any("204" in v["statuses"] for v in preflights.values()), preflights  # CORS was really used
+
+    # tokens in memory only; an expired one is renewed with the refresh token when the gateway refuses it
+    assert page.evaluate("() => [localStorage.length, sessionStorage.length, document.cookie]") == [0, 0, ""]
+    renewed = int(page.locator("#session").get_attribute("data-renewals"))
+    # the page believes its token is good for an hour (a clock that runs behind), so only the gateway's 401
+    # tells it the token expired
+    page.evaluate("() => { shop.session.expiresAt = Date.now() + 3600 * 1000; }")
+    time.sleep(ACCESS_TTL + 1)
+    page.get_by_role("button", name="Refresh cart").click()
+    expect(page.locator("#session")).not_to_have_attribute("data-renewals", str(renewed), timeout=WAIT_MS)
+    expect(page.locator("#cart-empty")).to_be_visible()
+    assert problem(page) == ""
+    refusals = world.gateway.metrics()["routes"].get("GET /api/carts/<path:rest>", {}).get("statuses", {})
+    assert refusals.get("401", 0) >= 1, refusals  # the gateway did refuse the expired token
+    assert real_errors(page) == []
+
+
+def test_refusals_are_shown_in_words(chromium_page, world):
+    from playwright.sync_api import expect
+
+    page = chromium_page
+    open_shop(page, world.web.url)
+    sign_in(page, "grace", "not her password")
+    text = wait_problem(page, "wrong username or password")
+    expect(page.locator("#session")).to_have_text("Not signed in.")
+    shot(page, "error-wrong-password")
+
+    page.get_by_role("button", name="Add Lamp to cart").click()  # not signed in: told so, nothing sent
+    wait_problem(page, "sign in first")
+
+    sign_in(page, "grace", PASSWORD)
+    expect(page.locator("#session")).to_have_text("Signed in as grace.", timeout=WAIT_MS)
+    expect(page.get_by_role("alert")).to_be_hidden()
+
+    world.catalog.chaos(fail_next=1)  # the catalog fails once: the gateway passes its 503 on
+    try:
+        page.get_by_role("button", name="Refresh products").click()
+        text = wait_problem(page, "503", "back end failed", "failure injected", "request id")
+    finally:
+        world.catalog.chaos()
+    shot(page, "error-503")
+
+    page.context.set_offline(True)
+    try:
+        page.get_by_role("button", name="Add Notebook to cart").click()
+        text = wait_problem(page, "could not add notebook to your cart", "offline")
+        shot(page, "error-offline")
+    finally:
+        page.context.set_offline(False)
+    page.get_by_role("button", name="Add Notebook to cart").click()
+    expect(page.locator("#cart-items tr")).to_have_count(1, timeout=WAIT_MS)
+    expect(page.get_by_role("alert")).to_be_hidden()
+    assert text and real_errors(page) == []
+
+
+def test_a_rate_limit_and_a_stopped_gateway_are_shown_in_words(chromium_page, world, launch):
+    from playwright.sync_api import expect
+
+    tag = uuid.uuid4().hex[:8]
+    web = launch("web", f"shop-web-tight-{tag}", traffic=False, poll_ms=300)
+    tight = launch("gateway", f"shop-gateway-tight-{tag}", traffic=False, identity_url=world.identity.url,
+                   cors_origins=[web.url], routes=GATEWAY_ROUTES, upstreams=world.upstreams,
+                   rate_limit={"capacity": 3, "refill_per_s": 0.01}, rate_limit_prefix=f"shop-tight-{tag}:")
+    assert web.put("/_web/config", json={"gateway_url": tight.url}).status_code == 200
+    page = chromium_page
+    open_shop(page, web.url)  # one request of the address's three
+    refresh = page.get_by_role("button", name="Refresh products")
+    for _ in range(6):  # two more go through, then the bucket is empty
+        refresh.click()
+        expect(refresh).to_be_enabled(timeout=WAIT_MS)
+        if problem(page):
+            break
+    text = wait_problem(page, "429", "too many requests", "wait")
+    assert "load the products" in text
+    shot(page, "error-429")
+
+    tight.stop()
+    refresh.click()
+    expect(page.get_by_role("alert")).to_contain_text("cannot reach the gateway", timeout=WAIT_MS)
+    shot(page, "error-gateway-stopped")
+    assert page.locator("#products li").count() == 4  # what it had stays on screen
+    assert real_errors(page) == []
