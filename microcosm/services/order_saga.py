@@ -22,16 +22,23 @@ STREAM = "orders.events"
 
 def place(db, events: EventLink, item: dict, quantity: int, request_id: str) -> dict:
     """The pending order and its OrderPlaced event, committed together; the relay is woken to publish it."""
-    total = item["price_cents"] * quantity
     with db.transaction() as conn:
-        order_id = conn.execute(
-            "INSERT INTO orders (product_id, product_name, quantity, unit_price_cents, total_cents, created_at, status)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'pending')",
-            (item["id"], item["name"], quantity, item["price_cents"], total, time.time())).lastrowid
-        events.add(conn, STREAM, event("OrderPlaced", {"order_id": order_id, "product_id": item["id"],
-                                                       "quantity": quantity, "total_cents": total}, request_id))
+        order_id = add_pending(conn, item, quantity, request_id)
     events.published()
     return db.one("SELECT * FROM orders WHERE id = ?", order_id)
+
+
+def add_pending(conn, item: dict, quantity: int, request_id: str) -> int:
+    """Inside the caller's transaction: the pending order and its OrderPlaced event in the outbox (and, in
+    orders.py, its idempotency key). Wake the relay (`events.published()`) once it is committed."""
+    total = item["price_cents"] * quantity
+    order_id = conn.execute(
+        "INSERT INTO orders (product_id, product_name, quantity, unit_price_cents, total_cents, created_at, status)"
+        " VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+        (item["id"], item["name"], quantity, item["price_cents"], total, time.time())).lastrowid
+    EventLink.add(conn, STREAM, event("OrderPlaced", {"order_id": order_id, "product_id": item["id"],
+                                                      "quantity": quantity, "total_cents": total}, request_id))
+    return order_id
 
 
 def settle(status: str):

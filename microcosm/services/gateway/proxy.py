@@ -27,7 +27,8 @@ from . import paths
 from .routing import Route
 from .upstream import Broken, ConnectFailed, Pool, Timeout
 
-RETURNED_HEADERS = ("Content-Type", "Location", "ETag", "Last-Modified", "Cache-Control", "Retry-After")
+RETURNED_HEADERS = ("Content-Type", "Location", "ETag", "Last-Modified", "Cache-Control", "Retry-After",
+                    "Idempotent-Replayed")  # orders: this answer is the stored one of an earlier request (same key)
 
 
 def forward(pool: Pool, method: str, base_url: str, target: str, upstream: str, headers: dict, body: bytes | None):
