@@ -7,7 +7,7 @@ as a user does (labels, buttons, the alert region) and read what the user would 
 
 - the whole journey: products listed, signing in, two products added, checking out with an Idempotency-Key,
   one order going pending -> confirmed and the other pending -> rejected (out of stock); the token kept in
-  memory only, and renewed with the refresh token when the gateway says it has expired;
+  memory only, and renewed with the refresh token when the gateway says it has expired; signing out;
 - the gateway or a service refusing, shown in words: a wrong password, a service failing (503), the browser
   offline; and a rate limit (429, with the wait the gateway asks for), then the gateway stopped.
 
@@ -180,6 +180,13 @@ def test_the_whole_journey_from_products_to_a_confirmed_order(chromium_page, wor
     assert problem(page) == ""
     refusals = world.gateway.metrics()["routes"].get("GET /api/carts/<path:rest>", {}).get("statuses", {})
     assert refusals.get("401", 0) >= 1, refusals  # the gateway did refuse the expired token
+
+    page.get_by_role("button", name="Log out").click()  # the refresh token's family revoked at the provider
+    expect(page.locator("#session")).to_have_text("Not signed in.", timeout=WAIT_MS)
+    expect(page.get_by_label("Username")).to_be_visible()
+    assert page.evaluate("() => shop.session") is None
+    revoked = world.gateway.metrics()["routes"].get("POST /api/revoke", {}).get("statuses", {})
+    assert revoked == {"200": 1}, revoked
     assert real_errors(page) == []
 
 
