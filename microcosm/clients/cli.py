@@ -4,6 +4,7 @@
     python -m microcosm.clients --url http://127.0.0.1:PORT/api --token "$TOKEN" order 1 --quantity 2
     python -m microcosm.clients --url http://127.0.0.1:PORT/api --token "$TOKEN" orders
     python -m microcosm.clients --url http://127.0.0.1:PORT get /products/1 --stats
+    export MICROCOSM_TOKEN=$(python -m microcosm.clients --url http://127.0.0.1:PORT login ada)
 
 `--url` is a service's own URL (catalog for products, orders for orders) or the gateway's with `/api`;
 MICROCOSM_URL and MICROCOSM_TOKEN are read when the options are left out. `--stats` prints what the client
@@ -13,6 +14,7 @@ did (attempts, retries, ...) on stderr. Exit status: 0 done, 1 the service answe
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -55,6 +57,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--limit", type=int, default=100)
     c = commands.add_parser("get", help="GET any path and print its JSON", parents=after)
     c.add_argument("path")
+    c = commands.add_parser("login", help="print an access token (password from $MICROCOSM_PASSWORD, or asked)",
+                            parents=after)
+    c.add_argument("username")
     return p
 
 
@@ -78,6 +83,9 @@ def main(argv: list[str] | None = None, out=None, err=None) -> int:
         elif args.command == "order":
             key = False if args.no_key else args.key
             print(json.dumps(client.place_order(args.product_id, args.quantity, key=key), indent=2), file=out)
+        elif args.command == "login":
+            password = os.environ.get("MICROCOSM_PASSWORD") or getpass.getpass(f"password for {args.username}: ")
+            print(client.login(args.username, password), file=out)
         else:
             path = args.path if args.path.startswith("/") else "/" + args.path
             print(json.dumps(client.json("GET", path), indent=2), file=out)

@@ -185,6 +185,14 @@ class Client:
             raise ServiceError(method.upper(), self.base_url + path, answer.status_code, body)
         return body
 
+    def login(self, username: str, password: str) -> str:
+        """Log in (OAuth password grant, POST /token: the identity provider's own URL, or the gateway's /api
+        with web.GATEWAY_ROUTES); the client sends the token from now on. Returns the access token."""
+        answer = self.json("POST", "/token", data={"grant_type": "password", "username": username,
+                                                   "password": password}, idempotency_key=False)
+        self.headers["Authorization"] = f"Bearer {answer['access_token']}"
+        return answer["access_token"]
+
     def products(self, limit: int = 100) -> list[dict]:
         return self.json("GET", "/products", params={"limit": limit})["products"]
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from identity_helpers import CHEAP_ARGON2, user_token
+from identity_helpers import CHEAP_ARGON2, PASSWORD, user_token
 
 
 def cli(*args, env=None) -> subprocess.CompletedProcess:
@@ -55,6 +55,16 @@ def test_an_order_through_the_gateway_with_a_key_placed_once(shop):
     assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 2  # the header and one order
     fetched = cli("--url", gateway, "--token", shop.token, "get", f"/orders/{json.loads(first.stdout)['id']}")
     assert json.loads(fetched.stdout)["quantity"] == 2
+
+
+def test_login_prints_a_token_that_places_an_order(shop):
+    run = cli("--url", shop.identity.url, "login", "ada", env={"MICROCOSM_PASSWORD": PASSWORD})
+    assert run.returncode == 0, run.stderr
+    token = run.stdout.strip()
+    placed = cli("--url", f"{shop.gateway.url}/api", "order", "2", env={"MICROCOSM_TOKEN": token})
+    assert placed.returncode == 0 and json.loads(placed.stdout)["product_id"] == 2
+    wrong = cli("--url", shop.identity.url, "login", "ada", env={"MICROCOSM_PASSWORD": "not it"})
+    assert wrong.returncode == 1 and "/token -> 400" in wrong.stderr and not wrong.stdout
 
 
 def test_errors_and_exit_statuses(shop):
