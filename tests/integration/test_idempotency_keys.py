@@ -77,6 +77,25 @@ def test_twenty_concurrent_posts_with_one_key_place_exactly_one_order(shop):
     assert order_count(orders) == before + 1
 
 
+def test_duplicates_split_over_two_instances_sharing_the_file_place_one_order(shop, launch, tmp_path):
+    catalog, _ = shop
+    pair = [launch("orders", f"idem-pair-{i}", catalog_url=catalog.url, data_dir=str(tmp_path), traffic=False)
+            for i in (1, 2)]  # like microcosm.scale: two processes, one orders.db
+    key, start, answers = new_key(), threading.Barrier(20), []
+
+    def send(instance):
+        start.wait()
+        answers.append(post(instance, key))
+
+    threads = [threading.Thread(target=send, args=(pair[i % 2],)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {a.status_code for a in answers} == {201} and len({a.json()["id"] for a in answers}) == 1
+    assert order_count(pair[0]) == order_count(pair[1]) == 1
+
+
 def test_a_key_reused_for_another_order_is_refused(shop):
     _, orders = shop
     key = new_key()
