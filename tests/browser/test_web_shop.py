@@ -232,13 +232,16 @@ def test_a_rate_limit_and_a_stopped_gateway_are_shown_in_words(chromium_page, wo
     from playwright.sync_api import expect
 
     tag = uuid.uuid4().hex[:8]
+    page = chromium_page
     web = launch("web", f"shop-web-tight-{tag}", traffic=False, poll_ms=300)
+    page.goto(web.url + "/")  # an origin not yet told where the gateway is says so
+    wait_problem(page, "does not know where the gateway is", "/_web/config")
     tight = launch("gateway", f"shop-gateway-tight-{tag}", traffic=False, identity_url=world.identity.url,
                    cors_origins=[web.url], routes=GATEWAY_ROUTES, upstreams=world.upstreams,
                    rate_limit={"capacity": 3, "refill_per_s": 0.01}, rate_limit_prefix=f"shop-tight-{tag}:")
     assert web.put("/_web/config", json={"gateway_url": tight.url}).status_code == 200
-    page = chromium_page
     open_shop(page, web.url)  # one request of the address's three
+    assert problem(page) == ""
     refresh = page.get_by_role("button", name="Refresh products")
     for _ in range(6):  # two more go through, then the bucket is empty
         refresh.click()

@@ -152,6 +152,11 @@ def test_the_gateway_address_is_set_with_the_launch_secret_only(shop):
     for bad in ("javascript:alert(1)", "//evil.example", "http://a b", "data:text/html,x"):
         answer = shop.web.put("/_web/config", json={"gateway_url": bad})
         assert answer.status_code == 400 and answer.json()["field"] == "gateway_url", bad
+    binder = shop.web.put("/_web/config", json={"gateway_url": "/user/ada/proxy/8002/"})  # Service.link on Binder
+    assert binder.json()["gateway_url"] == "/user/ada/proxy/8002"
+    same_origin = requests.get(shop.web.url + "/", timeout=10).headers["Content-Security-Policy"]
+    assert "connect-src 'self';" in same_origin  # a path: the gateway is on the page's own origin
+    assert shop.web.put("/_web/config", json={"gateway_url": shop.gateway.url}).status_code == 200
     before = requests.get(shop.web.url + "/config.json", timeout=10)
     assert shop.web.put("/_web/config", json={"poll_ms": 300}).json()["poll_ms"] == 300
     after = requests.get(shop.web.url + "/config.json", headers={"If-None-Match": before.headers["ETag"]}, timeout=10)
