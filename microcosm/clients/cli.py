@@ -73,8 +73,12 @@ def main(argv: list[str] | None = None, out=None, err=None) -> int:
         print("--timeout must be above 0 and --retries 0 or more", file=err)
         return 2
     retry = JitteredBackoff(max_retries=args.retries) if args.retries else NoRetry()
-    client = Client(args.url, token=args.token, timeout=(1.0, args.timeout), retry=retry, budget=RetryBudget(),
-                    name="cli")
+    try:
+        client = Client(args.url, token=args.token, timeout=(1.0, args.timeout), retry=retry, budget=RetryBudget(),
+                        name="cli")
+    except ValueError as exc:
+        print(exc, file=err)
+        return 2
     try:
         if args.command == "products":
             _table(client.products(limit=args.limit), ("id", "name", "price_cents"), out)

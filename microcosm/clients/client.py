@@ -51,6 +51,8 @@ class Client:
     def __init__(self, base_url: str, *, token: str | None = None, timeout: tuple[float, float] = (1.0, 5.0),
                  retry: Any = DEFAULT, budget: Any = DEFAULT, breaker: Any = DEFAULT, name: str = "client",
                  headers: dict | None = None, sleep=time.sleep):
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"the base URL must start with http:// or https://, got {base_url!r:.80}")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retry = plug("retry", retry, JitteredBackoff, NoRetry)

@@ -76,3 +76,5 @@ def test_errors_and_exit_statuses(shop):
     assert dead.returncode == 3 and "no answer after 2 attempts" in dead.stderr
     assert cli("products", env={"MICROCOSM_URL": ""}).returncode == 2
     assert cli("--url", shop.catalog.url, "frobnicate").returncode == 2
+    no_scheme = cli("--url", "127.0.0.1:9", "products")
+    assert no_scheme.returncode == 2 and "http://" in no_scheme.stderr and "Traceback" not in no_scheme.stderr

@@ -112,6 +112,8 @@ def test_parts_plug_in_as_objects_classes_or_none():
     with pytest.raises(TypeError, match="no success, failure"):
         Client("http://x", breaker=Half())
     assert Client("http://x").breaker is not Client("http://x").breaker  # each client its own
+    with pytest.raises(ValueError, match="http://"):
+        Client("127.0.0.1:8000")
 
 
 def test_a_post_gets_one_key_for_all_its_attempts():
