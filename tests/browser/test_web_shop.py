@@ -9,7 +9,8 @@ as a user does (labels, buttons, the alert region) and read what the user would 
   one order going pending -> confirmed and the other pending -> rejected (out of stock); the token kept in
   memory only, and renewed with the refresh token when the gateway says it has expired; signing out;
 - the gateway or a service refusing, shown in words: a wrong password, a service failing (503), the browser
-  offline; and a rate limit (429, with the wait the gateway asks for), then the gateway stopped.
+  offline, an order's answer lost (and checking out again places no second order: the same Idempotency-Key);
+  and a rate limit (429, with the wait the gateway asks for), then the gateway stopped.
 
 Screenshots go to test-artifacts/web/.
 """
@@ -225,6 +226,28 @@ def test_refusals_are_shown_in_words(chromium_page, world):
     page.get_by_role("button", name="Add Notebook to cart").click()
     expect(page.locator("#cart-items tr")).to_have_count(1, timeout=WAIT_MS)
     expect(page.get_by_role("alert")).to_be_hidden()
+
+    # a lost answer: the order reaches orders, its answer never reaches the page; checking out again sends
+    # the same Idempotency-Key, and orders answers with the first order instead of placing a second
+    before = {o["id"] for o in world.orders.get("/orders").json()["orders"]}
+
+    def lose_the_answer(route):
+        route.fetch()  # sent on to the gateway, which places the order ...
+        route.abort("connectionreset")  # ... and the page gets no answer
+
+    page.route("**/api/orders", lose_the_answer, times=1)
+    page.get_by_role("button", name="Check out").click()
+    wait_problem(page, "could not check out", "cannot reach the gateway")
+    shot(page, "error-lost-answer")
+    placed = [o for o in world.orders.get("/orders").json()["orders"] if o["id"] not in before]
+    assert len(placed) == 1 and page.locator("#orders li").count() == 0  # placed, but the page cannot know
+    page.get_by_role("button", name="Check out").click()
+    expect(page.locator("#orders li")).to_have_count(1, timeout=WAIT_MS)
+    expect(page.get_by_role("alert")).to_be_hidden()
+    assert page.locator("#orders li").get_attribute("data-order-id") == str(placed[0]["id"])
+    again = [o for o in world.orders.get("/orders").json()["orders"] if o["id"] not in before]
+    assert [o["id"] for o in again] == [placed[0]["id"]], "the retried checkout placed a second order"
+    expect(page.locator("#cart-empty")).to_be_visible()
     assert text and real_errors(page) == []
 
 
