@@ -5,6 +5,7 @@
     .venv/bin/python bench/run.py --only wsgi --only launch    # bench/RESULTS.md's WSGI and launch tables
     .venv/bin/python bench/run.py --only wsgi --loadgen python
     .venv/bin/python bench/run.py --only memory    # each service process's RSS/PSS and heavy imports
+    .venv/bin/python bench/run.py --only retries   # a retry storm: load amplification by retry style (chapter 09)
 
 Benchmarks print figures; they are never tests and assert nothing (pytest does not collect bench/).
 Run them on a quiet machine: the "other cores" column of the WSGI table shows how much else was running.
@@ -21,7 +22,7 @@ import launch_time  # noqa: E402
 import wsgi_servers  # noqa: E402
 from common import machine_line  # noqa: E402
 
-BENCHES = ("wsgi", "launch", "hops", "balancer", "gateway", "identity", "memory", "lock", "coordination")  # in the order they run
+BENCHES = ("wsgi", "launch", "hops", "balancer", "gateway", "identity", "memory", "lock", "coordination", "retries")  # in the order they run
 
 
 def main(argv=None) -> None:
@@ -104,6 +105,12 @@ def main(argv=None) -> None:
 
         say("leader failover and config propagation against ZooKeeper's own expiry and watches (printed as they come) ...")
         coordination.main(["--rounds", "1" if args.quick else "3"])
+    if "retries" in only:
+        import client_retries
+
+        say("retry storm against a struggling catalog ...")
+        figures = client_retries.measure(requests=15 if args.quick else 40, rounds=rounds, log=say)
+        sections.append(client_retries.report(figures))
     say("")
     say("\n\n".join(sections))
     say(f"\nfinished {machine_line()}; the bench took {time.perf_counter() - started:.0f} s")
