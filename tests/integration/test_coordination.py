@@ -15,30 +15,14 @@ from pathlib import Path
 
 import pytest
 
-import microcosm
 from microcosm import trust
 from microcosm.coordination import config as live
 from microcosm.coordination.membership import members
 from microcosm.testing import wait_until
+from reporters_crew import Crew
 
 SESSION = 2.0
 PLUGINS = str(Path(__file__).parent / "services" / "coordination_plugins.py")
-
-
-class Crew:
-    """A journal and three reporters of one group of their own."""
-
-    def status(self, reporter) -> dict:
-        return reporter.get("/status").json()
-
-    def leaders(self, among=None) -> list:
-        return [r for r in (among or self.reporters) if self.status(r)["leader"]]
-
-    def batches(self) -> list[dict]:
-        return self.journal.get("/batches", params={"limit": 1000}).json()["batches"]
-
-    def summary(self) -> dict:
-        return self.journal.get("/summary").json()
 
 
 @pytest.fixture
