@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 BUILTIN = ("catalog", "orders", "carts", "registry", "balancer", "identity", "gateway", "legacy_stock", "inventory",
-           "notifications", "ledger", "journal", "reporter", "flash_sale", "web")
+           "notifications", "ledger", "journal", "reporter", "flash_sale", "web", "netem")
 
 
 def load_module(spec: str):

@@ -21,7 +21,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from ..base import ApiError, create_service, error_response, require_admin
-from . import composition, edge, openapi, proxy, translation
+from . import bff, composition, edge, openapi, proxy, translation
 from .cors import Cors
 from .edge_auth import EdgeAuth, check_owner, identity_headers
 from .rate_limit import RateLimits
@@ -62,6 +62,7 @@ def create_app(config: dict):
     app.register_blueprint(proxy.routes(gateway))
     app.register_blueprint(translation.routes(gateway))
     app.register_blueprint(composition.routes(gateway, config))
+    app.register_blueprint(bff.routes(gateway, config))  # /api/mobile/home: one phone screen in one answer
     app.register_blueprint(edge_checks)
     app.register_blueprint(cors.routes())  # after the edge checks: a preflight's path is checked like any other
     app.register_error_handler(ApiError, answer_error)
