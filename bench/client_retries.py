@@ -1,11 +1,16 @@
 """A retry storm: what retries cost a struggling service, by retry style (chapter 09's figures).
 
-    python bench/client_retries.py [--quick] [--clients 16] [--requests 40] [--rounds 3]
+    python bench/client_retries.py [--quick] [--scenario flaky|overload] [--rounds 3] [--requests 40]
 
-One catalog process, launched for real, made to struggle with its chaos route: a share of requests fail
-(503, `--fail-rate`) and every request is slow (`--delay-ms`, so its 8 waitress threads can be saturated).
-`--clients` threads, each its own `Client` (microcosm/clients), each send `--requests` GETs of one product, in
-four styles, one after the other, in the same run:
+One catalog process, launched for real, made to struggle with its chaos route, in two scenarios (SCENARIOS):
+
+    flaky      half the requests fail (503) at random, whatever the load: each retry is a fresh coin toss
+    overload   no request fails, but each takes 50 ms on 8 waitress threads (160 requests/s at most) and the
+               callers give up after 150 ms; a request given up on is still served, so every retry is extra
+               work for a server that is already late: the storm feeds itself
+
+Client threads, each its own `Client` (microcosm/clients), each send `--requests` GETs of a product, in four
+styles, one after the other, in the same run (the baseline first in each round):
 
     (a) none      NoRetry: each request sent once (the baseline)
     (b) naive     NoBackoff: a failure retried at once, up to 3 times, no budget
@@ -13,9 +18,9 @@ four styles, one after the other, in the same run:
     (d) budget    jitter as in (c) plus a RetryBudget (10 % of requests, burst 3) per client
 
 No breaker in any style (this bench is about retries). For each style it prints load amplification (the
-requests catalog's own /metrics counted / the requests the clients made), the share of requests that ended
-with a 200, and p50/p99 of what a caller waited for a request (all its attempts and waits), and each as a
-ratio against (a) measured in the same round. With `--rounds` > 1 it prints the median and the range.
+requests catalog's own /metrics counted, once it has served everything, / the requests the clients made), the
+share of requests that ended with a 200, and p50/p99 of what a caller waited for a request (all its attempts
+and waits), each also as a ratio against (a) in the same round; with several rounds, the median and range.
 
 Figures, not tests. On 2 cores the clients and catalog share the CPU: compare ratios, not absolute times.
 """
@@ -45,15 +50,24 @@ STYLES = {  # name -> (label, make the retry policy, make the budget)
 }
 
 
+SCENARIOS = {  # name -> the struggle, and the fleet that meets it
+    "flaky": {"about": "a catalog failing a share of requests (503) at random, whatever the load", "clients": 16,
+              "fail_rate": 0.5, "delay_ms": 20, "read_timeout": 10.0},
+    "overload": {"about": "a slow catalog (8 threads, each request 50 ms: 160 requests/s at most) near its limit, "
+                          "callers timing out after 150 ms (a request given up on is still served)", "clients": 24,
+                 "fail_rate": 0.0, "delay_ms": 50, "read_timeout": 0.15},
+}
+
+
 def _served(catalog) -> int:
     return catalog.metrics()["routes"].get(ROUTE, {}).get("count", 0)
 
 
-def storm(catalog, style: str, clients: int, requests: int) -> dict:
+def storm(catalog, style: str, clients: int, requests: int, read_timeout: float = 10.0) -> dict:
     """`clients` threads, each its own Client, each sending `requests` GETs; what the server and callers saw."""
     _, make_retry, make_budget = STYLES[style]
     fleet = [Client(catalog.url, retry=make_retry(), budget=make_budget(), breaker=None, name=f"bench-{style}-{i}",
-                    timeout=(1.0, 10.0)) for i in range(clients)]
+                    timeout=(1.0, read_timeout)) for i in range(clients)]
     waits: list[list[float]] = [[] for _ in fleet]
     oks = [0] * clients
 
@@ -75,7 +89,11 @@ def storm(catalog, style: str, clients: int, requests: int) -> dict:
     for t in threads:
         t.join()
     seconds = time.perf_counter() - started
-    served = _served(catalog) - before
+    served, last = _served(catalog), -1
+    while served != last:  # requests the clients gave up on (timeouts) are still being served: wait for them
+        time.sleep(0.3)
+        served, last = _served(catalog), served
+    served -= before
     made = clients * requests
     ms = sorted(w for ws in waits for w in ws)
     retries = sum(c.stats()["retries"] for c in fleet)
@@ -83,8 +101,12 @@ def storm(catalog, style: str, clients: int, requests: int) -> dict:
             "p50_ms": percentile(ms, 50), "p99_ms": percentile(ms, 99), "seconds": seconds, "retries": retries}
 
 
-def measure(clients: int = 16, requests: int = 40, rounds: int = 1, fail_rate: float = 0.5, delay_ms: int = 20,
-            log=print) -> dict:
+def measure(scenario: str = "flaky", requests: int = 40, rounds: int = 1, log=print, **override) -> dict:
+    """Every style against `scenario` (SCENARIOS; `override` changes its clients, fail_rate, delay_ms or
+    read_timeout), `rounds` times, the baseline first in each round."""
+    settings = {**SCENARIOS[scenario], **{k: v for k, v in override.items() if v is not None}}
+    clients, fail_rate, delay_ms, read_timeout = (settings[k] for k in ("clients", "fail_rate", "delay_ms",
+                                                                         "read_timeout"))
     data = tempfile.mkdtemp(prefix="microcosm-bench-retries-")
     catalog = microcosm.launch("catalog", name="bench-retries-catalog", traffic=False, access_log=False,
                                data_dir=data)
@@ -96,7 +118,7 @@ def measure(clients: int = 16, requests: int = 40, rounds: int = 1, fail_rate: f
         for r in range(rounds):
             order = list(STYLES) if r % 2 == 0 else ["none"] + list(STYLES)[:0:-1]  # baseline first, then alternate
             for style in order:
-                fig = storm(catalog, style, clients, requests)
+                fig = storm(catalog, style, clients, requests, read_timeout)
                 runs[style].append(fig)
                 log(f"  round {r + 1} {style:7s} amplification {fig['amplification']:.2f}, success "
                     f"{fig['success']:.0%}, p50 {fig['p50_ms']:.0f} ms, p99 {fig['p99_ms']:.0f} ms, {fig['seconds']:.1f} s")
@@ -107,8 +129,7 @@ def measure(clients: int = 16, requests: int = 40, rounds: int = 1, fail_rate: f
         for fig, base in zip(runs[style], runs["none"]):
             for k in ("amplification", "success", "p50_ms", "p99_ms"):
                 fig[k + "_x"] = fig[k] / base[k] if base[k] else float("nan")
-    return {"runs": runs, "clients": clients, "requests": requests, "rounds": rounds, "fail_rate": fail_rate,
-            "delay_ms": delay_ms}
+    return {"runs": runs, "scenario": scenario, "requests": requests, "rounds": rounds, **settings}
 
 
 def _spread(values, digits=2, pct=False) -> str:
@@ -130,9 +151,10 @@ def report(figures: dict) -> str:
         rows.append([STYLES[style][0], col("amplification"), col("amplification_x"), col("success", pct=True),
                      col("success_x"), col("p50_ms", digits=0), col("p50_ms_x"), col("p99_ms", digits=0),
                      col("p99_ms_x")])
-    head = (f"### Retry storm (clients, chapter 09)\n\n{figures['clients']} client threads x {figures['requests']} "
-            f"GETs each against one catalog failing {figures['fail_rate']:.0%} of requests (503) and slowed by "
-            f"{figures['delay_ms']} ms each; {figures['rounds']} round(s), median (min–max); x = ratio against "
+    head = (f"### Retry storm, {figures['scenario']} (clients, chapter 09)\n\n{figures['about']}: "
+            f"{figures['clients']} client threads x {figures['requests']} GETs each; catalog fails "
+            f"{figures['fail_rate']:.0%} of requests and waits {figures['delay_ms']} ms in each, attempts time out "
+            f"after {figures['read_timeout']:g} s; {figures['rounds']} round(s), median (min–max); x = ratio against "
             f"(a) in the same round. Amplification = requests catalog's /metrics counted / requests the clients made.\n\n")
     return head + table(["style", "amplification", "x", "success", "x", "p50 ms", "x", "p99 ms", "x"], rows)
 
@@ -140,18 +162,25 @@ def report(figures: dict) -> str:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--clients", type=int, default=16)
+    p.add_argument("--scenario", choices=SCENARIOS, action="append", help="default: every one")
+    p.add_argument("--clients", type=int, help="client threads (default: the scenario's)")
     p.add_argument("--requests", type=int, help="requests per client (default 40, --quick 15)")
     p.add_argument("--rounds", type=int, help="rounds (default 3, --quick 1)")
-    p.add_argument("--fail-rate", type=float, default=0.5)
-    p.add_argument("--delay-ms", type=int, default=20)
+    p.add_argument("--fail-rate", type=float)
+    p.add_argument("--delay-ms", type=int)
+    p.add_argument("--read-timeout", type=float, help="each attempt's read timeout (s)")
     args = p.parse_args(argv)
     print(machine_line(), flush=True)
-    figures = measure(clients=args.clients, requests=args.requests or (15 if args.quick else 40),
-                      rounds=args.rounds or (1 if args.quick else 3), fail_rate=args.fail_rate,
-                      delay_ms=args.delay_ms, log=lambda s: print(s, flush=True))
+    reports = []
+    for scenario in args.scenario or list(SCENARIOS):
+        print(f"{scenario} ...", flush=True)
+        figures = measure(scenario, requests=args.requests or (15 if args.quick else 40),
+                          rounds=args.rounds or (1 if args.quick else 3), log=lambda s: print(s, flush=True),
+                          clients=args.clients, fail_rate=args.fail_rate, delay_ms=args.delay_ms,
+                          read_timeout=args.read_timeout)
+        reports.append(report(figures))
     print()
-    print(report(figures))
+    print("\n\n".join(reports))
 
 
 if __name__ == "__main__":

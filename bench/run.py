@@ -109,8 +109,9 @@ def main(argv=None) -> None:
         import client_retries
 
         say("retry storm against a struggling catalog ...")
-        figures = client_retries.measure(requests=15 if args.quick else 40, rounds=rounds, log=say)
-        sections.append(client_retries.report(figures))
+        for scenario in client_retries.SCENARIOS:
+            figures = client_retries.measure(scenario, requests=15 if args.quick else 40, rounds=rounds, log=say)
+            sections.append(client_retries.report(figures))
     say("")
     say("\n\n".join(sections))
     say(f"\nfinished {machine_line()}; the bench took {time.perf_counter() - started:.0f} s")
