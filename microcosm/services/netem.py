@@ -100,6 +100,7 @@ class Netem:
         self.name = str(config.get("name", "netem"))
         self.max_connections = int(config.get("max_connections", 256))
         self.silent_hold = float(config.get("silent_hold", 30.0))  # a silently dropped connection is closed after this
+        self.timeout = float(config.get("timeout", 30.0))  # an upstream silent this long: the connection is closed
         self.open = 0
         self.up, self.down = Link(), Link()
         self.reset()
@@ -126,7 +127,6 @@ class Netem:
             writer.close()
             return
         self.open += 1
-        self.counters["connections"] += 1
         try:
             await self.one_request(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError, OSError):
@@ -160,6 +160,7 @@ class Netem:
 
     async def forward(self, reader, writer, method, path, lines, headers):
         s = self.settings
+        self.counters["connections"] += 1  # requests for the upstream (its own routes are not link traffic)
         drop = False
         if s["drop_next"] > 0:
             s["drop_next"] -= 1
@@ -170,7 +171,8 @@ class Netem:
             self.counters["dropped"] += 1
             self.recent.append({"method": method, "path": path[:200], "dropped": s["drop_mode"]})
             if s["drop_mode"] == "reset":  # RST instead of FIN: the client sees "connection reset by peer"
-                writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                linger = struct.pack("ii", 1, 0)
+                writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
                 return
             try:  # silent: nothing comes back; wait for the client to give up (or silent_hold)
                 await asyncio.wait_for(self.drain_until_eof(reader), self.silent_hold)
@@ -192,13 +194,13 @@ class Netem:
             pump = None
             await self.send(up_writer, head, self.up, "bytes_up", record)
             pump = asyncio.ensure_future(self.pipe(reader, up_writer, self.up, "bytes_up", record))
-            first = await up_reader.read(CHUNK)
+            first = await asyncio.wait_for(up_reader.read(CHUNK), self.timeout)
             if first:
                 await self.delay("delay_down_ms", record)
                 self.counters["round_trips"] += 1
             while first:
                 await self.send(writer, first, self.down, "bytes_down", record)
-                first = await up_reader.read(CHUNK)
+                first = await asyncio.wait_for(up_reader.read(CHUNK), self.timeout)
         finally:
             if pump is not None:
                 pump.cancel()

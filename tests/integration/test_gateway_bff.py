@@ -2,6 +2,7 @@
 gateway; and the web vs mobile screens measured through the network proxy (microcosm/clients/profiles.py)."""
 from __future__ import annotations
 
+import socket
 import uuid
 
 import pytest
@@ -90,3 +91,22 @@ def test_the_mobile_screen_is_smaller_than_the_web_screen_through_the_proxy(shop
     assert mobile["bytes"] < web["bytes"] and mobile["bytes_down"] < web["bytes_down"]
     assert web["added_latency_ms"] == 5 * 40 and mobile["added_latency_ms"] == 40  # the proxy's own accounting
     assert "fewer bytes" in profiles.verdict(figures) and "mobile" in profiles.table(figures)
+
+
+def test_carts_or_orders_away_is_a_partial_screen_catalog_away_is_a_503(shop, launch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{s.getsockname()[1]}"
+    gateway = launch("gateway", f"bff-partial-{uuid.uuid4().hex[:8]}", identity_url=shop.identity.url,
+                     rate_limit=False, traffic=False,
+                     upstreams={"carts": nowhere, "catalog": shop.catalog.url, "orders": nowhere})
+    answer = requests.get(f"{gateway.url}/api/mobile/home", params={"order": shop.order}, headers=shop.auth)
+    assert answer.status_code == 200, answer.text
+    screen = answer.json()
+    assert len(screen["products"]) == 6 and screen["cart_count"] is None and screen["latest_order"] is None
+    assert screen["partial"] is True and sorted(screen["missing"]) == ["cart_count", "latest_order"]
+    no_catalog = launch("gateway", f"bff-nocat-{uuid.uuid4().hex[:8]}", identity_url=shop.identity.url,
+                        rate_limit=False, traffic=False,
+                        upstreams={"carts": shop.carts.url, "catalog": nowhere, "orders": shop.orders.url})
+    answer = requests.get(f"{no_catalog.url}/api/mobile/home", headers=shop.auth)
+    assert answer.status_code in (502, 503) and "catalog" in answer.json()["message"]

@@ -21,9 +21,17 @@ def catalog(launch_for_module, tmp_path_factory):
     return service
 
 
+@pytest.fixture(scope="module")
+def shared_netem(launch_for_module, catalog):
+    return launch_for_module("netem", f"netem-{uuid.uuid4().hex[:8]}", upstream=catalog.url)
+
+
 @pytest.fixture
-def netem(launch, catalog):
-    return launch("netem", upstream=catalog.url)
+def netem(shared_netem):
+    """One proxy for the module, a clean link and zeroed counters for each test."""
+    assert shared_netem.delete("/_netem").status_code == 200
+    assert shared_netem.delete("/_netem/stats").status_code == 200
+    return shared_netem
 
 
 def stats(netem) -> dict:
@@ -37,7 +45,7 @@ def test_a_clean_link_passes_requests_and_counts_them(netem, catalog):
     through = requests.get(f"{netem.url}/products")
     assert through.status_code == 200 and through.json() == direct.json()
     s = stats(netem)
-    assert s["round_trips"] == 1 and s["dropped"] == 0
+    assert s["round_trips"] == 1 and s["connections"] == 1 and s["dropped"] == 0  # its own routes are not counted
     assert s["bytes_down"] > len(through.content)  # the body and the head of the answer
     assert s["bytes_up"] > 0 and s["added_latency_ms"] == 0 and s["paced_ms"] == 0
     assert s["recent"][-1]["path"] == "/products" and s["recent"][-1]["bytes_down"] == s["bytes_down"]
@@ -56,11 +64,11 @@ def test_a_slow_answer_comes_after_a_fast_one_sent_later(netem, catalog):
     """Ordering, not a clock: with a long delay, a request made through the proxy finishes after one made
     directly, although it was sent first."""
     from concurrent.futures import ThreadPoolExecutor
-    netem.put("/_netem", json={"delay_down_ms": 400})
+    netem.put("/_netem", json={"delay_down_ms": 1500})
     finished = []
     with ThreadPoolExecutor(2) as pool:
         slow = pool.submit(lambda: (requests.get(f"{netem.url}/products/1"), finished.append("proxy")))
-        while stats(netem)["open_connections"] < 1:  # the slow request is inside the proxy
+        while not stats(netem)["recent"]:  # the slow request is inside the proxy
             pass
         requests.get(f"{catalog.url}/products/1")
         finished.append("direct")
@@ -124,7 +132,8 @@ def test_bad_settings_are_a_400_naming_them(netem, body, field):
 
 @pytest.mark.parametrize("raw, status", [
     (b"PUT /_netem HTTP/1.1\r\nContent-Length: 5\r\n\r\n{bad}", 401),  # no secret: refused whatever the body
-    (b"PUT /_netem HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", 400), (b"GET /health HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400),
+    (b"PUT /_netem HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", 400),
+    (b"GET /health HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400),
     (b"GARBAGE\r\n\r\n", 400), (b"GET /health HTTP/1.1\r\nno colon here\r\n\r\n", 400),
     (b"GET /_netem/nothing HTTP/1.1\r\n\r\n", 404), (b"POST /_netem HTTP/1.1\r\n\r\n", 405),
     (b"GET /health HTTP/1.1\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n", 431),

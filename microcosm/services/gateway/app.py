@@ -13,6 +13,7 @@ its service and instance (routing.py), and every route admits the request with `
 Config (every key optional): `routes`, `replace_routes`, `upstreams`, `registry_url` (routing.py);
 `identity_url`, `jwks_url`, `issuer`, `audience`, `token_verifier` (edge_auth.py); `rate_limit`,
 `rate_limiter`, `rate_limit_prefix`, `redis_url` (rate_limit.py); `composition_timeouts` (composition.py);
+`bff_timeouts` (bff.py, the mobile screen `/api/mobile/home`);
 `cors_origins`, `cors_credentials`, `cors_max_age` (cors.py); `max_header_bytes` (edge.py); and what every
 service takes (`upstream_timeout`, ...).
 """
