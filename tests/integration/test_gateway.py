@@ -439,4 +439,5 @@ def test_openapi_document_comes_from_the_routing_table(gateway):
     assert doc["paths"]["/api/products/{rest}"]["get"]["security"] == []
     assert doc["paths"]["/api/echo"]["get"]["security"] == [{"bearer": []}]
     assert "/api/product-page/{id}" in doc["paths"] and "/api/stock/{sku}" in doc["paths"]
+    assert doc["paths"]["/api/mobile/home"]["get"]["security"] == [{"bearer": ["carts:read", "orders:read"]}]
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"

@@ -4,8 +4,8 @@
 table the gateway routes with, it cannot drift from what the gateway does: each route's prefix (and
 everything below it) with its methods, which of them need a bearer token and with which scopes (`security`),
 and the errors the gateway itself may answer (401/403 for a token, 429 for the rate limit, 503/504 for a
-service down or slow); then the two routes the gateway answers itself, stock (translation.py) and the
-product page (composition.py). Tools turn such a document into documentation, client libraries and tests.
+service down or slow); then the routes the gateway answers itself: stock (translation.py), the product page (composition.py)
+and the phone's home screen (bff.py). Tools turn such a document into documentation, client libraries and tests.
 """
 from __future__ import annotations
 
@@ -48,6 +48,11 @@ def openapi_document(routes: list[Route], server: str) -> dict:
     paths["/api/product-page/{id}"] = {"get": operation(
         "A product with its stock, fetched in parallel; partial=true and missing=[...] when a part is down", PUBLIC,
         {"parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]})}
+    paths["/api/mobile/home"] = {"get": operation(  # bff.py: one compact answer for one phone screen
+        "A phone's home screen in one answer: products (id, name, price), the cart's count, the latest order's "
+        "status; partial=true when carts or orders is down", ["carts:read", "orders:read"],
+        {"parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 20}},
+                        {"name": "order", "in": "query", "schema": {"type": "integer", "minimum": 1}}]})}
     return {
         "openapi": "3.0.3",
         "info": {"title": "microcosm public API", "version": "1.0",
