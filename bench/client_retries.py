@@ -7,7 +7,9 @@ One catalog process, launched for real, made to struggle with its chaos route, i
     flaky      half the requests fail (503) at random, whatever the load: each retry is a fresh coin toss
     overload   no request fails, but each takes 50 ms on 8 waitress threads (160 requests/s at most) and the
                callers give up after 150 ms; a request given up on is still served, so every retry is extra
-               work for a server that is already late: the storm feeds itself
+               work for a server that is already late: the storm feeds itself. 24 clients are just past the
+               knee (24 x 50 ms / 8 threads = 150 ms, the timeout): even the baseline mostly times out. With 22
+               (--clients 22) every style still succeeds and nothing storms: the knee is sharp
 
 Client threads, each its own `Client` (microcosm/clients), each send `--requests` GETs of a product, in four
 styles, one after the other, in the same run (the baseline first in each round):
@@ -53,7 +55,7 @@ STYLES = {  # name -> (label, make the retry policy, make the budget)
 SCENARIOS = {  # name -> the struggle, and the fleet that meets it
     "flaky": {"about": "a catalog failing a share of requests (503) at random, whatever the load", "clients": 16,
               "fail_rate": 0.5, "delay_ms": 20, "read_timeout": 10.0},
-    "overload": {"about": "a slow catalog (8 threads, each request 50 ms: 160 requests/s at most) near its limit, "
+    "overload": {"about": "a slow catalog (8 threads, each request 50 ms: 160 requests/s at most) just past its limit, "
                           "callers timing out after 150 ms (a request given up on is still served)", "clients": 24,
                  "fail_rate": 0.0, "delay_ms": 50, "read_timeout": 0.15},
 }
