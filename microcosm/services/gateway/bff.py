@@ -17,16 +17,15 @@ It needs a valid token with `carts:read` and `orders:read`, like the web screen'
 """
 from __future__ import annotations
 
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
-from flask import Blueprint, current_app, g
+from flask import Blueprint
 
-from ..base import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID, ApiError, UpstreamError, call, query_int
+from ..base import UpstreamError, call, query_int
+from .composition import gather, hop_headers
 from .routing import ID_MAX
 
-log = logging.getLogger("microcosm.gateway")
 PRODUCT_FIELDS = ("id", "name", "price_cents")  # what a phone's product tile shows
 
 
@@ -41,8 +40,7 @@ def routes(gateway, config: dict) -> Blueprint:
         limit = query_int("limit", 6, 1, 20)
         order_id = query_int("order", None, 1, ID_MAX)
         user = claims["sub"]
-        headers.update({REQUEST_ID: g.request_id, CALLER: "gateway", CALLER_INSTANCE: current_app.config["INSTANCE"],
-                        PARENT_HOP: g.hop})  # the worker threads have no request context: the ids go by hand
+        headers = hop_headers(headers)
 
         def get(service: str, path: str, part: str, **params):
             answer = call("GET", f"{gateway.upstreams.pick(service)}{path}", upstream=service, headers=headers,
@@ -65,19 +63,9 @@ def routes(gateway, config: dict) -> Blueprint:
             order = get("orders", f"/orders/{order_id}", "order") if order_id else None
             return {"id": order["id"], "status": order["status"]} if order else None
 
-        parts = {"products": workers.submit(products), "cart_count": workers.submit(cart_count),
-                 "latest_order": workers.submit(latest_order)}
-        screen, missing = {"user": user}, []
-        for name, future in parts.items():
-            try:
-                screen[name] = future.result()
-            except ApiError as exc:
-                if name == "products":  # no products, no screen
-                    raise
-                missing.append(name)
-                screen[name] = None
-                log.info("mobile home for %s without %s: %s", user, name, exc.description)
-        screen["partial"], screen["missing"] = bool(missing), missing
-        return screen
+        screen = gather({"products": workers.submit(products), "cart_count": workers.submit(cart_count),
+                         "latest_order": workers.submit(latest_order)}, required="products",
+                        what=f"mobile home for {user}")
+        return {"user": user, **screen}
 
     return bp

@@ -37,8 +37,7 @@ def routes(gateway, config: dict) -> Blueprint:
     @bp.get(f"/api/product-page/<int(max={ID_MAX}):product_id>")
     def product_page(product_id: int):
         _, headers = gateway.admit({"GET": PUBLIC})
-        headers.update({REQUEST_ID: g.request_id, CALLER: "gateway", CALLER_INSTANCE: current_app.config["INSTANCE"],
-                        PARENT_HOP: g.hop})  # the worker threads have no request context: the ids go by hand
+        headers = hop_headers(headers)
 
         def product():
             answer = call("GET", f"{gateway.upstreams.pick('catalog')}/products/{product_id}", upstream="catalog",
@@ -52,23 +51,42 @@ def routes(gateway, config: dict) -> Blueprint:
         def stock_level():
             answer = call("GET", f"{gateway.upstreams.pick('stock')}/stock", upstream="stock", headers=headers,
                           params={"sku": product_id}, timeout=part_timeouts["stock"])
-            return stock_from_xml(answer)
-
-        parts = {"product": workers.submit(product), "stock": workers.submit(stock_level)}
-        page, missing = {}, []
-        for name, future in parts.items():
             try:
-                page[name] = future.result()
+                return stock_from_xml(answer)
             except ApiError as exc:
-                if name == "product":  # no product, no page
-                    raise
                 if exc.code == 404:
-                    page[name] = None  # no record is an answer, not a failure
-                else:
-                    missing.append(name)
-                    page[name] = None
-                    log.info("product page %s without %s: %s", product_id, name, exc.description)
-        page["partial"], page["missing"] = bool(missing), missing
-        return page
+                    return None  # no record is an answer, not a failure
+                raise
+
+        return gather({"product": workers.submit(product), "stock": workers.submit(stock_level)},
+                      required="product", what=f"product page {product_id}")
 
     return bp
+
+
+def hop_headers(headers: dict) -> dict:
+    """`headers` with this request's ids added, for calls made from worker threads: they have no request
+    context, so the request id and the hop the calls belong to go by hand."""
+    headers.update({REQUEST_ID: g.request_id, CALLER: "gateway", CALLER_INSTANCE: current_app.config["INSTANCE"],
+                    PARENT_HOP: g.hop})
+    return headers
+
+
+def gather(parts: dict, required: str, what: str) -> dict:
+    """The answers of the `parts` ({name: future}), each under its name, with `partial` and `missing`.
+
+    The `required` part's error is the whole answer's (no product, no page); any other part that fails is `None`
+    and named in `missing`, so the client can say what it could not show."""
+    answer, missing = {}, []
+    for name, future in parts.items():
+        try:
+            answer[name] = future.result()
+        except ApiError as exc:
+            if name == required:
+                raise
+            missing.append(name)
+            answer[name] = None
+            log.info("%s without %s: %s", what, name, exc.description)
+    answer["partial"], answer["missing"] = bool(missing), missing
+    return answer
+
