@@ -48,3 +48,14 @@ def world(launch_for_module, tmp_path_factory):
                                  "prefixed_echo": f"{w.echo.url}/behind"})  # an upstream URL with a path
     w.alice = {"Authorization": f"Bearer {user_token(w.identity, 'alice')}"}
     return w
+
+
+@pytest.fixture(scope="module")
+def catalog_and_orders(launch_for_module, tmp_path_factory):
+    """(catalog, orders) of their own, for a whole module: each test uses ids or keys of its own."""
+    root, tag = tmp_path_factory.mktemp("shop"), uuid.uuid4().hex[:6]
+    catalog = launch_for_module("catalog", f"shop-catalog-{tag}", data_dir=str(root / "catalog"), traffic=False)
+    orders = launch_for_module("orders", f"shop-orders-{tag}", catalog_url=catalog.url, data_dir=str(root / "orders"),
+                               traffic=False)
+    return catalog, orders
+

@@ -18,12 +18,8 @@ from microcosm.clients import Client, JitteredBackoff, NoBackoff, NoRetry, Retry
 
 
 @pytest.fixture(scope="module")
-def shop(launch_for_module, tmp_path_factory):
-    root, tag = tmp_path_factory.mktemp("client-retries"), uuid.uuid4().hex[:6]
-    catalog = launch_for_module("catalog", f"cr-catalog-{tag}", data_dir=str(root / "catalog"), traffic=False)
-    orders = launch_for_module("orders", f"cr-orders-{tag}", catalog_url=catalog.url, data_dir=str(root / "orders"),
-                               traffic=False)
-    return catalog, orders
+def shop(catalog_and_orders):
+    return catalog_and_orders
 
 
 @pytest.fixture(autouse=True)

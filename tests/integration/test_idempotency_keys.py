@@ -18,13 +18,8 @@ ORDER = {"product_id": 1, "quantity": 2}
 
 
 @pytest.fixture(scope="module")
-def shop(launch_for_module, tmp_path_factory):
-    """catalog and orders, for the whole module (each test uses keys of its own)."""
-    root, tag = tmp_path_factory.mktemp("idem"), uuid.uuid4().hex[:6]
-    catalog = launch_for_module("catalog", f"idem-catalog-{tag}", data_dir=str(root / "catalog"), traffic=False)
-    orders = launch_for_module("orders", f"idem-orders-{tag}", catalog_url=catalog.url, data_dir=str(root / "orders"),
-                               traffic=False)
-    return catalog, orders
+def shop(catalog_and_orders):
+    return catalog_and_orders
 
 
 def new_key() -> str:

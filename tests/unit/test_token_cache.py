@@ -11,24 +11,11 @@ import time
 import jwt
 import jwt.api_jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from microcosm.services.identity import public_jwk, thumbprint
+from microcosm.services.identity import public_jwk
 from microcosm.tokens import TokenError, VerifiedTokens, verify
 
 ISSUER, AUDIENCE = "http://127.0.0.1:9", "microcosm"
-
-
-@pytest.fixture(scope="module")
-def key():
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return private, thumbprint(private.public_key())
-
-
-@pytest.fixture(scope="module")
-def other_key():
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return private, thumbprint(private.public_key())
 
 
 @pytest.fixture

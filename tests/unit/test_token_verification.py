@@ -13,9 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from microcosm.services.identity import public_jwk, thumbprint
+from microcosm.services.identity import public_jwk
 from microcosm.tokens import JWKSCache, TokenError, bearer_token, verify
 
 ISSUER, AUDIENCE = "http://127.0.0.1:9", "microcosm"
@@ -23,18 +22,6 @@ ISSUER, AUDIENCE = "http://127.0.0.1:9", "microcosm"
 
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-@pytest.fixture(scope="module")
-def key():
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return private, thumbprint(private.public_key())
-
-
-@pytest.fixture(scope="module")
-def other_key():
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return private, thumbprint(private.public_key())
 
 
 @pytest.fixture(scope="module")
