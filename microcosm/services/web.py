@@ -24,7 +24,10 @@ origin, so the gateway must allow it (CORS, gateway/cors.py). What an origin has
   bytes) and a `Last-Modified`; a request with `If-None-Match` (or `If-Modified-Since`) for the same version
   is a 304 without a body. HTML and config.json say `Cache-Control: no-cache` (keep it, but ask every time, so
   a new version of the page is seen at once); scripts, styles and images `public, max-age=<max_age>`
-  (config, default 60 s; production names such files by their hash and caches them for a year).
+  (config, default 60 s), and they are also served under a name holding a hash of their bytes
+  (`shop.3f2a9c1d0b.js`, fingerprint.py) with `public, max-age=31536000, immutable`: a new version is a new
+  name, so it can be cached for a year. Pages are served rewritten to name the current fingerprinted files
+  (so a page's ETag and Last-Modified change when one of its scripts does); an older version's name is a 404.
 - **What the page may do**: `Content-Security-Policy` lets it run scripts and styles from this origin only
   (no inline script: an injected `<script>` does not run) and connect only to itself and the gateway.
 
@@ -38,18 +41,18 @@ Config: `root`, `max_age`, `gateway_url`, `poll_ms` (how often the page asks for
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import threading
-from email.utils import formatdate
 from pathlib import Path
+from typing import NamedTuple
 
 from flask import Response, g, request
-from werkzeug.http import parse_date
 
+from . import fingerprint
 from .base import ApiError, Int, Str, create_service, error_response, read_json, require_admin
+from .conditional import last_modified_header, not_modified, strong_etag
 from .gateway import paths
 
 ROOT = Path(__file__).resolve().parent.parent / "clients" / "web"
@@ -74,13 +77,22 @@ URL_PATH = r"[A-Za-z0-9._~!$&'()*+,;=:@%/-]*"
 GATEWAY_URL = re.compile(rf"^(https?://[A-Za-z0-9.\-\[\]:]+(/{URL_PATH})?|/(?!/){URL_PATH})$")  # a path, but not //host
 
 
+class Served(NamedTuple):
+    data: bytes
+    etag: str
+    mtime: float
+    fingerprinted: str | None  # the name it is also served under, with a hash of its bytes (fingerprint.py)
+    immutable: bool = False  # asked for by that name: cacheable for a year
+
+
 class Files:
-    """The files an origin serves: a listing made once, each file's bytes and ETag read when it changes."""
+    """The files an origin serves: a listing made once, each file's bytes and ETag read when it changes. Scripts,
+    styles and images are also served under a fingerprinted name, and pages are rewritten to name them so."""
 
     def __init__(self, root: Path):
         self.root = root
         self.listed = dict(self._walk(root))  # "css/shop.css" -> its Path
-        self.cache: dict[str, tuple] = {}  # name -> ((mtime_ns, size), bytes, etag)
+        self.cache: dict[str, tuple] = {}  # name -> (version, Served); a page's version includes its assets'
         self.lock = threading.Lock()
 
     @staticmethod
@@ -95,34 +107,53 @@ class Files:
                     continue
                 yield path.relative_to(root).as_posix(), path
 
-    def get(self, name: str):
-        """(bytes, etag, mtime) of a listed file, or None."""
-        path = self.listed.get(name)
-        if path is None:
-            return None
+    def _cached(self, key: str, version, make) -> Served:
+        with self.lock:
+            cached = self.cache.get(key)
+        if cached is None or cached[0] != version:
+            cached = (version, make())
+            with self.lock:
+                self.cache[key] = cached
+        return cached[1]
+
+    def _read(self, name: str) -> Served | None:
+        """A listed file as it is on disk now."""
         try:
-            stat = path.stat()
+            stat = self.listed[name].stat()
         except OSError:
             return None  # listed at start, deleted since
-        version = (stat.st_mtime_ns, stat.st_size)
-        with self.lock:
-            cached = self.cache.get(name)
-        if cached is None or cached[0] != version:
-            data = path.read_bytes()
-            cached = (version, data, '"' + hashlib.sha256(data).hexdigest()[:32] + '"')
-            with self.lock:
-                self.cache[name] = cached
-        return cached[1], cached[2], stat.st_mtime
 
+        def read():
+            data = self.listed[name].read_bytes()
+            alias = None if name.endswith(REVALIDATE) else fingerprint.fingerprinted_name(name, data)
+            return Served(data, strong_etag(data), stat.st_mtime, alias)
 
-def not_modified(etag: str, mtime: float) -> bool:
-    """Does the client's copy match (If-None-Match: this ETag or *; else If-Modified-Since: not older)?"""
-    given = request.headers.get("If-None-Match")
-    if given is not None:  # RFC 9110 13.1.2: weak comparison, and If-Modified-Since is then ignored
-        tags = [t.strip() for t in given.split(",")]
-        return "*" in tags or any(t.removeprefix("W/") == etag for t in tags)
-    since = parse_date(request.headers.get("If-Modified-Since"))
-    return since is not None and int(mtime) <= since.timestamp()
+        return self._cached(name, (stat.st_mtime_ns, stat.st_size), read)
+
+    def _page(self, name: str, page: Served) -> Served:
+        """A page naming the current fingerprinted names of the assets it links to."""
+        assets = {n: f for n in self.listed if not n.endswith(REVALIDATE) and (f := self._read(n)) is not None}
+        current = {n: f.fingerprinted for n, f in assets.items()}
+        mtime = max([page.mtime] + [f.mtime for f in assets.values()])  # a newer asset is a newer page
+
+        def rewrite():
+            data = fingerprint.rewrite_references(page.data, name, current)
+            return Served(data, strong_etag(data), mtime, None)
+
+        return self._cached("page:" + name, (page.etag, tuple(sorted(current.items())), mtime), rewrite)
+
+    def get(self, name: str) -> Served | None:
+        """A listed file (a page rewritten), or a file asked for by its current fingerprinted name; else None."""
+        if name in self.listed:
+            found = self._read(name)
+            return self._page(name, found) if found is not None and name.endswith(".html") else found
+        plain = fingerprint.plain_name(name)
+        if plain is None or plain[0] not in self.listed:
+            return None
+        found = self._read(plain[0])
+        if found is None or found.fingerprinted != name:
+            return None  # an older version's name: its bytes are gone
+        return found._replace(immutable=True)
 
 
 def content_type(name: str) -> str:
@@ -168,8 +199,8 @@ def create_app(config: dict):
     def page_config():
         """The page's settings: where the gateway is, how often to ask for an order's status."""
         body = json.dumps(settings, sort_keys=True).encode()
-        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        fresh = request.headers.get("If-None-Match") is not None and not_modified(etag, 0)
+        etag = strong_etag(body)
+        fresh = not_modified(etag)
         response = Response(b"" if fresh else body, status=304 if fresh else 200, content_type="application/json")
         response.headers["ETag"], response.headers["Cache-Control"] = etag, "no-cache"
         return response
@@ -199,12 +230,12 @@ def create_app(config: dict):
         found = files.get(name)
         if found is None:
             raise ApiError(404, f"no file /{name[:200]} here", reason="no_such_file")
-        data, etag, mtime = found
-        fresh = not_modified(etag, mtime)  # the client's copy is this version: 304, no body
-        response = Response(b"" if fresh else data, status=304 if fresh else 200, content_type=content_type(name))
-        response.headers["ETag"] = etag
-        response.headers["Last-Modified"] = formatdate(int(mtime), usegmt=True)
-        response.headers["Cache-Control"] = cache_control(name, max_age)
+        fresh = not_modified(found.etag, found.mtime)  # the client's copy is this version: 304, no body
+        response = Response(b"" if fresh else found.data, status=304 if fresh else 200,
+                            content_type=content_type(name))
+        response.headers["ETag"] = found.etag
+        response.headers["Last-Modified"] = last_modified_header(found.mtime)
+        response.headers["Cache-Control"] = fingerprint.IMMUTABLE if found.immutable else cache_control(name, max_age)
         return response
 
     @app.after_request
@@ -223,4 +254,5 @@ def create_app(config: dict):
     return app
 
 
-__all__ = ["GATEWAY_ROUTES", "ROOT", "TYPES", "Files", "cache_control", "content_type", "create_app", "not_modified"]
+__all__ = ["GATEWAY_ROUTES", "ROOT", "TYPES", "Files", "Served", "cache_control", "content_type", "create_app",
+           "not_modified"]

@@ -16,6 +16,7 @@ import requests
 import microcosm
 from identity_helpers import ADMIN, CHEAP_ARGON2, user_token
 from microcosm import trust
+from microcosm.services.fingerprint import fingerprinted_name
 from microcosm.services.web import GATEWAY_ROUTES, ROOT
 from raw_http import raw_request
 
@@ -59,8 +60,9 @@ def test_files_have_their_types_and_the_page_its_rules(shop):
         assert answer.headers["Content-Type"] == kind, path
         assert answer.headers["X-Content-Type-Options"] == "nosniff", path
     page = requests.get(shop.web.url + "/", timeout=10)
-    assert page.content == (ROOT / "index.html").read_bytes()
-    assert 'src="shop.js"' in page.text
+    script = fingerprinted_name("shop.js", (ROOT / "shop.js").read_bytes())  # the page names it by its hash
+    assert f'src="{script}"' in page.text and 'src="shop.js"' not in page.text
+    assert page.text.replace(script, "shop.js").startswith((ROOT / "index.html").read_text()[:200])
     for name in ("index.html", "shop.js", "shop.css"):  # everything the page runs comes from its origin
         assert not re.search(r"""(src|href|url\()\s*=?\s*["']?(https?:)?//""", (ROOT / name).read_text()), name
     policy = page.headers["Content-Security-Policy"]
