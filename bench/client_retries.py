@@ -12,7 +12,8 @@ One catalog process, launched for real, made to struggle with its chaos route, i
                (--clients 22) every style still succeeds and nothing storms: the knee is sharp
 
 Client threads, each its own `Client` (microcosm/clients), each send `--requests` GETs of a product, in four
-styles, one after the other, in the same run (the baseline first in each round):
+styles, one after the other, in the same run (the baseline first in each round); the fleet, the styles and the
+scenarios are microcosm/clients/storm.py, which chapter 09 runs too:
 
     (a) none      NoRetry: each request sent once (the baseline)
     (b) naive     NoBackoff: a failure retried at once, up to 3 times, no budget
@@ -32,75 +33,12 @@ import argparse
 import os
 import sys
 import tempfile
-import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import fmt, machine_line, median, percentile, table  # noqa: E402
+from common import fmt, machine_line, median, table  # noqa: E402
 
 import microcosm  # noqa: E402
-from microcosm.clients import Client, JitteredBackoff, NoBackoff, NoRetry, RetryBudget, Unlimited  # noqa: E402
-
-ROUTE = "GET /products/<int:product_id>"
-STYLES = {  # name -> (label, make the retry policy, make the budget)
-    "none": ("(a) no retries", lambda: NoRetry(), lambda: Unlimited()),
-    "naive": ("(b) naive: at once, no budget", lambda: NoBackoff(max_retries=3), lambda: Unlimited()),
-    "jitter": ("(c) backoff + full jitter", lambda: JitteredBackoff(base=0.05, cap=1.0, max_retries=3),
-               lambda: Unlimited()),
-    "budget": ("(d) jitter + retry budget", lambda: JitteredBackoff(base=0.05, cap=1.0, max_retries=3),
-               lambda: RetryBudget(ratio=0.1, burst=3)),
-}
-
-
-SCENARIOS = {  # name -> the struggle, and the fleet that meets it
-    "flaky": {"about": "a catalog failing a share of requests (503) at random, whatever the load", "clients": 16,
-              "fail_rate": 0.5, "delay_ms": 20, "read_timeout": 10.0},
-    "overload": {"about": "a slow catalog (8 threads, each request 50 ms: 160 requests/s at most) just past its limit, "
-                          "callers timing out after 150 ms (a request given up on is still served)", "clients": 24,
-                 "fail_rate": 0.0, "delay_ms": 50, "read_timeout": 0.15},
-}
-
-
-def _served(catalog) -> int:
-    return catalog.metrics()["routes"].get(ROUTE, {}).get("count", 0)
-
-
-def storm(catalog, style: str, clients: int, requests: int, read_timeout: float = 10.0) -> dict:
-    """`clients` threads, each its own Client, each sending `requests` GETs; what the server and callers saw."""
-    _, make_retry, make_budget = STYLES[style]
-    fleet = [Client(catalog.url, retry=make_retry(), budget=make_budget(), breaker=None, name=f"bench-{style}-{i}",
-                    timeout=(1.0, read_timeout)) for i in range(clients)]
-    waits: list[list[float]] = [[] for _ in fleet]
-    oks = [0] * clients
-
-    def work(i: int) -> None:
-        for n in range(requests):
-            t0 = time.perf_counter()
-            try:
-                ok = fleet[i].get(f"/products/{1 + n % 3}").status_code == 200
-            except Exception:  # Unreachable: no answer at all
-                ok = False
-            waits[i].append((time.perf_counter() - t0) * 1000)
-            oks[i] += ok
-
-    before = _served(catalog)
-    started = time.perf_counter()
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    seconds = time.perf_counter() - started
-    served, last = _served(catalog), -1
-    while served != last:  # requests the clients gave up on (timeouts) are still being served: wait for them
-        time.sleep(0.3)
-        served, last = _served(catalog), served
-    served -= before
-    made = clients * requests
-    ms = sorted(w for ws in waits for w in ws)
-    retries = sum(c.stats()["retries"] for c in fleet)
-    return {"made": made, "served": served, "amplification": served / made, "success": sum(oks) / made,
-            "p50_ms": percentile(ms, 50), "p99_ms": percentile(ms, 99), "seconds": seconds, "retries": retries}
+from microcosm.clients.storm import SCENARIOS, STYLES, storm  # noqa: E402  the scenario, shared with chapter 09
 
 
 def measure(scenario: str = "flaky", requests: int = 40, rounds: int = 1, log=print, **override) -> dict:

@@ -29,13 +29,9 @@ import psutil
 import pytest
 import requests
 
+from microcosm.clients.journey import CHROMIUM, CHROMIUM_ARGS  # Debian's Chromium, and the flags it runs with
+
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    # without these Chromium keeps dialling out, and on a closed network its connections are refused
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-]
 START_TIMEOUT = 90  # seconds for the server to answer; generous for a loaded 2-core machine
 
 # user settings: no news / update-check notification over the page; every cell attached to the DOM

@@ -16,12 +16,15 @@ Screenshots go to test-artifacts/web/.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from microcosm.clients import journey
+from microcosm.clients.journey import WAIT_MS, WATCH_STATUSES, open_shop, sign_in  # the steps a journey takes
 from microcosm.services.web import GATEWAY_ROUTES
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
@@ -30,20 +33,8 @@ ADMIN = "admin-secret-for-web-shop-tests-0123456789"
 PASSWORD = "correct horse battery"
 CHEAP_ARGON2 = {"time_cost": 1, "memory_kib": 8192, "parallelism": 1}  # logins in seconds are not what is tested
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
-WAIT_MS = 20_000  # for what the page shows after a few calls, on a loaded 2-core machine
 ACCESS_TTL = 4    # s: short, so the journey outlives its first token
 STOCK = {1: 50, 2: 1, 3: 50, 4: 50}  # the Kettle (2): only one left, so an order of three is rejected
-
-# Every status an order's badge showed, in order, per order id (recorded in the page as it changes)
-WATCH_STATUSES = """() => {
-  window.seenStatuses = {};
-  const record = () => document.querySelectorAll('#orders li').forEach(li => {
-    const seen = (window.seenStatuses[li.dataset.orderId] ||= []);
-    const status = li.querySelector('.status').dataset.status;
-    if (seen[seen.length - 1] !== status) seen.push(status);
-  });
-  new MutationObserver(record).observe(document.getElementById('orders'), {childList: true, subtree: true});
-}"""
 
 
 class World:
@@ -79,17 +70,6 @@ def world(launch_for_module, tmp_path_factory):
 def shot(page, name):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def open_shop(page, url):
-    page.goto(url + "/")
-    page.wait_for_selector("#products li", timeout=WAIT_MS)  # listed before signing in: products are public
-
-
-def sign_in(page, username, password):
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
 
 
 def problem(page) -> str:
@@ -281,3 +261,27 @@ def test_a_rate_limit_and_a_stopped_gateway_are_shown_in_words(chromium_page, wo
     shot(page, "error-gateway-stopped")
     assert page.locator("#products li").count() == 4  # what it had stays on screen
     assert real_errors(page) == []
+
+
+def test_a_whole_journey_runs_from_where_an_event_loop_runs(world):
+    """journey.run, as chapter 09 calls it from a kernel: inside a running asyncio loop (where Playwright's sync
+    API refuses to start) it drives the browser from its own thread and brings back what the page showed."""
+    assert journey.missing() is None  # Chromium and Playwright are here (the chromium_page fixture checks the same)
+    assert world.identity.post("/users", json={"username": "linus", "password": PASSWORD}).status_code == 201
+
+    async def from_a_kernel():
+        return journey.run(world.web.url, "linus", PASSWORD, cart={"Lamp": 1, "Kettle": 3}, gateway=world.gateway.url)
+
+    trip = asyncio.run(from_a_kernel())
+    assert trip.errors == []
+    assert len(trip.shots) == 4 and all(png.startswith(b"\x89PNG\r\n") for _, png in trip.shots)
+    placed = {o["id"]: o for o in world.orders.get("/orders", params={"limit": 1000}).json()["orders"]
+              if str(o["id"]) in trip.statuses}
+    assert sorted(o["product_id"] for o in placed.values()) == [1, 2]
+    for order_id, order in placed.items():  # what the page showed is what orders says
+        expected = "confirmed" if order["product_id"] == 1 else "rejected"
+        assert trip.statuses[str(order_id)] == order["status"] == expected
+        assert trip.seen[str(order_id)] == ["pending", expected]
+    assert [c for c in trip.calls if c[:2] == ("POST", "/api/orders")] == [("POST", "/api/orders", 202)] * 2
+    assert len(set(trip.checkouts)) == 2 and all(len(rid) >= 16 for rid in trip.checkouts)
+    assert all(url.startswith("/api/") for _, url, _ in trip.calls)  # only the gateway's calls were kept
