@@ -206,6 +206,30 @@ WRONG_ANSWERS = [
           swap("token >= newest", "token > newest")),
     Wrong("08_coordination", "Task 2 · The fence check", "fence.py", "the first write refused (no token seen yet)",
           swap("newest is None or token >= newest", "newest is not None and token >= newest")),
+    Wrong("09_clients", "Task 1 · The circuit breaker", "breaker.py", "never half-opens: once open, open for good",
+          body("Breaker.allow", "with self.lock:\n    return self.state == CLOSED")),
+    Wrong("09_clients", "Task 1 · The circuit breaker", "breaker.py", "opens on the first failure",
+          swap("if self.failures >= self.threshold:", "if self.failures >= 1:")),
+    Wrong("09_clients", "Task 1 · The circuit breaker", "breaker.py",
+          "failures counted in all, not in a row: a success does not start the count again",
+          body("Breaker.success", """
+              with self.lock:
+                  if self.state == HALF_OPEN:
+                      self.state, self.probe_at, self.failures = CLOSED, None, 0""")),
+    Wrong("09_clients", "Task 1 · The circuit breaker", "breaker.py",
+          "half-open lets every request through, not one probe",
+          swap("if self.probe_at is not None and now - self.probe_at < self.cool_down:", "if False:")),
+    Wrong("09_clients", "Task 2 · Retries: full jitter and a budget", "retries.py",
+          "POST counted among the idempotent methods: retried without a key",
+          swap('if method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE"):',
+               'if method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "POST"):')),
+    Wrong("09_clients", "Task 2 · Retries: full jitter and a budget", "retries.py",
+          "exponential backoff without jitter: every client waits the same",
+          swap("return random.uniform(0, ceiling)", "return ceiling")),
+    Wrong("09_clients", "Task 2 · Retries: full jitter and a budget", "retries.py", "jittered backoff without a cap",
+          swap("ceiling = min(self.cap, self.base * 2 ** (retry - 1))", "ceiling = self.base * 2 ** (retry - 1)")),
+    Wrong("09_clients", "Task 2 · Retries: full jitter and a budget", "retries.py",
+          "a budget that always says yes", body("Budget.withdraw", "return True")),
 ]
 
 
