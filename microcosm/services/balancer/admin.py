@@ -154,14 +154,18 @@ class _JSONErrors(RequestHandler):
         if status >= 500:
             log.error("balancer: error handling a request: %s", what, exc_info=exc)
         body = {"error": HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_"),
-                "message": f"the balancer could not read the request: {what}", "status": status}
+                "message": f"the {getattr(self._manager, 'who', 'balancer')} could not read the request: {what}",
+                "status": status}
         response = web.json_response(body, status=status)
         response.force_close()
         return response
 
 
 class JSONErrorServer(web.Server):
-    """aiohttp's low-level server, with `_JSONErrors` as the handler of each connection."""
+    """aiohttp's low-level server, with `_JSONErrors` as the handler of each connection (`who` names the
+    server in its errors: the balancer, or the cdn edge, which uses it too)."""
+
+    who = "balancer"
 
     def __call__(self):
         return _JSONErrors(self, loop=self._loop, **self._kwargs)
