@@ -335,6 +335,25 @@ def test_rate_limit_is_atomic_under_concurrency(start_gateway, identity, redis_s
     assert redis_server.client().exists(f"{prefix}user:ada")
 
 
+def test_rate_limit_counts_on_when_redis_forgot_its_script_and_connections(start_gateway, identity, redis_server):
+    """What a Redis restart does to the gateway: its scripts forgotten (Redis keeps them in memory only) and its
+    connections closed. The gateway, which runs the bucket's script by its SHA1 on a connection each thread
+    keeps, loads the script again on a new connection and counts on exactly."""
+    gateway = start_gateway(rate_limit={"capacity": 3, "refill_per_s": 0.01})
+    ada = bearer(user_token(identity, "ada"))
+    assert gateway.get("/api/echo", headers=ada).headers["RateLimit-Remaining"] == "2"
+    r = redis_server.client()
+    r.script_flush()
+    gateways = [c["addr"] for c in r.client_list() if c["cmd"] == "evalsha"]  # whose last command ran the script
+    assert gateways
+    for addr in gateways:
+        r.client_kill(addr)
+    answers = [gateway.get("/api/echo", headers=ada) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert [a.headers["RateLimit-Remaining"] for a in answers] == ["1", "0", "0"]
+    assert "rate limiter unavailable" not in log_text(gateway)  # counted, not let through
+
+
 def test_anonymous_callers_are_limited_per_address_and_clients_per_client(start_gateway, identity):
     gateway = start_gateway(rate_limit={"capacity": 2, "refill_per_s": 0.01})
     assert [gateway.get("/api/open-echo").status_code for _ in range(3)] == [200, 200, 429]

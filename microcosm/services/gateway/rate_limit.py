@@ -13,7 +13,13 @@ its own token has its client's bucket; an anonymous caller has its address's (`a
 The bucket lives in a Redis hash and is changed by one Lua script, `TOKEN_BUCKET_LUA`, that Redis runs
 atomically: read, refill for the time that passed, take a token, write back, with no other command in
 between. Done as separate commands, two requests arriving together (on two threads, or at two gateway
-instances) could both read "one token left" and both go through.
+instances) could both read "one token left" and both go through. The script is sent to Redis once and then
+run by its SHA1 (`LuaScript`: one EVALSHA per request, on a connection each server thread keeps).
+
+The request waits for Redis's answer before it goes on: the answer decides whether it goes on at all. A
+limiter that did not wait (counting in the gateway's memory and telling Redis later, or taking tokens from
+Redis in batches) would be cheaper and no longer exact: each gateway instance would let through what its own
+count allows, together more than the bucket holds.
 
 A limiter is anything with `allow(redis, key, now) -> (allowed, remaining, retry_after)` and a `limit`;
 config `rate_limit={"capacity": 200, "refill_per_s": 100}` (the defaults) sets the numbers, `rate_limit=False`
@@ -22,12 +28,15 @@ fails (Redis down, a bug), the request is let through and a warning logged: the 
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
 import time
 
 import redis as redis_lib
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from flask import g, request
 
 from ..base import ApiError
@@ -49,6 +58,46 @@ return {allowed, tostring(tokens), tostring(retry)}
 """
 
 
+class LuaScript:
+    """A Lua script Redis runs by its SHA1 (EVALSHA), so that its text crosses to Redis once, not with every
+    request. Redis keeps loaded scripts in memory only: after a restart (or SCRIPT FLUSH) it answers NOSCRIPT,
+    and the script is loaded again (SCRIPT LOAD) and run once more.
+
+    On a client that holds one connection (`RateLimits.store`) the command goes straight onto that connection:
+    redis-py's general path for a command (its retries, lock and reply callbacks) cost more CPU than the round
+    trip itself (measured with hiredis: 80 us a call, against 28)."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.sha = hashlib.sha1(text.encode()).hexdigest()
+
+    def run(self, redis, keys: list, args: list):
+        connection = getattr(redis, "connection", None)  # only a single-connection client has one
+        command = ("EVALSHA", self.sha, len(keys), *keys, *args)
+        if connection is None:
+            try:
+                return redis.execute_command(*command)
+            except NoScriptError:
+                redis.script_load(self.text)
+                return redis.execute_command(*command)
+        try:
+            return self._call(connection, command)
+        except NoScriptError:
+            self._call(connection, ("SCRIPT", "LOAD", self.text))
+            return self._call(connection, command)
+
+    @staticmethod
+    def _call(connection, command: tuple):
+        """Send one command and read its reply; once more on a new connection if the old one was dead (Redis
+        restarted since it was opened). redis-py closes a connection that failed, and opens one on the next send."""
+        try:
+            connection.send_command(*command)
+            return connection.read_response()
+        except RedisConnectionError:
+            connection.send_command(*command)
+            return connection.read_response()
+
+
 class TokenBucket:
     """A bucket of `capacity` requests per key, refilled at `refill_per_s`. The interface a limiter offers:
 
@@ -57,15 +106,13 @@ class TokenBucket:
     plus `limit` (the most requests in a burst) for the RateLimit-Limit header.
     """
 
+    script = LuaScript(TOKEN_BUCKET_LUA)
+
     def __init__(self, capacity: float = 200, refill_per_s: float = 100):
         self.limit, self.rate = capacity, refill_per_s
-        self._scripts: dict = {}
 
     def allow(self, redis, key: str, now: float):
-        script = self._scripts.get(id(redis))
-        if script is None:
-            script = self._scripts[id(redis)] = redis.register_script(TOKEN_BUCKET_LUA)
-        allowed, tokens, retry = script(keys=[key], args=[self.limit, self.rate, now, 1])
+        allowed, tokens, retry = self.script.run(redis, [key], [self.limit, self.rate, now, 1])
         return bool(allowed), int(float(tokens)), float(retry)
 
 
