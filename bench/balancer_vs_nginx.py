@@ -79,15 +79,16 @@ http {{
 
 
 class Nginx:
-    """Debian's nginx in the foreground with a generated config in a temp prefix."""
+    """Debian's nginx in the foreground with a generated config in a temp prefix (`conf`: another template with
+    the same fields, e.g. bench/cdn_vs_nginx.py's proxy_cache one)."""
 
-    def __init__(self, backends: list[str], workers: str = "auto"):
+    def __init__(self, backends: list[str], workers: str = "auto", conf: str = NGINX_CONF):
         if not os.path.exists(NGINX):
             raise SystemExit(f"{NGINX} is not installed (Debian/Ubuntu: apt-get install nginx-light)")
         self.prefix = Path(tempfile.mkdtemp(prefix="microcosm-nginx-"))
         self.port = free_port()
         servers = "\n".join(f"        server {u.split('//', 1)[1]};" for u in backends)
-        conf = NGINX_CONF.format(workers=workers, prefix=self.prefix, servers=servers, host=HOST, port=self.port)
+        conf = conf.format(workers=workers, prefix=self.prefix, servers=servers, host=HOST, port=self.port)
         (self.prefix / "nginx.conf").write_text(conf)
         self.proc = subprocess.Popen([NGINX, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"),
                                       "-e", str(self.prefix / "error.log")],

@@ -1,0 +1,257 @@
+"""The CDN edge vs nginx's proxy_cache, in front of the same catalog, side by side in one run (issue 16).
+
+    python bench/cdn_vs_nginx.py [--quick] [--duration S] [--rounds N] [--connections C] [--no-conformance]
+
+One catalog (waitress, max_age=3600 so nothing expires during a run) is the origin. In front of it: Debian's
+nginx (/usr/sbin/nginx, the same start-up as bench/balancer_vs_nginx.py, with a `proxy_cache` zone in its temp
+prefix, `proxy_cache_revalidate` and `proxy_cache_lock` on) and microcosm's edge (`microcosm.launch("cdn",
+origin=...)`, once it is built: see launch_edge below; until then the table says so).
+
+- **Hits**: `GET /products/1`, stored after one warm-up request, loaded by wrk (or the Python load generator)
+  with C keep-alive connections, each cache and the origin direct taking turns over N rounds (median): req/s,
+  p50, p99, CPU per request. Goals for the edge: at least 0.6 of nginx's hit throughput, p99 at most 2x.
+- **Misses**: one connection at about 50 requests/s, every request a new URL (`/products/1?miss=<n>`), so each
+  one is a miss that goes to the origin and is stored: p50 and p99, and what the cache adds over the origin
+  asked directly.
+- **Conformance** (bench/cache_conformance.py): the same probe requests through each cache to a probe origin;
+  where each departs from RFC 9111.
+
+Every process runs with traffic recording and access logs off. Figures, not tests: nothing asserts.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import importlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cache_conformance  # noqa: E402
+import loadgen  # noqa: E402
+from balancer_vs_nginx import Nginx  # noqa: E402
+from common import CpuMeter, fmt, machine_line, median, percentile, table, wait_quiet  # noqa: E402
+
+import microcosm  # noqa: E402
+
+PATH = "/products/1"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+NGINX_CACHE_CONF = """\
+worker_processes {workers};
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    proxy_cache_path @CACHE@ levels=1:2 keys_zone=edge:10m max_size=256m inactive=10m use_temp_path=off;
+    upstream origin {{
+{servers}
+        keepalive 32;
+    }}
+    server {{
+        listen {host}:{port};
+        location / {{
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache edge;
+            proxy_cache_revalidate on;
+            proxy_cache_lock on;
+            add_header X-Cache $upstream_cache_status always;
+        }}
+    }}
+}}
+"""
+
+
+def cached_nginx(origin_url: str, workers: str = "auto") -> Nginx:
+    """nginx with proxy_cache in front of `origin_url`. Its cache lives in a folder that its workers can reach
+    even when the master runs as root (workers then run as nobody, and the temp prefix is 0700)."""
+    outer = tempfile.mkdtemp(prefix="microcosm-nginx-cache-")
+    os.chmod(outer, 0o755)
+    nginx = Nginx([origin_url], workers, conf=NGINX_CACHE_CONF.replace("@CACHE@", os.path.join(outer, "cache")))
+    stop = nginx.stop
+
+    def stop_and_clean():
+        stop()
+        shutil.rmtree(outer, ignore_errors=True)
+
+    nginx.stop = stop_and_clean
+    return nginx
+
+
+# --- THE EDGE'S SIDE ------------------------------------------------------------------------------------
+def launch_edge(origin_url: str, name: str = "bench-cdn"):
+    """microcosm's edge cache in front of `origin_url`: (Service, "") or (None, why not)."""
+    try:
+        cdn = importlib.import_module("microcosm.services.cdn")
+    except ImportError as exc:
+        return None, f"not built yet ({exc})"
+    if not hasattr(cdn, "create_app"):
+        return None, "not built yet (microcosm.services.cdn has no create_app)"
+    try:
+        return microcosm.launch("cdn", name, origin=origin_url, traffic=False, access_log=False), ""
+    except Exception as exc:  # noqa: BLE001 - a bench reports what failed and carries on with nginx
+        return None, f"did not start: {str(exc).splitlines()[0][:200]}"
+
+
+# --- measuring ------------------------------------------------------------------------------------------
+def paced_misses(url: str, *, rate: float = 50, seconds: float = 5, tag: str = "") -> dict:
+    """One keep-alive connection, one request every 1/rate s, each to a new URL: every one a miss."""
+    host, port = url.split("//", 1)[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    latencies, errors, hits = [], 0, 0
+    gap, next_at, end = 1 / rate, time.perf_counter(), time.perf_counter() + seconds
+    n = 0
+    while next_at < end:
+        time.sleep(max(0.0, next_at - time.perf_counter()))
+        next_at += gap
+        n += 1
+        t0 = time.perf_counter()
+        try:
+            conn.request("GET", f"{PATH}?miss={tag}{n}")
+            answer = conn.getresponse()
+            answer.read()
+            errors += answer.status != 200
+            hits += (answer.getheader("X-Cache") or "").upper().startswith("HIT")
+        except (OSError, http.client.HTTPException):
+            errors += 1
+            conn.close()
+            continue
+        latencies.append((time.perf_counter() - t0) * 1000)
+    conn.close()
+    latencies.sort()
+    return {"p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99), "n": len(latencies),
+            "errors": errors, "hits": hits}
+
+
+def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0, miss_seconds=5.0, log=print):
+    data_dir = tempfile.mkdtemp(prefix="microcosm-bench-cdn-")
+    started, nginx = [], None
+    try:
+        origin = microcosm.launch("catalog", "bench-cdn-origin", data_dir=data_dir, max_age=3600, traffic=False,
+                                  access_log=False)
+        started.append(origin)
+        nginx = cached_nginx(origin.url)
+        edge, why = launch_edge(origin.url)
+        if edge is not None:
+            started.append(edge)
+        log(f"  edge: {'running at ' + edge.url if edge else why}")
+        targets = {"origin direct (catalog)": origin, "nginx proxy_cache": nginx} | ({"microcosm edge": edge} if edge else {})
+        for target in targets.values():  # warm up: stored in each cache, pools filled
+            loadgen.run(target.url + PATH, connections, 1.0, tool)
+        runs = {name: [] for name in targets}
+        for r in range(rounds):
+            for name, target in targets.items():
+                wait_quiet(quiet_wait)
+                with CpuMeter(target.pid) as cpu:
+                    result = loadgen.run(target.url + PATH, connections, duration, tool)
+                result["cpu_us"] = cpu.server / max(1, result["requests"]) * 1e6
+                runs[name].append(result)
+                log(f"  round {r + 1}: {name}: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, "
+                    f"p99 {result['p99_ms']:.2f} ms, errors {result['errors']}")
+        hits = {name: {k: median([x[k] for x in rs]) for k in ("rps", "p50_ms", "p99_ms", "cpu_us")}
+                | {"errors": sum(x["errors"] for x in rs), "tool": rs[0]["tool"]} for name, rs in runs.items()}
+        misses = {}
+        for name, target in targets.items():
+            wait_quiet(quiet_wait)
+            misses[name] = paced_misses(target.url, seconds=miss_seconds, tag=f"{time.time_ns()}-")
+            log(f"  misses: {name}: p50 {misses[name]['p50_ms']:.2f} ms, p99 {misses[name]['p99_ms']:.2f} ms, "
+                f"{misses[name]['hits']} of {misses[name]['n']} were hits")
+        return {"hits": hits, "misses": misses, "edge": why, "duration": duration, "rounds": rounds}
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        for s in reversed(started):
+            s.stop()
+            s.forget()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def conformance_section(log=print) -> str:
+    """The probes (bench/cache_conformance.py) through nginx and the edge, to the probe origin."""
+    started, nginx = [], None
+    try:
+        origin = microcosm.launch(os.path.join(HERE, "cache_probe_origin.py"), "bench-cache-probe-origin",
+                                  traffic=False, access_log=False)
+        started.append(origin)
+        nginx = cached_nginx(origin.url, workers="1")
+        results = {"nginx": cache_conformance.run_all(nginx.url, origin.url)}
+        edge, why = launch_edge(origin.url, "bench-cdn-probe")
+        if edge is not None:
+            started.append(edge)
+            results["edge"] = cache_conformance.run_all(edge.url, origin.url)
+        log(f"  conformance: ran {len(cache_conformance.PROBES)} probes through {', '.join(results)}")
+        return (f"Conformance (same requests through each cache; X-Cache as each reports it)"
+                f"{'' if edge else f'; edge: {why}'}:\n\n" + cache_conformance.report(results))
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        for s in reversed(started):
+            s.stop()
+            s.forget()
+
+
+def report(f: dict) -> str:
+    hits, misses = f["hits"], f["misses"]
+    ng, direct = hits["nginx proxy_cache"], hits["origin direct (catalog)"]
+    rows = [[name, fmt(x["rps"], 0), fmt(x["rps"] / ng["rps"], 2), fmt(x["rps"] / direct["rps"], 2),
+             fmt(x["p50_ms"], 2), fmt(x["p99_ms"], 2), fmt(x["p99_ms"] / ng["p99_ms"], 2), fmt(x["cpu_us"], 0),
+             x["errors"]] for name, x in hits.items()]
+    d = misses["origin direct (catalog)"]
+    miss_rows = [[name, fmt(x["p50_ms"], 2), fmt(x["p99_ms"], 2),
+                  fmt(x["p50_ms"] - d["p50_ms"], 2) if x is not d else "",
+                  fmt(x["p99_ms"] - d["p99_ms"], 2) if x is not d else "", f"{x['hits']} of {x['n']}", x["errors"]]
+                 for name, x in misses.items()]
+    lines = [f"## CDN edge vs nginx proxy_cache (one catalog origin, GET {PATH})\n",
+             f"Hits: {ng['tool']}, {f['duration']:g} s per run, median of {f['rounds']} interleaved rounds; "
+             f"'CPU us/req': CPU the server (the cache, or the origin direct) used per request.\n",
+             table(["target", "req/s", "vs nginx", "vs origin", "p50 ms", "p99 ms", "p99 vs nginx", "CPU us/req",
+                    "errors"], rows), ""]
+    edge = hits.get("microcosm edge")
+    if edge is None:
+        lines.append(f"**edge: {f['edge']}**; nginx's hits: {ng['rps'] / direct['rps']:.1f}x the origin's "
+                     f"throughput, p99 {ng['p99_ms']:.2f} ms vs {direct['p99_ms']:.2f} ms direct.\n")
+    else:
+        lines.append(f"**edge hits: {edge['rps'] / ng['rps']:.2f} of nginx's throughput** (goal: at least 0.6); "
+                     f"**p99 {edge['p99_ms'] / ng['p99_ms']:.2f}x nginx's** (goal: at most 2x)\n")
+    lines += ["Misses (one connection, about 50 requests/s, a new URL each time):\n",
+              table(["path", "p50 ms", "p99 ms", "+p50 ms vs direct", "+p99 ms vs direct", "hits", "errors"],
+                    miss_rows)]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="short runs, one round")
+    p.add_argument("--duration", type=float)
+    p.add_argument("--rounds", type=int)
+    p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    p.add_argument("--quiet-wait", type=float)
+    p.add_argument("--no-conformance", action="store_true", help="throughput and latency only")
+    args = p.parse_args(argv)
+    print(f"# CDN edge vs nginx{' (quick)' if args.quick else ''}\n\n{machine_line()}\n", flush=True)
+    figures = measure(duration=args.duration or (2.0 if args.quick else 5.0),
+                      rounds=args.rounds or (1 if args.quick else 3), connections=args.connections, tool=args.loadgen,
+                      quiet_wait=args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 10.0),
+                      miss_seconds=2.0 if args.quick else 5.0, log=lambda s: print(s, flush=True))
+    sections = [report(figures)]
+    if not args.no_conformance:
+        sections.append(conformance_section(log=lambda s: print(s, flush=True)))
+    print()
+    print("\n\n".join(sections))
+
+
+if __name__ == "__main__":
+    main()
