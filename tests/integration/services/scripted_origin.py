@@ -6,7 +6,8 @@
     DELETE /_script        forget every script and count
 
 Header values may hold `{now}` or `{now-50}` / `{now+3600}`: an HTTP date that many seconds from now, when
-the answer is made (so a test can say "Date 50 s ago" without sleeping). With "etag" set, a request whose
+the answer is made (so a test can say "Date 50 s ago" without sleeping). "by_method": {"POST": {...}}
+overrides any of these for one method. With "etag" set, a request whose
 If-None-Match names it gets a 304 carrying "not_modified_headers". Any path not scripted is a 404.
 The script routes take the launch secret, like every admin route.
 """
@@ -69,6 +70,7 @@ def create_app(config):
             c["last_headers"] = dict(request.headers)
         if s is None:
             return {"error": "not_found", "message": f"nothing scripted for {target}", "status": 404}, 404
+        s = {**s, **s.get("by_method", {}).get(request.method, {})}  # e.g. a POST answered differently
         if s.get("delay_ms"):
             time.sleep(s["delay_ms"] / 1000)
         etag = s.get("etag")
