@@ -28,19 +28,22 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import percentile  # noqa: E402
 
 
-def paced_latency(url: str, path: str = "/", *, rate: float = 100, seconds: float = 5,
+def paced_latency(url: str, path="/", *, rate: float = 100, seconds: float = 5,
                   headers: dict | None = None) -> dict:
-    """One keep-alive connection, one request every 1/rate s: latency when nothing queues."""
+    """One keep-alive connection, one request every 1/rate s: latency when nothing queues. `path` is a path, or
+    a function of the request's number (1, 2, ...) giving its path (a new URL each time: cache misses)."""
     host, port = url.split("//", 1)[1].split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=5)
     latencies, errors = [], 0
     gap, next_at, end = 1 / rate, time.perf_counter(), time.perf_counter() + seconds
+    n = 0
     while next_at < end:
         time.sleep(max(0.0, next_at - time.perf_counter()))
         next_at += gap
+        n += 1
         t0 = time.perf_counter()
         try:
-            conn.request("GET", path, headers=headers or {})
+            conn.request("GET", path(n) if callable(path) else path, headers=headers or {})
             answer = conn.getresponse()
             answer.read()
             errors += answer.status != 200

@@ -6,6 +6,7 @@
     .venv/bin/python bench/run.py --only wsgi --loadgen python
     .venv/bin/python bench/run.py --only memory    # each service process's RSS/PSS and heavy imports
     .venv/bin/python bench/run.py --only retries   # a retry storm: load amplification by retry style (chapter 09)
+    .venv/bin/python bench/run.py --only cdn       # the edge vs nginx proxy_cache, and RFC 9111 probes (chapter 10)
 
 Benchmarks print figures; they are never tests and assert nothing (pytest does not collect bench/).
 Run them on a quiet machine: the "other cores" column of the WSGI table shows how much else was running.
@@ -22,7 +23,8 @@ import launch_time  # noqa: E402
 import wsgi_servers  # noqa: E402
 from common import machine_line  # noqa: E402
 
-BENCHES = ("wsgi", "launch", "hops", "balancer", "gateway", "identity", "memory", "lock", "coordination", "retries")  # in the order they run
+BENCHES = ("wsgi", "launch", "hops", "balancer", "gateway", "identity", "memory", "lock", "coordination", "retries",
+           "cdn")  # in the order they run
 
 
 def main(argv=None) -> None:
@@ -112,6 +114,18 @@ def main(argv=None) -> None:
         for scenario in client_retries.SCENARIOS:
             figures = client_retries.measure(scenario, requests=15 if args.quick else 40, rounds=rounds, log=say)
             sections.append(client_retries.report(figures))
+    if "cdn" in only:
+        import cdn_vs_nginx
+
+        if not os.path.exists(cdn_vs_nginx.NGINX):
+            sections.append(f"### CDN edge vs nginx\n\nskipped: {cdn_vs_nginx.NGINX} is not installed")
+        else:
+            say("CDN edge vs nginx proxy_cache, then the RFC 9111 probes ...")
+            figures = cdn_vs_nginx.measure(
+                duration=duration, rounds=rounds, connections=args.connections, tool=args.loadgen,
+                quiet_wait=args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 10.0),
+                miss_seconds=2.0 if args.quick else 5.0, log=say)
+            sections += [cdn_vs_nginx.report(figures), cdn_vs_nginx.conformance_section(log=say)]
     say("")
     say("\n\n".join(sections))
     say(f"\nfinished {machine_line()}; the bench took {time.perf_counter() - started:.0f} s")
