@@ -119,10 +119,14 @@ def fails_fast(client, path: str = "/products") -> bool:
 
 
 def opened(client, catalog, failures: int):
-    """Catalog fails every request; `failures` GETs open the breaker."""
+    """Catalog fails every request; up to `failures` GETs (fewer if it opens sooner) open the breaker."""
     catalog.chaos(fail_rate=1.0)
-    statuses = [client.get("/products").status_code for _ in range(failures)]
-    assert statuses == [503] * failures and client.breaker.state == "open", \
+    for _ in range(failures):
+        try:
+            client.get("/products")
+        except CircuitOpen:
+            break
+    assert client.breaker.state == "open", \
         f"{failures} failures in a row (failures={failures}): the breaker is {client.breaker.state!r}, not 'open'"
 
 
