@@ -4,7 +4,10 @@ Each row: the origin's headers, the requests made through the edge, the X-Cache 
 how many requests the origin must have seen. Times are given relative to now ({now-100} is a Date 100 s ago),
 so no row sleeps.
 """
+import time
+
 import pytest
+from werkzeug.http import http_date
 
 from cdn_helpers import Cdn, Row, check_row
 
@@ -78,7 +81,7 @@ VALIDATION = [  # RFC 9111 §4.3, §5.2: revalidation, 304s, request directives
         [("GET", {}), ("GET", {"If-None-Match": '"c1"'}), ("GET", {"If-None-Match": '"other"'})],
         ["MISS", "HIT", "HIT"], 1, {"etag": '"c1"'}),
     Row("client-if-modified-since-from-store", [("Cache-Control", "max-age=60"), ("Last-Modified", "{now-1000}")],
-        [("GET", {}), ("GET", {"If-Modified-Since": "Sun, 06 Nov 2094 08:49:37 GMT"})], ["MISS", "HIT"], 1),
+        [("GET", {}), ("GET", {"If-Modified-Since": http_date(time.time() - 1)})], ["MISS", "HIT"], 1),
     Row("only-if-cached-miss", [("Cache-Control", "max-age=60")], [("GET", {"Cache-Control": "only-if-cached"})],
         ["MISS"], 0, edge_error=True),
     Row("head-from-get", [("Cache-Control", "max-age=60")], [("GET", {}), ("HEAD", {})], ["MISS", "HIT"], 1),

@@ -5,7 +5,7 @@ that is not a number are each read the way RFC 9111 asks a cache to read them (s
 """
 from __future__ import annotations
 
-from werkzeug.http import parse_date
+from ..conditional import http_date as _http_date
 
 MAX_DELTA = 2**31  # RFC 9111 §1.2.2: a delta-seconds too big to hold is taken as 2^31
 MAX_DIRECTIVES = 64  # directives read from one message: a header of 4,000 commas is not 4,000 entries
@@ -67,13 +67,7 @@ def delta(directives: dict, name: str, invalid=0) -> int | None:
 def http_date(value: str | None) -> float | None:
     """An HTTP date (IMF-fixdate, or the obsolete RFC 850 and asctime forms) as a Unix time; None if it is
     not one (RFC 9111 §4.2: an invalid date is treated as a time in the past, which each caller says)."""
-    if not value or len(value) > 64:
-        return None
-    try:
-        when = parse_date(value)
-        return when.timestamp() if when is not None else None
-    except (ValueError, OverflowError, OSError):
-        return None
+    return _http_date(value) if value and len(value) <= 64 else None  # the origins' reading (conditional.py)
 
 
 def age_value(value: str | None) -> int:

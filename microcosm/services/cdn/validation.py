@@ -14,6 +14,9 @@ client's own conditional request from the store.
 """
 from __future__ import annotations
 
+import time
+
+from ..conditional import none_match
 from .fields import http_date
 
 NOT_UPDATED = frozenset({"content-length"})  # §3.2: never taken from a 304
@@ -63,16 +66,13 @@ def not_modified(request_headers, stored) -> bool:
     if stored.status != 200:
         return False
     if_none_match = request_headers.get("If-None-Match")
-    if if_none_match is not None:
-        etag = stored.get("ETag")
-        if if_none_match.strip() == "*":
-            return True
-        if etag is None:
-            return False
-        return _opaque(etag) in {_opaque(t) for t in if_none_match.split(",")[:64]}
+    if if_none_match is not None:  # the origins' own comparison (services/conditional.py), on the stored ETag
+        return none_match(if_none_match, stored.get("ETag") or '"\x00"')  # no ETag: only * matches
     since = http_date(request_headers.get("If-Modified-Since"))
     last_modified = http_date(stored.get("Last-Modified"))
-    return since is not None and last_modified is not None and last_modified <= since
+    if since is None or since > time.time():  # RFC 9110 §13.1.3: a date in the future is ignored
+        return False
+    return last_modified is not None and last_modified <= since
 
 
 def headers_for_304(stored) -> list[tuple[str, str]]:
