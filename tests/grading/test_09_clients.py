@@ -281,11 +281,12 @@ def test_breaker_catalog_killed_it_opens_probes_the_dead_and_closes_once_restart
     with pytest.raises(Unreachable):  # the probe: still dead
         client.get("/products")
     assert client.breaker.state == "open" and fails_fast(client)
-    dying.restart()
+    dying.restart()  # the same port, a new process: its /metrics count from zero
     clock.now += 5.1
+    start = seen(dying)
     assert client.get("/products").status_code == 200 and client.breaker.state == "closed"
     assert all(client.get("/products").status_code == 200 for _ in range(5))
-    assert client.stats()["attempts"] == 11
+    assert client.stats()["attempts"] == 11 and seen(dying) - start == 6
 
 
 @points(1)
