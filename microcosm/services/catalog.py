@@ -22,7 +22,7 @@ STARTER_PRODUCTS = [("Lamp", 2500), ("Kettle", 3999), ("Notebook", 450), ("Headp
 
 def create_app(config: dict):
     app = create_service("catalog", config)
-    max_age = int(config.get("max_age", 10))  # how long a cache may keep a product read without asking again
+    max_age = config.get("max_age", 10)  # seconds a cache may keep a product read without asking again
     db = Database(Path(config["data_dir"]) / "catalog.db", SCHEMA)
     if config.get("seed", True) and not db.one("SELECT id FROM products LIMIT 1"):
         for name, price in STARTER_PRODUCTS:

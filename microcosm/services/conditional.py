@@ -103,7 +103,9 @@ def validated(response: Response, cache_control: str) -> Response:
 
 def cacheable(max_age: int):
     """Decorate a read route: public for `max_age` seconds, a strong ETag, 304 when the client holds it."""
-    cache_control = f"public, max-age={int(max_age)}"
+    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
+        raise ValueError(f"max_age: a whole number of seconds, 0 or more (got {max_age!r})")
+    cache_control = f"public, max-age={max_age}"
 
     def decorate(view):
         @functools.wraps(view)
