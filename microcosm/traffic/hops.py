@@ -22,8 +22,11 @@ FIELDS = ("request_id", "hop", "parent", "caller", "caller_instance", "callee", 
           "method", "path", "status", "ms", "ts", "error")
 # optional, for the chapters to come: kind ("publish" into a stream, "deliver" from it to a consumer group,
 # whose name is then the caller_instance; "session": a ZooKeeper session's state, see session_hops.py), lag (the
-# group's undelivered entries), cache ("hit" or "miss"); a session hop's session, state, lost, timeout, holds, token
-OPTIONAL_FIELDS = ("kind", "lag", "cache", "session", "state", "lost", "timeout", "holds", "token")
+# group's undelivered entries), cache ("hit", "miss", and from the cdn edge also "stale", "revalidated", "pass"
+# for what it passed through uncached) with bytes (body bytes sent to the client) and region (the edge's); a
+# session hop's session, state, lost, timeout, holds, token
+OPTIONAL_FIELDS = ("kind", "lag", "cache", "bytes", "region", "session", "state", "lost", "timeout", "holds",
+                   "token")
 
 
 def new_hop_id() -> str:

@@ -5,9 +5,12 @@ that is not a number are each read the way RFC 9111 asks a cache to read them (s
 """
 from __future__ import annotations
 
+import re
+
 from ..conditional import http_date as _http_date
 
 MAX_DELTA = 2**31  # RFC 9111 §1.2.2: a delta-seconds too big to hold is taken as 2^31
+TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")  # RFC 9110 §5.6.2 (names are lowered first)
 MAX_DIRECTIVES = 64  # directives read from one message: a header of 4,000 commas is not 4,000 entries
 
 
@@ -41,7 +44,7 @@ def cache_control(values) -> dict[str, str | None]:
         for part in _split(value):
             name, eq, arg = part.partition("=")
             name = name.strip().lower()
-            if not name or name in directives:
+            if not TOKEN.fullmatch(name) or name in directives:  # not a directive name: ignored
                 continue
             if len(directives) >= MAX_DIRECTIVES:
                 return directives
