@@ -130,6 +130,22 @@ def opened(client, catalog, failures: int):
         f"{failures} failures in a row (failures={failures}): the breaker is {client.breaker.state!r}, not 'open'"
 
 
+def open_client(catalog, Breaker, failures: int = 2, cool_down: float = 5.0) -> tuple[Client, Clock]:
+    """A client with a new breaker of the learner's on a clock of its own, opened by a failing catalog."""
+    clock = Clock()
+    client = breaker_client(catalog, Breaker(failures=failures, cool_down=cool_down, clock=clock))
+    opened(client, catalog, failures)
+    return client, clock
+
+
+def probe(client, **options) -> int:
+    """The cool-down is over: the next call is the probe, sent; its status."""
+    try:
+        return client.get("/products", **options).status_code
+    except CircuitOpen:
+        pytest.fail("the cool-down is over and the breaker still refuses: it never half-opens")
+
+
 # --- Task 1 · The circuit breaker -------------------------------------------------------------------------
 @points(3, must_pass=True)
 def test_breaker_opens_after_n_failures_in_a_row_and_then_nothing_reaches_catalog(catalog, Breaker):
@@ -170,9 +186,7 @@ def test_breaker_counts_failures_in_a_row_a_success_or_a_4xx_starts_again(catalo
 @points(1)
 def test_breaker_stays_open_until_the_cool_down_is_over(catalog, Breaker):
     """cool_down=10: open at t, it refuses at t+0, t+3, t+6 and t+9.9 without sending anything."""
-    clock = Clock()
-    client = breaker_client(catalog, Breaker(failures=2, cool_down=10.0, clock=clock))
-    opened(client, catalog, 2)
+    client, clock = open_client(catalog, Breaker, cool_down=10.0)
     start, t = seen(catalog), clock.now
     for after in (0.0, 3.0, 6.0, 9.9):
         clock.now = t + after
@@ -183,15 +197,10 @@ def test_breaker_stays_open_until_the_cool_down_is_over(catalog, Breaker):
 @points(3, must_pass=True)
 def test_breaker_after_the_cool_down_one_probe_goes_and_its_failure_opens_it_for_another(catalog, Breaker):
     """Cool-down over: one request (the probe) reaches catalog; it fails: open again, for a whole new cool-down."""
-    clock = Clock()
-    client = breaker_client(catalog, Breaker(failures=2, cool_down=5.0, clock=clock))
-    opened(client, catalog, 2)
+    client, clock = open_client(catalog, Breaker)
     clock.now += 5.1
     start = seen(catalog)
-    try:
-        status = client.get("/products").status_code
-    except CircuitOpen:
-        pytest.fail("the cool-down is over and the breaker still refuses: it never half-opens")
+    status = probe(client)
     assert status == 503 and seen(catalog) - start == 1, "the probe should reach catalog (which still fails)"
     assert client.breaker.state == "open", f"the probe failed: the breaker is {client.breaker.state!r}, not 'open'"
     assert all(fails_fast(client) for _ in range(5)), "the probe failed, yet requests are sent"
@@ -208,16 +217,11 @@ def test_breaker_after_the_cool_down_one_probe_goes_and_its_failure_opens_it_for
 @points(2, must_pass=True)
 def test_breaker_a_successful_probe_closes_it_and_the_count_starts_from_zero(catalog, Breaker):
     """Catalog recovers: the probe succeeds, the breaker closes, requests flow; one failure later does not reopen."""
-    clock = Clock()
-    client = breaker_client(catalog, Breaker(failures=2, cool_down=5.0, clock=clock))
-    opened(client, catalog, 2)
+    client, clock = open_client(catalog, Breaker)
     catalog.chaos()  # catalog recovers
     clock.now += 5.1
     start = seen(catalog)
-    try:
-        assert client.get("/products").status_code == 200
-    except CircuitOpen:
-        pytest.fail("the cool-down is over and the breaker still refuses: it never half-opens")
+    assert probe(client) == 200
     assert client.breaker.state == "closed", f"the probe succeeded: {client.breaker.state!r}, not 'closed'"
     assert all(client.get("/products").status_code == 200 for _ in range(10))
     assert seen(catalog) - start == 11
@@ -233,33 +237,31 @@ def test_breaker_a_successful_probe_closes_it_and_the_count_starts_from_zero(cat
 @points(2, must_pass=True)
 def test_breaker_one_probe_at_a_time_while_it_is_out_the_others_fail_fast(catalog, Breaker):
     """Half-open, the probe held up (catalog SIGSTOPped): 5 more requests fail fast; catalog resumed, it closes."""
-    clock = Clock()
-    client = breaker_client(catalog, Breaker(failures=2, cool_down=5.0, clock=clock))
-    opened(client, catalog, 2)
+    client, clock = open_client(catalog, Breaker)
     catalog.chaos()
     clock.now += 5.1
     start, sent = seen(catalog), client.stats()["attempts"]
-    probe: dict = {}
+    out: dict = {}
 
     def send_probe():
         try:
-            probe["status"] = client.get("/products", timeout=(2.0, 30.0)).status_code
+            out["status"] = client.get("/products", timeout=(2.0, 30.0)).status_code
         except Exception as exc:  # noqa: BLE001 - reported below
-            probe["error"] = exc
+            out["error"] = exc
 
     catalog.pause()  # SIGSTOP: the probe is sent and waits for an answer
     thread = threading.Thread(target=send_probe, daemon=True)
     try:
         thread.start()
-        assert wait_until(lambda: client.stats()["attempts"] > sent or probe, timeout=10) and "error" not in probe, \
-            f"the cool-down is over and no probe was sent: {probe.get('error')!r}"
+        assert wait_until(lambda: client.stats()["attempts"] > sent or out, timeout=10) and "error" not in out, \
+            f"the cool-down is over and no probe was sent: {out.get('error')!r}"
         refused = sum(fails_fast(client) for _ in range(5))  # a request let through would time out here
     finally:
         catalog.resume()
     thread.join(timeout=30)
     assert refused == 5, f"while the probe was out, {5 - refused} of 5 more requests were sent (one probe at a time)"
-    assert probe.get("status") == 200 and client.breaker.state == "closed", \
-        f"the probe got {probe}; the breaker is {client.breaker.state!r}"
+    assert out.get("status") == 200 and client.breaker.state == "closed", \
+        f"the probe got {out}; the breaker is {client.breaker.state!r}"
     assert seen(catalog) - start == 1, f"catalog saw {seen(catalog) - start} requests: the probe alone"
 
 
