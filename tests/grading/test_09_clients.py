@@ -209,9 +209,6 @@ def test_breaker_after_the_cool_down_one_probe_goes_and_its_failure_opens_it_for
     clock.now += 0.2
     assert client.get("/products").status_code == 503, "after the new cool-down, a second probe should go"
     assert seen(catalog) - start == 2 and client.breaker.state == "open"
-    path = [(e["was"], e["state"]) for e in client.breaker_events]
-    assert ("open", "half_open") in path and ("half_open", "open") in path, \
-        f"the client saw the breaker go {path}: open -> half_open for the probe, half_open -> open when it failed"
 
 
 @points(2, must_pass=True)
@@ -230,13 +227,13 @@ def test_breaker_a_successful_probe_closes_it_and_the_count_starts_from_zero(cat
     assert client.breaker.state == "closed", "closed again, one failure (failures=2) opened it: the count of " \
                                              "failures from before it opened was kept"
     path = [(e["was"], e["state"]) for e in client.breaker_events]
-    assert path == [("closed", "open"), ("open", "half_open"), ("half_open", "closed")], \
-        f"the client saw the breaker go {path}"
+    assert path[:1] == [("closed", "open")] and path[-1:] == [("half_open", "closed")], \
+        f"the client saw the breaker go {path}: closed -> open, ..., half_open -> closed when the probe succeeded"
 
 
 @points(2, must_pass=True)
 def test_breaker_one_probe_at_a_time_while_it_is_out_the_others_fail_fast(catalog, Breaker):
-    """Half-open, the probe held up (catalog SIGSTOPped): 5 more requests fail fast; catalog resumed, it closes."""
+    """The probe held up (catalog SIGSTOPped): the state is half_open, 5 more calls fail fast; resumed, it closes."""
     client, clock = open_client(catalog, Breaker)
     catalog.chaos()
     clock.now += 5.1
@@ -255,10 +252,12 @@ def test_breaker_one_probe_at_a_time_while_it_is_out_the_others_fail_fast(catalo
         thread.start()
         assert wait_until(lambda: client.stats()["attempts"] > sent or out, timeout=10) and "error" not in out, \
             f"the cool-down is over and no probe was sent: {out.get('error')!r}"
+        state = client.breaker.state
         refused = sum(fails_fast(client) for _ in range(5))  # a request let through would time out here
     finally:
         catalog.resume()
     thread.join(timeout=30)
+    assert state == "half_open", f"while the probe was out the breaker was {state!r}, not 'half_open'"
     assert refused == 5, f"while the probe was out, {5 - refused} of 5 more requests were sent (one probe at a time)"
     assert out.get("status") == 200 and client.breaker.state == "closed", \
         f"the probe got {out}; the breaker is {client.breaker.state!r}"
@@ -431,8 +430,8 @@ def test_budget_keeps_a_retry_storm_at_the_server_under_burst_plus_ratio(catalog
     load = seen(catalog) - start
     assert load <= 150 + 5 + 15, f"catalog saw {load} requests for 150 GETs ({load / 150:.2f}x): the budget " \
                                  f"(ratio=0.1, burst=5) allows 170 at most (no budget: 600)"
-    assert load >= 150 + 15, f"catalog saw {load} requests: the budget should still allow ratio x requests " \
-                             f"= 15 retries (and its burst)"
+    assert load >= 150 + 10, f"catalog saw {load} requests: the budget should still allow about ratio x requests " \
+                             f"= 15 retries, and its burst"
 
 
 @points(1)
