@@ -26,6 +26,8 @@ class Probe:
     steps: tuple  # (method, request headers, seconds to wait first)
     conforming: tuple  # origin request counts a conforming shared cache may make (the first: what it should)
     wants_age: bool = False  # the last answer (served from the cache) must carry Age
+    fail_after: int = 0  # the origin answers 503 after this many requests (0: never)
+    last_status: tuple = ()  # the statuses the client may get last (empty: any)
 
 
 GET = ("GET", {}, 0)
@@ -68,6 +70,12 @@ PROBES = [
           ("Cache-Control:max-age=60",), (GET, ("GET", {"Cache-Control": "max-age=0"}, 1.1)), (2,)),
     Probe("POST invalidates the URI", "a successful unsafe request invalidates the target URI (4.4)",
           ("Cache-Control:max-age=60",), (GET, GET, ("POST", {}, 0), GET), (3,)),
+    Probe("stale-if-error, origin failing", "RFC 5861 4: a stale answer may be served while the origin errs",
+          ("Cache-Control:max-age=1, stale-if-error=60",), (GET, ("GET", {}, 2.2)), (2,), fail_after=1,
+          last_status=(200,)),
+    Probe("must-revalidate, origin failing", "MUST NOT serve it stale: an error, not the old answer (5.2.2.2)",
+          ("Cache-Control:max-age=1, must-revalidate, stale-if-error=60",), (GET, ("GET", {}, 2.2)), (2,),
+          fail_after=1, last_status=(503, 504)),
     Probe("HEAD from a stored GET", "a stored GET may answer a HEAD (4)", ("Cache-Control:max-age=60",),
           (GET, ("HEAD", {}, 0)), (1, 2)),
 ]
@@ -77,6 +85,7 @@ def run_probe(probe: Probe, cache_url: str, origin_url: str, tag: str) -> dict:
     """Send the probe's requests through the cache; what reached the origin, and what the cache said."""
     key = f"{tag}-{abs(hash(probe.name)) % 10**8}"
     target = f"/probe/{key}?" + "&".join("set=" + quote(s, safe="") for s in probe.sets)
+    target += f"&fail_after={probe.fail_after}" if probe.fail_after else ""
     statuses, last = [], None
     for method, headers, wait in probe.steps:
         time.sleep(wait)
@@ -84,8 +93,10 @@ def run_probe(probe: Probe, cache_url: str, origin_url: str, tag: str) -> dict:
         statuses.append(last.headers.get("X-Cache", "-"))
     count = requests.get(f"{origin_url}/count/{key}", timeout=10).json()["count"]
     age_ok = (not probe.wants_age) or (last is not None and "Age" in last.headers)
+    status_ok = not probe.last_status or (last is not None and last.status_code in probe.last_status)
     return {"count": count, "statuses": statuses, "age": last.headers.get("Age") if last is not None else None,
-            "conforms": count in probe.conforming and age_ok}
+            "status": last.status_code if last is not None else None,
+            "conforms": count in probe.conforming and age_ok and status_ok}
 
 
 def run_all(cache_url: str, origin_url: str) -> dict[str, dict]:
@@ -100,6 +111,8 @@ def verdict(probe: Probe, result: dict | None) -> str:
         return "conforms" if result["count"] == probe.conforming[0] else "conforms (the MAY not taken)"
     if probe.wants_age and result["count"] in probe.conforming:
         return "departs: no Age header"
+    if probe.last_status and result["count"] in probe.conforming:
+        return f"departs: answered {result['status']}"
     more = result["count"] > probe.conforming[-1]
     return "departs: " + ("went to the origin when it could reuse" if more else "reused when it must not")
 
@@ -109,7 +122,7 @@ def report(results: dict[str, dict[str, dict]]) -> str:
     from common import table  # bench/common.py
 
     names = list(results)
-    headers = ["behaviour", "RFC 9111", "origin requests (conforming)"] + [
+    headers = ["behaviour", "RFC 9111 (5861)", "origin requests (conforming)"] + [
         f"{n}: origin requests, X-Cache" for n in names] + [f"{n}: verdict" for n in names]
     rows = []
     for p in PROBES:
@@ -117,7 +130,7 @@ def report(results: dict[str, dict[str, dict]]) -> str:
         for n in names:
             r = results[n].get(p.name)
             row.append(f"{r['count']}, {'/'.join(r['statuses'])}" + (f", Age {r['age']}" if p.wants_age else "")
-                       if r else "-")
+                       + (f", answered {r['status']}" if p.last_status else "") if r else "-")
         row += [verdict(p, results[n].get(p.name)) for n in names]
         rows.append(row)
     return table(headers, rows, align="l" * len(headers))

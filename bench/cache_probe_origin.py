@@ -5,6 +5,8 @@ asks for, and counts the requests that reach it, so a probe can tell whether a c
         -> 200, those headers, and {"key": ..., "count": n}; `X-Origin-Count: n` (n: requests for <key> so far)
     GET /count/<key>   -> {"key": ..., "count": n}, never counted (ask it directly, not through the cache)
 
+With `fail_after=N` in the query, every request for <key> after the first N is a 503 (an origin gone bad).
+
 A value `@+60` or `@-3600` is an HTTP-date that many seconds from now (for Expires, Last-Modified). Launched
 as a file (`microcosm.launch("bench/cache_probe_origin.py")`); a bench tool, not part of the course.
 """
@@ -31,6 +33,9 @@ def create_app(config: dict):
     def probe(key: str):
         with lock:
             counts[key] = n = counts.get(key, 0) + 1
+        fail_after = request.args.get("fail_after", "")
+        if fail_after.isdigit() and n > int(fail_after):
+            raise ApiError(503, f"probe origin: failing after {fail_after} requests, as asked")
         response = Response(f'{{"key": "{key}", "count": {n}}}', content_type="application/json")
         for item in request.args.getlist("set")[:20]:
             name, _, value = item.partition(":")
