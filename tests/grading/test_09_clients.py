@@ -149,7 +149,7 @@ def probe(client, **options) -> int:
 # --- Task 1 · The circuit breaker -------------------------------------------------------------------------
 @points(3, must_pass=True)
 def test_breaker_opens_after_n_failures_in_a_row_and_then_nothing_reaches_catalog(catalog, Breaker):
-    """failures=3: two 503s leave it closed, the third opens it; 20 calls then fail fast and catalog sees none."""
+    """Breaker(failures=3): two 503s leave it closed, the third opens it; then 20 calls fail fast, catalog sees none."""
     client = breaker_client(catalog, Breaker(failures=3, cool_down=5.0, clock=Clock()))
     assert client.get("/products").status_code == 200 and client.breaker.state == "closed", \
         f"a new breaker, one good answer: it is {client.breaker.state!r}, not 'closed'"
@@ -167,7 +167,7 @@ def test_breaker_opens_after_n_failures_in_a_row_and_then_nothing_reaches_catalo
 
 @points(2, must_pass=True)
 def test_breaker_counts_failures_in_a_row_a_success_or_a_4xx_starts_again(catalog, Breaker):
-    """failures=3: 503, 503, then a 200 or a 404 (the caller's mistake) starts the count again; 3 in a row open it."""
+    """Breaker(failures=3): 503, 503, then a 200 or a 404 (a caller's mistake) restart the count; 3 in a row open it."""
     client = breaker_client(catalog, Breaker(failures=3, cool_down=5.0, clock=Clock()))
     start = seen(catalog, "GET /products")
     for good in ("/products", "/products/999999") * 3:
@@ -185,7 +185,7 @@ def test_breaker_counts_failures_in_a_row_a_success_or_a_4xx_starts_again(catalo
 
 @points(1)
 def test_breaker_stays_open_until_the_cool_down_is_over(catalog, Breaker):
-    """cool_down=10: open at t, it refuses at t+0, t+3, t+6 and t+9.9 without sending anything."""
+    """Breaker(cool_down=10): opened at t, it refuses at t+0, t+3, t+6 and t+9.9, and sends nothing."""
     client, clock = open_client(catalog, Breaker, cool_down=10.0)
     start, t = seen(catalog), clock.now
     for after in (0.0, 3.0, 6.0, 9.9):
@@ -266,7 +266,7 @@ def test_breaker_one_probe_at_a_time_while_it_is_out_the_others_fail_fast(catalo
 
 @points(2)
 def test_breaker_catalog_killed_it_opens_probes_the_dead_and_closes_once_restarted(launch, Breaker):
-    """Catalog SIGKILLed: 3 unreachable, open, fail fast, a probe fails, open; catalog restarted: the probe closes it."""
+    """Catalog SIGKILLed: 3 unreachable, open, fail fast, a probe fails, open; restarted: the next probe closes it."""
     dying = launch("catalog", f"grade09-dying-{uuid.uuid4().hex[:6]}", traffic=False)
     clock = Clock()
     client = breaker_client(dying, Breaker(failures=3, cool_down=5.0, clock=clock))
@@ -331,7 +331,8 @@ def test_retry_a_post_without_an_idempotency_key_is_sent_once(catalog, Backoff):
     start = seen(catalog, "POST /products")
     assert client.post("/products", json=NEW_PRODUCT, idempotency_key=False).status_code == 503
     assert seen(catalog, "POST /products") - start == 1, \
-        f"a POST without a key reached catalog {seen(catalog, 'POST /products') - start} times: twice may mean two orders"
+        f"a POST without a key reached catalog {seen(catalog, 'POST /products') - start} times: " \
+        f"twice may mean two orders"
     policy = Backoff()
     for method in ("POST", "PATCH"):
         headers = {"X-Caller": "client", "X-Request-ID": uuid.uuid4().hex, "Content-Type": "application/json"}
@@ -398,13 +399,14 @@ def test_retry_waits_reach_up_to_a_ceiling_that_doubles_to_the_cap(catalog, Back
     for _ in range(10):
         assert client.get("/products").status_code == 503
     assert len(waits) == 50, f"10 GETs, 5 retries each: {len(waits)} waits"
-    over = [(e["attempt"], e["wait"]) for e in client.attempts if "wait" in e and e["wait"] > ceiling(e["attempt"]) + 1e-9]
+    over = [(e["attempt"], e["wait"]) for e in client.attempts
+            if "wait" in e and e["wait"] > ceiling(e["attempt"]) + 1e-9]
     assert not over, f"(retry, wait) over the ceiling in the client: {over[:5]}"
 
 
 @points(2, must_pass=True)
 def test_retry_waits_are_fully_jittered_uniform_from_zero_to_the_ceiling(Backoff):
-    """4,000 waits per retry, spread evenly: mean near ceiling/2, a quarter under ceiling/4, three quarters under 3/4."""
+    """4,000 waits per retry, evenly spread: mean near ceiling/2, 1/4 under ceiling/4, 3/4 under 3/4 of the ceiling."""
     for n, waits in draws(Backoff).items():
         top = ceiling(n)
         assert len(set(waits)) >= 50, \
@@ -416,12 +418,13 @@ def test_retry_waits_are_fully_jittered_uniform_from_zero_to_the_ceiling(Backoff
         for share in (0.25, 0.75):
             below = sum(w < share * top for w in waits) / DRAWS
             assert abs(below - share) <= 0.05, \
-                f"retry {n}: {below:.1%} of waits are under {share * top:g} s; uniform(0, {top:g}) puts {share:.0%} there"
+                f"retry {n}: {below:.1%} of waits are under {share * top:g} s; " \
+                f"uniform(0, {top:g}) puts {share:.0%} there"
 
 
 @points(3, must_pass=True)
 def test_budget_keeps_a_retry_storm_at_the_server_under_burst_plus_ratio(catalog, Budget):
-    """Catalog fails everything; 150 GETs, 3 immediate retries each allowed: catalog sees at most 150 + 5 + 15."""
+    """Budget(ratio=0.1, burst=5), catalog failing all, 150 GETs of 3 retries each: catalog sees ≤ 150 + 5 + 15."""
     client = retry_client(catalog, NoBackoff(max_retries=3), Budget(ratio=0.1, burst=5))
     catalog.chaos(fail_rate=1.0)
     start = seen(catalog)
@@ -447,7 +450,7 @@ def test_budget_lets_a_blip_be_retried(catalog, Budget):
 
 @points(1)
 def test_budget_a_quiet_spell_banks_no_more_than_the_burst(Budget):
-    """Budget(ratio=0.5, burst=3): after 1,000 requests, 3 retries go and the 4th is refused; 2 more requests, 1 more."""
+    """Budget(ratio=0.5, burst=3): after 1,000 requests, 3 retries go, the 4th is refused; 2 more requests, 1 more."""
     budget = Budget(ratio=0.5, burst=3)
     for _ in range(1000):
         budget.deposit()
