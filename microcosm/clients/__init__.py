@@ -18,6 +18,14 @@ One idea a module:
     stats.py     what the client did: counts, every attempt, every breaker transition, with times
     errors.py    CircuitOpen, Unreachable, ServiceError
     cli.py       the terminal's commands
+
+And what chapter 09 runs with them (web/ is the web shop's page and script, served by services/web.py):
+
+    journey.py   a shopper's whole journey through the web shop, in Chromium driven by Playwright
+    storm.py     a retry storm: a fleet of clients in each retry style against one struggling service
+    outage.py    callers with and without a breaker while a service hangs and recovers
+    profiles.py  one screen web vs mobile, through the network proxy (bytes, round trips, time)
+    chart.py     the breaker's life and load amplification, as charts
 """
 from .breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, NoBreaker
 from .budget import RetryBudget, Unlimited
