@@ -161,6 +161,7 @@ def test_last_modified_is_the_file_mtime_and_if_modified_since_decides(shop):
         assert answer.content == (b"" if expected == 304 else first.content), since
         if expected == 304:  # (no Last-Modified on it: with an ETag there, RFC 9110 15.4.5 does not ask for one)
             assert answer.headers["ETag"] == first.headers["ETag"] and answer.headers["Cache-Control"]
+            assert answer.headers["Date"] and "Content-Length" not in answer.headers
 
 
 def current_names(page_html: str) -> dict:
@@ -184,7 +185,11 @@ def test_only_fingerprinted_names_are_immutable(shop):
     plain, hashed = get(shop.url + "/shop.js"), get(shop.url + "/" + names["js"])
     assert hashed.content == plain.content and hashed.headers["ETag"] == plain.headers["ETag"]
     assert hashed.headers["Content-Type"] == plain.headers["Content-Type"]
-    assert get(shop.url + "/" + names["js"], **{"If-None-Match": plain.headers["ETag"]}).status_code == 304
+    revalidated = get(shop.url + "/" + names["js"], **{"If-None-Match": plain.headers["ETag"]})
+    assert revalidated.status_code == 304 and revalidated.headers["Cache-Control"] == fingerprint.IMMUTABLE
+    head = get(shop.url + "/" + names["js"], "HEAD")
+    assert head.status_code == 200 and head.content == b"" and head.headers["Cache-Control"] == fingerprint.IMMUTABLE
+    assert head.headers["Content-Length"] == str(len(plain.content))
     for wrong in ("/shop.0123456789.js", "/index.0123456789.html", "/shop." + names["js"].split(".")[1] + ".css"):
         answer = get(shop.url + wrong)
         assert answer.status_code == 404 and answer.headers["Cache-Control"] == "no-store", wrong
