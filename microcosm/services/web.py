@@ -128,7 +128,10 @@ class Files:
             alias = None if name.endswith(REVALIDATE) else fingerprint.fingerprinted_name(name, data)
             return Served(data, strong_etag(data), stat.st_mtime, alias)
 
-        return self._cached(name, (stat.st_mtime_ns, stat.st_size), read)
+        try:
+            return self._cached(name, (stat.st_mtime_ns, stat.st_size), read)
+        except OSError:
+            return None  # deleted (or made unreadable) between the stat and the read
 
     def _page(self, name: str, page: Served) -> Served:
         """A page naming the current fingerprinted names of the assets it links to."""
