@@ -5,8 +5,6 @@ retries (backoff or not: jitter spaces retries out, it does not bound them), and
 with a retry budget. A healthy catalog pays nothing extra in any style."""
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from microcosm.clients import storm
@@ -15,19 +13,14 @@ CLIENTS, REQUESTS = 3, 10
 
 
 @pytest.fixture(scope="module")
-def catalog(launch_for_module, tmp_path_factory):
-    root = tmp_path_factory.mktemp("storm")
-    return launch_for_module("catalog", f"storm-catalog-{uuid.uuid4().hex[:6]}", data_dir=str(root), traffic=False)
-
-
-@pytest.fixture(autouse=True)
-def no_chaos(catalog):
-    yield
+def catalog(catalog_and_orders):
+    catalog, _ = catalog_and_orders
+    yield catalog
     catalog.chaos()
 
 
 def test_a_catalog_failing_everything_pays_four_times_for_retries_and_a_budget_bounds_it(catalog):
-    catalog.chaos(fail_rate=1.0)
+    catalog.chaos(fail_rate=1.0)  # cleared by the next test's chaos() and at the end of the module
     made = CLIENTS * REQUESTS
     figures = {style: storm.storm(catalog, style, CLIENTS, REQUESTS) for style in ("none", "naive", "jitter", "budget")}
     assert all(f["made"] == made and f["success"] == 0 for f in figures.values())
@@ -42,6 +35,7 @@ def test_a_catalog_failing_everything_pays_four_times_for_retries_and_a_budget_b
 
 
 def test_a_healthy_catalog_pays_nothing_extra_in_any_style(catalog):
+    catalog.chaos()
     for style in storm.STYLES:
         figures = storm.storm(catalog, style, CLIENTS, REQUESTS)
         assert (figures["served"], figures["success"], figures["retries"]) == (CLIENTS * REQUESTS, 1.0, 0), style
