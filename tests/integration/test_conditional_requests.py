@@ -19,6 +19,7 @@ import requests
 
 from microcosm.services import fingerprint
 from microcosm.services.web import ROOT
+from raw_http import raw_request
 
 pytestmark = pytest.mark.timeout(120)
 MAX_AGE = 30
@@ -212,3 +213,17 @@ def test_a_changed_script_gets_a_new_name_and_a_new_page(launch, tmp_path):
     since = get(site.url + "/", **{"If-Modified-Since": page.headers["Last-Modified"]})
     assert since.status_code == 200  # the page's Last-Modified moved with its newest asset
     assert since.headers["Last-Modified"] == http_date(os.stat(root / "shop.js").st_mtime)
+
+
+# --- no validator header, however malformed, is a 500 -----------------------------------------------------
+NASTY = ['"\x80\xff"', "W/", 'W/"', '"' * 101, "*" * 300, ",,,,", "\t", 'W/W/"a"', '"a"; q=1', "\\x00",
+         "Sun, 06 Nov 1994 08:49:37 GMT, Sun, 06 Nov 1994 08:49:37 GMT", "Mon, 31 Feb 2026 25:61:61 GMT",
+         "Sun, 06 Nov 99999 08:49:37 GMT", "Sun, 06 Nov -1 08:49:37 GMT", "0", "-1", "1e400", "\xe9\xe8"]
+
+
+@pytest.mark.parametrize("header", ["If-None-Match", "If-Modified-Since"])
+def test_no_malformed_validator_is_a_500(catalog, shop, header):
+    for value in NASTY:
+        for base, target in ((catalog.url, "/products/1"), (shop.url, "/shop.js"), (shop.url, "/")):
+            status, _, body = raw_request(base, "GET", target, headers={header: value})
+            assert status == 200, (header, value, target, status, body)  # matches nothing: the full answer
