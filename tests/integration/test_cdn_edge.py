@@ -138,3 +138,24 @@ def test_a_freshness_plug_in_is_loaded_at_launch_and_checked(cdn, launch):
     assert requests.get(buggy.url + "/plug").status_code == 200  # the edge goes on
     with pytest.raises(LaunchError, match="no method lifetime, age, decide"):
         launch("cdn", f"cdn-none-{cdn.tag}", origin=cdn.origin.url, traffic=False, freshness=f"{PLUGINS}:NoMethods")
+
+
+def test_a_hit_from_the_fast_path_is_the_same_answer_as_from_aiohttp(cdn):
+    """fastpath.py answers fresh hits on a kept-alive connection from the parser; HTTP/1.0 takes aiohttp's way.
+    Both give the same status, headers and body (apart from the request id, and aiohttp's Server header)."""
+    cdn.script("/fast", [("Cache-Control", "max-age=600"), ("Content-Type", "text/plain"), ("X-Thing", "1")],
+               body="same bytes", etag='"f1"')
+    with requests.Session() as session:
+        answers = [session.get(cdn.edge.url + "/fast") for _ in range(6)]
+    fast = [a for a in answers[1:] if "Server" not in a.headers]
+    assert fast, "no answer came from the fast path"
+    status, slow_headers, slow_body = raw_request(cdn.edge.url, "GET", "/fast", version="HTTP/1.0")
+    per_request = {"x-request-id", "server", "connection", "age"}
+    slow = {k.lower(): v for k, v in slow_headers.items() if k.lower() not in per_request}
+    quick = {k.lower(): v for k, v in fast[0].headers.items() if k.lower() not in per_request}
+    assert (status, slow, slow_body) == (fast[0].status_code, quick, fast[0].content)
+    assert quick["x-cache"] == "HIT" and quick["etag"] == '"f1"' and fast[0].headers["Age"].isdigit()
+    head = requests.Session()
+    head.get(cdn.edge.url + "/fast")
+    answer = head.head(cdn.edge.url + "/fast")
+    assert (answer.content, answer.headers["Content-Length"]) == (b"", str(len("same bytes")))

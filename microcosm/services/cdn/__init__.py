@@ -25,12 +25,16 @@ One idea a module:
     invalidation.py  unsafe methods invalidate the target, Location and Content-Location
     origin.py        the requests to the origin (the balancer's pooled client), with the injected distance
     flow.py          the path of each request through all of the above
+    fastpath.py      fresh hits answered straight from the HTTP parser (the hot path)
     admin.py         /health, /metrics, and the admin routes: /_cdn/purge, /_cdn/status
     app.py           the Edge put together, the hop record of each request, and serve(sock, config)
 
 Why asyncio and not Flask under waitress: a cache hit is a dictionary lookup; the time goes on HTTP parsing
 and the thread hand-offs of a WSGI server. Like the balancer (services/balancer), the edge is one asyncio
-process on aiohttp's low-level server with uvloop, and reuses the balancer's upstream client.
+process on aiohttp's low-level server with uvloop, and reuses the balancer's upstream client. Even aiohttp's
+request and response objects cost most of a hit, so fresh hits skip them (fastpath.py). Measured on this
+2-core machine (busy, so read the ratios): hits through aiohttp alone 2.2-2.8k requests/s, 116 us of CPU
+each; with the fast path 6-10k, about 70 us (bench/cdn_vs_nginx.py compares with nginx's proxy_cache).
 """
 from __future__ import annotations
 

@@ -23,11 +23,11 @@ import time
 from werkzeug.http import HTTP_STATUS_CODES
 from aiohttp import web
 
-from ...traffic.hops import new_hop_id
-from ..balancer.admin import JSONErrorServer
+from ..balancer.proxy import new_hop_id
 from ..base import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID, Metrics, method_label, request_id_from
 from .admin import ROUTES, STATES, Admin
 from .collapsing import Collapser
+from .fastpath import EdgeServer
 from .flow import PASS_THROUGH, Flow
 from .origin import Origin
 from .plugin import Checked, PluginFailed, load_freshness
@@ -35,10 +35,6 @@ from .storage import Store
 
 log = logging.getLogger("microcosm.cdn")
 DOT_SEGMENT = re.compile(r"(^|/)(\.|%2e){1,2}(/|$)", re.IGNORECASE)
-
-
-class EdgeServer(JSONErrorServer):
-    who = "edge"
 
 
 class Exchange:
@@ -112,21 +108,26 @@ class Edge(Flow, Admin):
         self.finish(ex, response)
         return response
 
+    def bad_target(self, target: str) -> bool:
+        return target_problem(target) is not None
+
     def finish(self, ex: Exchange, response) -> None:
-        state = "PASS" if ex.pass_through else ex.state
+        self.account(ex.request.method, ex.request.path, ex.request.headers, response.status, ex.started,
+                     "PASS" if ex.pass_through else ex.state, ex.bytes, ex.error, ex.request_id, ex.hop_id)
+
+    def account(self, method, path, headers, status, started, state, sent, error, request_id, hop_id) -> None:
+        """Count an answer by its X-Cache state, time it, and record its hop (client -> cdn)."""
         self.counts[state] += 1
         if state in ("HIT", "STALE"):
-            self.bytes_from_store += ex.bytes
-        request = ex.request
-        ms = (time.perf_counter() - ex.started) * 1000
-        self.metrics.record(f"{request.method} (edge)", response.status, ms)
+            self.bytes_from_store += sent
+        ms = (time.perf_counter() - started) * 1000
+        self.metrics.record(f"{method} (edge)", status, ms)
         if self.hops is not None:
-            headers = request.headers
-            self.hops.record(request_id=ex.request_id, hop=ex.hop_id, parent=headers.get(PARENT_HOP, ""),
+            self.hops.record(request_id=request_id, hop=hop_id, parent=headers.get(PARENT_HOP, ""),
                              caller=headers.get(CALLER, "client"), caller_instance=headers.get(CALLER_INSTANCE, ""),
-                             callee="cdn", instance=self.name, method=method_label(request.method),
-                             path=request.path, status=response.status, ms=round(ms, 3), error=ex.error,
-                             cache=state.lower(), bytes=ex.bytes, region=self.region)
+                             callee="cdn", instance=self.name, method=method_label(method), path=path,
+                             status=status, ms=round(ms, 3), error=error, cache=state.lower(), bytes=sent,
+                             region=self.region)
 
     def record_origin_failure(self, ex: Exchange, failed) -> None:
         """The origin could not answer: it recorded nothing, so the edge records the hop to it."""
@@ -146,7 +147,7 @@ class Edge(Flow, Admin):
         return web.json_response(body, status=status, headers=headers)
 
     async def start(self, sock: socket.socket) -> None:
-        server = EdgeServer(self.handle, access_log=None, handler_cancellation=False)
+        server = EdgeServer(self.handle, self, access_log=None, handler_cancellation=False)
         self.server = await asyncio.get_running_loop().create_server(server, sock=sock, backlog=1024)
 
     async def close(self) -> None:

@@ -5,6 +5,7 @@ that is not a number are each read the way RFC 9111 asks a cache to read them (s
 """
 from __future__ import annotations
 
+import functools
 import re
 
 from ..conditional import http_date as _http_date
@@ -67,6 +68,7 @@ def delta(directives: dict, name: str, invalid=0) -> int | None:
     return min(int(value), MAX_DELTA) if len(value) < 12 else MAX_DELTA
 
 
+@functools.lru_cache(maxsize=4096)  # a stored answer's Date is read on every hit: parse each string once
 def http_date(value: str | None) -> float | None:
     """An HTTP date (IMF-fixdate, or the obsolete RFC 850 and asctime forms) as a Unix time; None if it is
     not one (RFC 9111 §4.2: an invalid date is treated as a time in the past, which each caller says)."""

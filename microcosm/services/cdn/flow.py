@@ -122,8 +122,9 @@ class Flow:
         reason = refusal("GET", in_headers, req_cc, answer.status, answer.headers, new.cc)
         if reason is None and not self.store.put(new, in_headers):
             reason = "bigger than the whole store"
-        if reason is not None:
+        if reason is not None and answer.status not in stale.ERRORS:
             self.store.invalidate(ex.key)  # what was stored is out of date, and this may not replace it
+            # (a 5xx does not: RFC 9111 §4.3.3 lets the cache act as if the origin had not answered)
         if stored is not None and answer.status in stale.ERRORS:
             return Outcome("ERROR", new, reason)
         return Outcome("MISS", new, reason or "")

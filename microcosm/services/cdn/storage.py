@@ -36,9 +36,11 @@ class Stored:
     variant: tuple = ()
     cc: dict = field(default_factory=dict)
     counted: int = 0  # the bytes the store counts for it (its size when stored or last updated)
+    wire: bytes | None = None  # its status line and headers as sent (fastpath.py), made when first needed
 
-    def __post_init__(self):
+    def __post_init__(self):  # again whenever its headers change (validation.freshen)
         self.cc = cache_control(self.get_all("Cache-Control"))
+        self.wire = None
 
     def get(self, name: str, default=None):
         """The first value of header `name` (case-insensitive), or `default`."""
