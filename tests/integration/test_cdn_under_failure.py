@@ -11,7 +11,7 @@ from cdn_helpers import Cdn
 
 @pytest.fixture(scope="module")
 def cdn(launch_for_module):
-    return Cdn(launch_for_module, max_bytes=5000)
+    return Cdn(launch_for_module, max_bytes=5000, max_object=8000)
 
 
 def test_a_hundred_concurrent_misses_make_one_origin_request(cdn):
@@ -48,6 +48,19 @@ def test_the_store_is_bounded_in_bytes_least_recently_used_first(cdn):
     cdn.script("/lru/huge", [("Cache-Control", "max-age=60")], body_bytes=6000)
     assert cdn.get("/lru/huge").headers["X-Cache-Reason"] == "bigger than the whole store"
     assert len(cdn.get("/lru/huge").content) == 6000
+
+
+def test_an_answer_over_max_object_streams_through_and_is_not_stored(cdn):
+    """origin.py: an answer bigger than max_object (8,000 bytes here) is never held whole: what was read, then
+    the rest as it comes; it is not stored, and a HEAD for it gets the headers only."""
+    cdn.script("/big", [("Cache-Control", "max-age=60")], body_bytes=200_000)
+    for _ in range(2):
+        answer = cdn.get("/big")
+        assert (answer.status_code, len(answer.content), answer.headers["X-Cache"]) == (200, 200_000, "MISS")
+        assert answer.headers["X-Cache-Reason"] == "over 8000 bytes"
+    head = cdn.get("/big", "HEAD")
+    assert (head.status_code, head.content, head.headers["Content-Length"]) == (200, b"", "200000")
+    assert cdn.count("/big")["requests"] == 3 and cdn.edge.get("/health").status_code == 200
 
 
 def test_stale_while_revalidate_answers_at_once_and_refreshes_behind(cdn):
