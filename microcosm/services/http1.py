@@ -39,6 +39,7 @@ _QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
 _EXTENSION = rb"[ \t]*;[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?"
 _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]+)(?:" + _EXTENSION + rb")*")
 _FIELD_LINES = re.compile(rb"(?:" + _TOKEN + rb":[^\x00-\x08\x0a-\x1f\x7f]*\r\n)*")  # any number, each well-formed
+_FIELD_PARTS = re.compile(r"([^:\r\n]+):[ \t]*(.*?)[ \t]*\r\n")  # (name, value) of each line _FIELD_LINES passed
 _FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
@@ -107,15 +108,11 @@ def parse_head(buf) -> tuple[Head, int] | None:
         raise ProtocolError(f"a malformed status line {block[:min(first, 60)]!r}")
     if not _FIELD_LINES.fullmatch(block, first + 2):
         _refuse_fields(block[first + 2:])
-    lines = block[first + 2:-2].decode("latin-1").split("\r\n") if end > first else []
-    if len(lines) > MAX_FIELDS:
+    if len(block) > MAX_LINE and max(map(len, block.split(b"\r\n"))) > MAX_LINE:  # a short head has no long line
+        raise ProtocolError(f"a line longer than {MAX_LINE} bytes")
+    headers = _FIELD_PARTS.findall(block.decode("latin-1"), first + 2)  # every line is well-formed: split them
+    if len(headers) > MAX_FIELDS:
         raise ProtocolError(f"more than {MAX_FIELDS} header lines")
-    headers = []
-    for line in lines:
-        if len(line) > MAX_LINE:
-            raise ProtocolError(f"a line longer than {MAX_LINE} bytes")
-        name, _, value = line.partition(":")
-        headers.append((name, value.strip(" \t")))
     return Head(int(status[1]), int(status[2]), headers), end + 4
 
 

@@ -82,10 +82,9 @@ class Forwarding:
                 chunked = True
         return "\r\n".join(lines) + "\r\n\r\n", chunked
 
-    async def _forward(self, request, backend: Backend, method, body, can_retry, request_id, hop_id):
+    async def _forward(self, request, backend: Backend, method, body, can_retry, request_id, hop_id, client=""):
         """One attempt on `backend`: (response to send, status), or UpstreamFailed."""
-        head, chunked = self._forward_headers(request, request.headers, request.remote or "", request_id, hop_id,
-                                              backend)
+        head, chunked = self._forward_headers(request, request.headers, client, request_id, hop_id, backend)
         head = f"{method} {request.raw_path} HTTP/1.1\r\n{head}".encode("utf-8", "surrogateescape")
         try:
             conn = await backend.pool.get(self.connect_timeout)
@@ -154,4 +153,4 @@ class Forwarding:
         for k, v in headers:
             if k.lower() == "connection":
                 drop = drop | {t.strip().lower() for t in v.split(",")}
-        return CIMultiDict((k, v) for k, v in headers if k.lower() not in drop)
+        return CIMultiDict([(k, v) for k, v in headers if k.lower() not in drop])

@@ -98,7 +98,7 @@ class Proxy:
             attempt_started = time.perf_counter()
             try:
                 response, status = await self._forward(request, backend, method, body, can_retry, request_id,
-                                                       hop_id)
+                                                       hop_id, client)
                 if status in (502, 503, 504):
                     self._failed(backend, f"answered {status}")
                 else:
@@ -128,9 +128,10 @@ class Proxy:
                                       headers={"Retry-After": str(max(1, round(self.health_interval)))})
         ms = (time.perf_counter() - started) * 1000
         self.metrics.record(f"{method} (proxied)", status, ms)
-        self._record_hop(request_id, hop_id, in_headers.get(PARENT_HOP, ""), "balancer", self.name, method,
-                         request.path, status, started, error_text,
-                         caller=in_headers.get(CALLER, "client"), caller_instance=in_headers.get(CALLER_INSTANCE, ""))
+        if self.hops is not None:
+            self._record_hop(request_id, hop_id, in_headers.get(PARENT_HOP, ""), "balancer", self.name, method,
+                             request.path, status, started, error_text, caller=in_headers.get(CALLER, "client"),
+                             caller_instance=in_headers.get(CALLER_INSTANCE, ""))
         if self.access_log:
             access_log.info("%s %s %s -> %s %.1f ms via %s [request %s]", self.name, method_label(method), request.path_qs,
                             status, ms, "/".join(b.id for b in tried) or "-", request_id)

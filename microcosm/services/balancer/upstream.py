@@ -174,7 +174,11 @@ class Connection(asyncio.Protocol):
 
     async def _read_one_head(self, timeout: float) -> http1.Head:
         """One status line and its header lines (at most http1.MAX_HEAD bytes are ever held)."""
-        while (parsed := http1.parse_head(self.buffer)) is None:
+        while True:
+            if self.buffer:  # (right after a request is sent nothing has arrived yet: no need to parse nothing)
+                parsed = http1.parse_head(self.buffer)
+                if parsed is not None:
+                    break
             if self.closed:
                 raise Broken("the backend closed the connection before answering")
             await self._more(timeout)
