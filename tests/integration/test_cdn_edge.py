@@ -126,9 +126,14 @@ def test_regions_differ_by_their_injected_distance_to_the_origin(cdn, launch):
 
 
 def test_a_freshness_plug_in_is_loaded_at_launch_and_checked(cdn, launch):
-    """plugin.py: freshness="file.py:Name" replaces the calculation; its bugs are a 500 that names them."""
-    buggy = launch("cdn", f"cdn-buggy-{cdn.tag}", origin=cdn.origin.url, traffic=False, freshness=f"{PLUGINS}:Buggy")
+    """plugin.py: freshness="file.py:Name" replaces the calculation, storable="file.py:name" the rule of what
+    is stored; their bugs are a 500 that names them."""
+    buggy = launch("cdn", f"cdn-buggy-{cdn.tag}", origin=cdn.origin.url, traffic=False, freshness=f"{PLUGINS}:Buggy",
+                   storable=f"{PLUGINS}:stores_private")
     cdn.script("/plug", [("Cache-Control", "max-age=60")])
+    cdn.script("/plug-private", [("Cache-Control", "private, max-age=60")], etag='"p"')
+    assert [requests.get(buggy.url + "/plug-private").headers["X-Cache"] for _ in range(2)] == ["MISS", "REVALIDATED"]
+    assert buggy.get("/_cdn/status").json()["settings"]["storable"] == "stores_private"  # (stored: a wrong rule)
     cdn.script("/plug-404", [("Cache-Control", "max-age=60")], status=404)
     assert [requests.get(buggy.url + "/plug").headers["X-Cache"] for _ in range(2)] == ["MISS", "MISS"]
     assert buggy.get("/_cdn/status").json()["settings"]["freshness"] == "Buggy"

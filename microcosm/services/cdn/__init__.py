@@ -10,13 +10,13 @@ Options: `origin` (required), `region`, `origin_delay_ms` (added before every or
 `max_bytes` (the store's bound, 32 MiB), `max_object` (bigger answers stream through unstored, 1 MiB),
 `max_body` (a passed-through request body, 1 MiB), `timeout` (origin silent this long: 504, 10 s),
 `connect_timeout`, `origin_service` (the origin's name in hop records), `freshness` ("file.py:Name", your
-freshness calculation, plugin.py).
+freshness calculation), `storable` ("file.py:name", your rule of what may be stored; both in plugin.py).
 
 One idea a module:
 
     fields.py        reading Cache-Control, HTTP dates, Age
     freshness.py     lifetime, age, and serve / revalidate / fetch: the part lab 10 asks you to write
-    plugin.py        loading your freshness code at launch, and checking what it returns
+    plugin.py        loading your freshness code (or storable rule) at launch, and checking what it returns
     storable.py      what a shared cache may store
     storage.py       the byte-bounded LRU store, keyed by target and the Vary-named request headers
     validation.py    conditional requests both ways, and the 304 that updates stored headers

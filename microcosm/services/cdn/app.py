@@ -30,7 +30,7 @@ from .collapsing import Collapser
 from .fastpath import EdgeServer
 from .flow import PASS_THROUGH, Flow
 from .origin import Origin
-from .plugin import Checked, PluginFailed, load_freshness
+from .plugin import Checked, PluginFailed, load_freshness, load_storable
 from .storage import Store
 
 log = logging.getLogger("microcosm.cdn")
@@ -71,6 +71,7 @@ class Edge(Flow, Admin):
         self.origin_service = str(config.get("origin_service", "origin"))  # the origin's name in hop records
         self.store = Store(int(config.get("max_bytes", 32 << 20)))
         self.fresh = Checked(load_freshness(config.get("freshness")))
+        self.storable = load_storable(config.get("storable"))
         self.collapser = Collapser(wait=self.origin.timeout + self.origin.delay)
         self.max_body = int(config.get("max_body", 1 << 20))
         self.tasks: set = set()
@@ -86,7 +87,7 @@ class Edge(Flow, Admin):
     def settings(self) -> dict:
         return {"origin": self.origin.url, "region": self.region, "origin_delay_ms": self.origin.delay * 1000,
                 "max_bytes": self.store.max_bytes, "max_object": self.origin.max_object, "max_body": self.max_body,
-                "timeout_s": self.origin.timeout, "freshness": self.fresh.name}
+                "timeout_s": self.origin.timeout, "freshness": self.fresh.name, "storable": self.storable.__name__}
 
     async def handle(self, request) -> web.StreamResponse:
         if request.path in ROUTES or request.path.startswith("/_cdn/"):
@@ -104,7 +105,7 @@ class Edge(Flow, Admin):
         except PluginFailed as exc:
             log.error("%s: %s", self.name, exc)
             ex.error = str(exc)
-            response = self.error(500, f"the freshness plug-in failed: {exc}", ex.request_id)
+            response = self.error(500, f"a plug-in failed: {exc}", ex.request_id)
         self.finish(ex, response)
         return response
 

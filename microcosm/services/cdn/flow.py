@@ -30,7 +30,6 @@ from . import stale
 from .fields import cache_control
 from .invalidation import invalidated_keys
 from .origin import OriginFailed
-from .storable import refusal
 from .storage import Stored
 from .validation import conditional_headers, freshen, headers_for_304, not_modified, same_representation
 
@@ -49,7 +48,7 @@ class Outcome:
 
 class Flow:
     """The request flow. `Edge` (app.py) mixes it in and sets `store`, `origin`, `fresh` (the Freshness),
-    `collapser`, `max_body`, `tasks`, `invalidated`, and the methods `error`, `record_origin_failure`."""
+    `storable` (storable.refusal, or a plug-in), `collapser`, `max_body`, `tasks`, `invalidated`, and the methods `error`, `record_origin_failure`."""
 
     async def cached(self, ex) -> web.StreamResponse:
         request, key = ex.request, ex.key
@@ -119,7 +118,7 @@ class Flow:
                      answer.request_time, answer.response_time, key=ex.key)
         if new.get("Date") is None:  # RFC 9110 §6.6.1: a recipient with a clock adds the Date it received it
             new.headers.append(("Date", format_http_date(answer.response_time)))
-        reason = refusal("GET", in_headers, req_cc, answer.status, answer.headers, new.cc)
+        reason = self.storable("GET", in_headers, req_cc, answer.status, answer.headers, new.cc)
         if reason is None and not self.store.put(new, in_headers):
             reason = "bigger than the whole store"
         if reason is not None and answer.status not in stale.ERRORS:

@@ -1,5 +1,6 @@
-"""Freshness plug-ins for the edge's plug-point tests (freshness="this_file.py:Name")."""
+"""Plug-ins for the edge's plug-point tests (freshness="this_file.py:Name", storable="this_file.py:name")."""
 from microcosm.services.cdn import Freshness
+from microcosm.services.cdn.storable import refusal
 
 
 class Buggy(Freshness):
@@ -17,3 +18,9 @@ class Buggy(Freshness):
 
 class NoMethods:
     pass
+
+
+def stores_private(method, request_headers, request_cc, status, headers, cc):
+    """A wrong storable rule: a shared cache that keeps `private` answers."""
+    return refusal(method, request_headers, request_cc, status, headers, {k: v for k, v in cc.items()
+                                                                          if k != "private"})
