@@ -35,9 +35,9 @@ import threading
 import time
 
 import redis as redis_lib
+from flask import g, request
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
-from flask import g, request
 
 from ..base import ApiError
 from ..loader import load_object
@@ -89,7 +89,8 @@ class LuaScript:
     @staticmethod
     def _call(connection, command: tuple):
         """Send one command and read its reply; once more on a new connection if the old one was dead (Redis
-        restarted since it was opened). redis-py closes a connection that failed, and opens one on the next send."""
+        restarted since it was opened). redis-py closes a connection that failed, and opens one on the next send.
+        (Had Redis run the script before the connection broke, the caller loses a token: never one too many.)"""
         try:
             connection.send_command(*command)
             return connection.read_response()
