@@ -33,7 +33,8 @@ def test_a_hundred_concurrent_misses_make_one_origin_request(cdn):
 
 
 def test_the_store_is_bounded_in_bytes_least_recently_used_first(cdn):
-    """storage.py: 5,000 bytes hold three 1,000-byte answers (with their headers and overhead, not four); a fourth evicts the one used longest ago."""
+    """storage.py: 5,000 bytes hold three 1,000-byte answers (with their headers and overhead, not four); a
+    fourth evicts the one used longest ago."""
     for p in ("/lru/a", "/lru/b", "/lru/c", "/lru/d"):
         cdn.script(p, [("Cache-Control", "max-age=60")], body_bytes=1000)
     cdn.edge.post("/_cdn/purge", json={"all": True})

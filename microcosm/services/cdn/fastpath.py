@@ -29,6 +29,7 @@ from .fields import cache_control
 from .plugin import PluginFailed
 
 SLOW = frozenset({"range", "if-range", "if-match", "if-unmodified-since", "if-none-match", "if-modified-since"})
+PER_ANSWER = frozenset({"age", "x-cache", "x-cache-reason", "content-length"})  # written for each answer
 
 
 def wire_head(stored) -> bytes:
@@ -38,7 +39,8 @@ def wire_head(stored) -> bytes:
             phrase = HTTPStatus(stored.status).phrase
         except ValueError:
             phrase = "Unknown"
-        lines = [f"HTTP/1.1 {stored.status} {phrase}"] + [f"{k}: {v}" for k, v in stored.headers]
+        lines = [f"HTTP/1.1 {stored.status} {phrase}"] + [f"{k}: {v}" for k, v in stored.headers
+                                                         if k.lower() not in PER_ANSWER]
         stored.wire = ("\r\n".join(lines) + "\r\n").encode("latin-1", "replace")
     return stored.wire
 

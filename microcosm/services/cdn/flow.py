@@ -48,7 +48,8 @@ class Outcome:
 
 class Flow:
     """The request flow. `Edge` (app.py) mixes it in and sets `store`, `origin`, `fresh` (the Freshness),
-    `storable` (storable.refusal, or a plug-in), `collapser`, `max_body`, `tasks`, `invalidated`, and the methods `error`, `record_origin_failure`."""
+    `storable` (storable.refusal, or a plug-in), `collapser`, `max_body`, `tasks`, `invalidated`, and the
+    methods `error`, `record_origin_failure`."""
 
     async def cached(self, ex) -> web.StreamResponse:
         request, key = ex.request, ex.key
@@ -121,9 +122,10 @@ class Flow:
         reason = self.storable("GET", in_headers, req_cc, answer.status, answer.headers, new.cc)
         if reason is None and not self.store.put(new, in_headers):
             reason = "bigger than the whole store"
-        if reason is not None and answer.status not in stale.ERRORS:
+        if reason is not None and answer.status not in stale.ERRORS and "no-store" not in req_cc:
             self.store.invalidate(ex.key)  # what was stored is out of date, and this may not replace it
-            # (a 5xx does not: RFC 9111 §4.3.3 lets the cache act as if the origin had not answered)
+            # (a 5xx does not: RFC 9111 §4.3.3 lets the cache act as if the origin had not answered; nor does
+            # a client's no-store, which is about this exchange only)
         if stored is not None and answer.status in stale.ERRORS:
             return Outcome("ERROR", new, reason)
         return Outcome("MISS", new, reason or "")
@@ -160,7 +162,8 @@ class Flow:
             headers.update(extra)
             return web.Response(status=304, headers=headers)
         headers = CIMultiDict(stored.headers)
-        headers.update(extra)
+        headers.popall("X-Cache-Reason", None)
+        headers.update(extra)  # replaces the origin's Age and X-Cache
         if request.method == "HEAD":
             headers["Content-Length"] = str(len(stored.body) if length is None else length)
             return web.Response(status=stored.status, headers=headers)
