@@ -70,8 +70,9 @@ def fast_hit(edge, message, payload) -> bytes | None:
     body = stored.body if message.method == "GET" else b""
     answer = b"%sAge: %d\r\nX-Cache: HIT\r\n%s: %s\r\nContent-Length: %d\r\n\r\n%s" % (
         wire_head(stored), age, REQUEST_ID.encode(), request_id.encode(), len(stored.body), body)
-    edge.account(message.method, message.path.split("?", 1)[0], headers, stored.status, started, "HIT",
-                 len(body), "", request_id, new_hop_id())
+    path = message.url.path if edge.hops is not None else ""  # (decoded, as the aiohttp way records it)
+    edge.account(message.method, path, headers, stored.status, started, "HIT", len(body), "", request_id,
+                 new_hop_id())
     return answer
 
 
