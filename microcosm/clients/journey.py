@@ -46,10 +46,12 @@ WATCH_STATUSES = """() => {
 }"""
 
 
-def missing() -> str | None:
-    """Why no journey can run on this machine, or None when Chromium and Playwright are both here."""
-    if not os.access(CHROMIUM, os.X_OK):
-        return f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)"
+def missing(chromium: str | None = None) -> str | None:
+    """Why no journey can run on this machine, or None when Chromium (at `chromium`, default CHROMIUM) and
+    Playwright are both here."""
+    chromium = chromium or CHROMIUM
+    if not os.access(chromium, os.X_OK):
+        return f"{chromium} is missing: install Debian's chromium package (apt-get install chromium)"
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:

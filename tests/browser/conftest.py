@@ -29,7 +29,7 @@ import psutil
 import pytest
 import requests
 
-from microcosm.clients.journey import CHROMIUM, CHROMIUM_ARGS  # Debian's Chromium, and the flags it runs with
+from microcosm.clients.journey import CHROMIUM, CHROMIUM_ARGS, missing  # Debian's Chromium, its flags
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 90  # seconds for the server to answer; generous for a loaded 2-core machine
@@ -163,15 +163,25 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
+def require_browser() -> None:
+    """Skip the test unless Chromium (at CHROMIUM) and Playwright are here; fail it instead in CI."""
+    problem = missing(CHROMIUM)
+    if problem:
+        skip_or_fail(problem)
+
+
+@pytest.fixture
+def chromium_here():
+    """Chromium and Playwright are here, for a test whose browser the code under test starts (clients/journey.py)."""
+    require_browser()
+
+
 @pytest.fixture
 def chromium_page():
     """A page in headless Debian Chromium (skipped when /usr/bin/chromium is missing; failed instead in CI)."""
-    if not os.access(CHROMIUM, os.X_OK):
-        skip_or_fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)")
-    try:
-        from playwright import sync_api
-    except ImportError:
-        skip_or_fail("playwright (from PyPI) is not installed: bash scripts/setup.sh installs it into .venv")
+    require_browser()
+    from playwright import sync_api
+
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:

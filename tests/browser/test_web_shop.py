@@ -263,10 +263,9 @@ def test_a_rate_limit_and_a_stopped_gateway_are_shown_in_words(chromium_page, wo
     assert real_errors(page) == []
 
 
-def test_a_whole_journey_runs_from_where_an_event_loop_runs(world):
+def test_a_whole_journey_runs_from_where_an_event_loop_runs(chromium_here, world):
     """journey.run, as chapter 09 calls it from a kernel: inside a running asyncio loop (where Playwright's sync
     API refuses to start) it drives the browser from its own thread and brings back what the page showed."""
-    assert journey.missing() is None  # Chromium and Playwright are here (the chromium_page fixture checks the same)
     assert world.identity.post("/users", json={"username": "linus", "password": PASSWORD}).status_code == 201
 
     async def from_a_kernel():

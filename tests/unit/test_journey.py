@@ -19,3 +19,7 @@ def test_a_file_that_is_not_executable_is_not_a_browser(monkeypatch, tmp_path):
     fake.write_text("not a program")
     monkeypatch.setattr(journey, "CHROMIUM", str(fake))
     assert journey.missing() is not None
+
+
+def test_another_path_can_be_asked_about(tmp_path):
+    assert journey.missing(str(tmp_path / "elsewhere")).startswith(str(tmp_path / "elsewhere") + " is missing")
