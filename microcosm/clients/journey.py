@@ -84,7 +84,7 @@ def add_to_cart(page, product: str, quantity: int = 1) -> None:
 
 
 def check_out(page, orders: int) -> None:
-    """Press Check out, wait for `orders` orders on the page, then until none of them is pending."""
+    """Press Check out and wait until the page lists `orders` orders (pending at first: see `settled`)."""
     from playwright.sync_api import expect
 
     page.get_by_role("button", name="Check out").click()
