@@ -97,8 +97,7 @@ class Edge(Flow, Admin):
         try:
             if problem is not None:
                 response = self.error(400, problem, ex.request_id)
-            elif request.method in ("GET", "HEAD") and not PASS_THROUGH.intersection(
-                    k.lower() for k in request.headers.keys()):
+            elif request.method in ("GET", "HEAD") and not any(h in request.headers for h in PASS_THROUGH):
                 response = await self.cached(ex)
             else:
                 response = await self.pass_through(ex)

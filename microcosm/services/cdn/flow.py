@@ -115,10 +115,10 @@ class Flow:
         if answer.rest is not None:
             self.store.invalidate(ex.key)
             return Outcome("MISS", reason=f"over {self.origin.max_object} bytes", big=answer)
-        new = Stored(answer.status, list(_storable_fields(answer.headers).items()), answer.body,
-                     answer.request_time, answer.response_time, key=ex.key)
-        if new.get("Date") is None:  # RFC 9110 §6.6.1: a recipient with a clock adds the Date it received it
-            new.headers.append(("Date", format_http_date(answer.response_time)))
+        fields = list(_storable_fields(answer.headers).items())
+        if "Date" not in answer.headers:  # RFC 9110 §6.6.1: a recipient with a clock adds the Date it received it
+            fields.append(("Date", format_http_date(answer.response_time)))
+        new = Stored(answer.status, fields, answer.body, answer.request_time, answer.response_time, key=ex.key)
         reason = self.storable("GET", in_headers, req_cc, answer.status, answer.headers, new.cc)
         if reason is None and not self.store.put(new, in_headers):
             reason = "bigger than the whole store"

@@ -39,16 +39,15 @@ class Stored:
     wire: bytes | None = None  # its status line and headers as sent (fastpath.py), made when first needed
 
     def __post_init__(self):  # again whenever its headers change (validation.freshen)
+        self.first = {}  # lower-case name -> its first value (read on every hit: Date, Age, Expires ...)
+        for k, v in self.headers:
+            self.first.setdefault(k.lower(), v)
         self.cc = cache_control(self.get_all("Cache-Control"))
         self.wire = None
 
     def get(self, name: str, default=None):
         """The first value of header `name` (case-insensitive), or `default`."""
-        name = name.lower()
-        for k, v in self.headers:
-            if k.lower() == name:
-                return v
-        return default
+        return self.first.get(name.lower(), default)
 
     def get_all(self, name: str) -> list[str]:
         name = name.lower()
