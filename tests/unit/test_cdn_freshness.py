@@ -126,6 +126,7 @@ def test_the_store_evicts_the_least_recently_used_within_its_bytes():
     from multidict import CIMultiDict
 
     one = stored()
+    one.key = "a"  # a key counts too
     store = Store(max_bytes=3 * one.size)
     for key in ("a", "b", "c"):
         s = stored()

@@ -62,7 +62,9 @@ class Stored:
 
     @property
     def size(self) -> int:
-        return len(self.body) + sum(len(k) + len(v) + 4 for k, v in self.headers) + OVERHEAD
+        """What it costs the store: body, headers, its key (held twice: entries and variants) and variant."""
+        return (len(self.body) + sum(len(k) + len(v) + 4 for k, v in self.headers) + 2 * len(self.key)
+                + sum(len(v or "") for v in self.variant) + OVERHEAD)
 
 
 def variant_of(vary: list[str], request_headers) -> tuple:
@@ -99,12 +101,12 @@ class Store:
 
     def put(self, stored: Stored, request_headers) -> bool:
         """Store an answer (replacing the same variant); False if it is bigger than the whole store."""
+        vary = stored.vary
+        stored.variant = variant_of(vary, request_headers)
         if stored.size > self.max_bytes:
             return False
-        vary = stored.vary
         if self.vary.get(stored.key, vary) != vary:
             self.invalidate(stored.key)  # the key's variants now differ by other headers: start again
-        stored.variant = variant_of(vary, request_headers)
         self._remove((stored.key, stored.variant))
         self.vary[stored.key] = vary
         self.variants.setdefault(stored.key, set()).add(stored.variant)
