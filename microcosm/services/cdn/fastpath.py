@@ -26,9 +26,10 @@ from ..balancer.admin import JSONErrorServer, _JSONErrors
 from ..balancer.proxy import new_hop_id
 from ..base import REQUEST_ID, request_id_from
 from .fields import cache_control
+from .flow import PASS_THROUGH
 from .plugin import PluginFailed
 
-SLOW = frozenset({"range", "if-range", "if-match", "if-unmodified-since", "if-none-match", "if-modified-since"})
+SLOW = PASS_THROUGH | {"if-none-match", "if-modified-since"}  # (conditional: flow.from_store may answer 304)
 PER_ANSWER = frozenset({"age", "x-cache", "x-cache-reason", "content-length"})  # written for each answer
 
 
