@@ -185,15 +185,21 @@ class Process:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ask it to finish (SIGTERM); SIGKILL if it has not after `timeout` seconds."""
-        if not self.alive:
-            self._reap()
-            return
-        self._signal_group(signal.SIGTERM)
-        self._signal_group(signal.SIGCONT)  # a paused process acts on SIGTERM only once it runs again
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self._signal_group(signal.SIGKILL)
+        self._ask_to_stop()
+        self._stopped_by(time.monotonic() + timeout)
+
+    def _ask_to_stop(self) -> None:
+        if self.alive:
+            self._signal_group(signal.SIGTERM)
+            self._signal_group(signal.SIGCONT)  # a paused process acts on SIGTERM only once it runs again
+
+    def _stopped_by(self, deadline: float) -> None:
+        """Wait for it to finish until `deadline` (monotonic time), then SIGKILL it."""
+        if self.alive:
+            try:
+                self.popen.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
         self._reap()
 
     def kill(self) -> None:
@@ -274,10 +280,14 @@ def stop_all(kill: bool = False) -> None:
             pass
     with _started_lock:
         procs = list(_started.values())
-    order = {"service": 0}
-    for p in sorted(procs, key=lambda p: order.get(p.kind, 1)):
-        p.kill() if kill else p.stop()
-        p.forget()
+    services = [p for p in procs if p.kind == "service"]
+    for group in (services, [p for p in procs if p.kind != "service"]):  # the infrastructure they use last
+        for p in group:  # all asked at once, then waited for: a second for ten, not ten seconds
+            p._signal_group(signal.SIGKILL) if kill and p.alive else p._ask_to_stop()
+        deadline = time.monotonic() + 5.0
+        for p in group:
+            p._stopped_by(deadline)
+            p.forget()
 
 
 atexit.register(stop_all)
