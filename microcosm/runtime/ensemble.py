@@ -21,7 +21,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from pathlib import Path
 
 from .infra import ZooKeeperServer, quiet_kazoo
 from .ports import HOST, free_port
@@ -74,18 +73,6 @@ class EnsembleNode(ZooKeeperServer):
         if not self.alive:
             return "down"
         return self.srvr().get("Mode", "not serving")
-
-    def rss_mb(self) -> float | None:
-        """Its resident memory (MB), from /proc (Linux); None elsewhere or when it is not running."""
-        if not self.alive:
-            return None
-        try:
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        except (OSError, ValueError):
-            pass
-        return None
 
 
 class Ensemble:

@@ -173,6 +173,18 @@ class Process:
     def exit_code(self) -> int | None:
         return None if self.popen is None else self.popen.poll()
 
+    def rss_mb(self) -> float | None:
+        """Its resident memory (MB), from /proc (Linux); None elsewhere or when it is not running."""
+        if not self.alive:
+            return None
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        except (OSError, ValueError):
+            pass
+        return None
+
     def logs(self, lines: int = 20) -> str:
         """The last `lines` lines the process wrote."""
         return tail(self.log_path, lines)
@@ -280,6 +292,12 @@ def stop_all(kill: bool = False) -> None:
             pass
     with _started_lock:
         procs = list(_started.values())
+    stop_many(procs, kill)
+
+
+def stop_many(procs, kill: bool = False) -> None:
+    """Stop these processes and forget them: the services first, then the infrastructure they use."""
+    procs = list(procs)
     services = [p for p in procs if p.kind == "service"]
     for group in (services, [p for p in procs if p.kind != "service"]):  # the infrastructure they use last
         for p in group:  # all asked at once, then waited for: a second for ten, not ten seconds
