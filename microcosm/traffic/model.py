@@ -10,8 +10,8 @@ latency percentiles per service; and, for any recent request, its whole path as 
 Control-plane traffic (registry heartbeats and watches, JWKS fetches: see `classify.py`; ZooKeeper sessions:
 see `sessions.py`) is kept but left out of the answers unless `control=True`. Two kinds of node besides
 services: a *stream* (hops with kind "publish" go into it, hops with kind "deliver" come out of it, from one of
-its consumer groups, carrying that group's `lag`) and a *cache* (hops carrying `cache="hit"` or `"miss"` give it
-a hit ratio).
+its consumer groups, carrying that group's `lag`) and a *cache* (hops carrying a `cache` verdict: a CDN edge's hit
+ratio, bytes saved and origin requests per second, see `caches.py`).
 
 A consumer group is a node of its own, named `stream/group` (`group_node`): groups are usually named after the
 service that consumes (group "inventory", instance "inventory"), and a node named like the instance would turn
@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from collections import Counter, OrderedDict, defaultdict, deque
 
+from .caches import Caches
 from .classify import CLASSES, FAILED, is_control, is_own, status_class
 from .sessions import ZOOKEEPER, Sessions
 from .traces import Traces
@@ -47,7 +48,7 @@ def group_node(stream: str, group: str) -> str:
     return f"{stream}/{group}"
 
 
-class TrafficModel(Traces, Sessions):
+class TrafficModel(Traces, Sessions, Caches):
     def __init__(self, window: float = 10.0, keep_requests: int = 2000, control: bool = False):
         self.window, self.control = window, control
         self.recent: deque = deque()  # hops inside the window, oldest first
@@ -62,11 +63,11 @@ class TrafficModel(Traces, Sessions):
         self.lag: dict = {}  # (stream, group) -> entries not yet delivered, as last reported
         self.pending: dict = {}  # (stream, group) -> entries delivered and not yet acknowledged (set_groups)
         self.group_of: dict[str, tuple[str, str]] = {}  # group node -> (stream, group)
-        self.cache: dict = defaultdict(Counter)  # cache service -> hit / miss -> count
         self.declared: set[str] = set()  # services known to run (launched by this kernel)
         self.launched: set[str] = set()  # and their instances
         self.states: dict[str, str] = {}  # instance -> state reported by whoever knows (see states.py)
         self._init_sessions()  # ZooKeeper sessions, as their holders report them (sessions.py)
+        self._init_caches()  # edge caches' verdicts, bytes saved, regions (caches.py)
         self.total = 0
         self._window_cache: tuple = (None, {})
         self.started = time.time()
@@ -111,14 +112,13 @@ class TrafficModel(Traces, Sessions):
                 a = self._node(caller, hop.get("caller_instance", ""), "service")
             b = self._node(callee, "" if kind == "publish" else hop.get("instance", ""),
                            "stream" if kind == "publish" else "service")
-            if hop.get("cache") in ("hit", "miss"):
-                self.kinds[callee] = "cache"
-                self.cache[callee][hop["cache"]] += 1
             if kind == "deliver" and hop.get("lag") not in (None, ""):
                 self.lag[self.group_of[a]] = int(float(hop["lag"]))
             hop["class"], hop["edge"] = status_class(hop), (a, b)
             self.edge_totals[(a, b)][hop["class"]] += 1
             self.edge_kind[(a, b)] = kind
+            if hop.get("cache"):
+                self.add_cache(hop, (a, b))
             self.instance_totals[b][hop["class"]] += 1
             self.recent.append(hop)
             rid = hop.get("request_id") or hop.get("hop")
@@ -132,6 +132,7 @@ class TrafficModel(Traces, Sessions):
         self.now = now or time.time()
         cutoff = self.now - self.window
         self.age_sessions(self.now)
+        self.age_caches(cutoff)
         while self.recent and self.recent[0]["ts"] < cutoff:
             self.recent.popleft()
 
@@ -271,10 +272,6 @@ class TrafficModel(Traces, Sessions):
                             "p50": percentile(values, 50), "p95": percentile(values, 95),
                             "p99": percentile(values, 99)}
         return out
-
-    def hit_ratio(self, service: str) -> float | None:
-        hits, misses = self.cache[service]["hit"], self.cache[service]["miss"]
-        return hits / (hits + misses) if hits + misses else None
 
     def lags(self, stream: str) -> dict[str, int]:
         """Consumer group -> entries of `stream` it has not yet been delivered."""

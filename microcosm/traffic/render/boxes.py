@@ -1,7 +1,7 @@
 """What a service box says, and how big it must be to say it: its header (name, and p50, hit ratio or
 "stream") and one row per instance (name, state, share, rate, failures) or, for a stream, per consumer group
 (its lag, its pending entries, its deliveries per second), or, for ZooKeeper, per session (its id, its state,
-what it holds); with control-plane traffic shown, an instance holding a session also says whether it leads
+what it holds), or, for an edge cache, per edge (its hit ratio, bytes saved, origin requests: caches.py); with control-plane traffic shown, an instance holding a session also says whether it leads
 (and its fencing token) and how many sessions it lost. Sizes come from the text, so nothing is cut or spills out."""
 from __future__ import annotations
 
@@ -104,9 +104,17 @@ def boxes(model: TrafficModel) -> dict[str, Box]:
             box.rows = [_session_row(info) for info in sessions.values()]
             out[service] = box
             continue
-        if kind == "cache" and model.hit_ratio(service) is not None:
-            box.note = f"hit {model.hit_ratio(service):.0%}"
-        elif stats:
+        if kind == "cache":
+            from .caches import cache_row  # (it builds on this module's Row)
+
+            ratio = model.hit_ratio(service)
+            box.note = f"hit {ratio:.0%}" if ratio is not None else (f"p50 {ms(stats['p50'])}" if stats else "")
+            caches = model.caches()
+            box.rows = [cache_row(node, instances.get(node, {}), caches[node]) if node in caches else
+                        _row(node, instances.get(node, {}), len(nodes) > 1) for node in nodes]
+            out[service] = box
+            continue
+        if stats:
             box.note = f"p50 {ms(stats['p50'])}"
         if kind != "client" and service != CLIENT:
             box.rows = [_row(node, instances.get(node, {}), len(nodes) > 1, model.session_of(node))

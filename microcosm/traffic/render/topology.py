@@ -3,6 +3,7 @@ box with their state and their own numbers (boxes.py), calls as curves with arro
 caller and callee service giving the rate over the window and the count of each status class, placed
 where it overlaps nothing (labels.py). Asynchronous edges (an event published into a stream, delivered from
 one of its consumer groups) are dashed with an open arrowhead, so they never read as calls; a footnote says so.
+Calls into an edge cache say their hit ratio, and those answered mostly from its store have a halo (caches.py).
 A ZooKeeper session (control-plane traffic, drawn when asked for) is a dotted arrow from its holder's row to the
 session's row in ZooKeeper's box, coloured by the session's state, without a label (the rows say it all).
 Services with no traffic shown sit in a row below."""
@@ -13,6 +14,7 @@ from collections import defaultdict
 
 from ..model import CLIENT, TrafficModel
 from .boxes import HEADER_H, PAD, QUIET, ROW_GAP, ROW_H, STATE_STYLE, Box, boxes, rate
+from .caches import CACHE_FILL, footnote as cache_footnote, halo, label_piece
 from .labels import Placer, Rect, cubic, text_width
 from .layout import layout
 
@@ -72,7 +74,7 @@ def _pieces_width(pieces, size=LABEL_SIZE, sep=" · ") -> float:
 
 def _draw_box(box: Box, x: float, y: float) -> list[str]:
     stroke = RED if box.failing else (GREEN if box.busy else "#8c959f")
-    fill = {"stream": "#ddf4ff", "cache": "#fbefff", "zookeeper": "#eef9f0"}.get(box.kind, "#f6f8fa")
+    fill = {"stream": "#ddf4ff", "cache": CACHE_FILL, "zookeeper": "#eef9f0"}.get(box.kind, "#f6f8fa")
     w, h = box.width, box.height
     out = [f'<g class="mc-service" data-service="{html.escape(box.service)}" data-kind="{box.kind}">',
            f'<rect class="mc-box" x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="8" fill="{fill}" '
@@ -115,7 +117,7 @@ def topology_svg(model: TrafficModel, title: str = "") -> str:
     for e in edges:             # instance's own numbers are in its row; a session's, in its rows)
         if e["kind"] != "session":
             groups[(service_of(e["from"]), service_of(e["to"]))].append(e)
-    labels = {key: edge_label(group) for key, group in groups.items()}
+    labels = {key: edge_label(group) + label_piece(model, *key) for key, group in groups.items()}
     links = [(service_of(e["from"]), service_of(e["to"])) for e in edges]
     # the room between two columns: enough for the widest label that leaves the left one
     widest, leaving, entering, callees = defaultdict(float), defaultdict(int), defaultdict(int), defaultdict(set)
@@ -174,6 +176,8 @@ def topology_svg(model: TrafficModel, title: str = "") -> str:
             colour, dash = SESSION_COLOUR.get(e["state"], GREY), ' stroke-dasharray="2 3"'
             tip = f'session {e["to"].partition("/")[2]}, {e["state"]}'
         width = 1.2 + min(3.0, e["rps"] / 10)
+        if e["kind"] == "call" and model.kinds.get(b) == "cache":
+            parts.append(halo(model, e, d, width))
         parts.append(f'<path class="mc-edge" data-from="{html.escape(e["from"])}" data-to="{html.escape(e["to"])}" '
                      f'data-kind="{e["kind"]}" d="{d}" fill="none" stroke="{colour}" stroke-width="{width:.1f}"{dash} '
                      f'marker-end="url(#{marker}-{colour[1:]})"><title>{html.escape(e["from"])} → {html.escape(e["to"])}: '
@@ -204,6 +208,8 @@ def topology_svg(model: TrafficModel, title: str = "") -> str:
     if any(e["kind"] in ASYNC for e in edges):
         notes.append([("dashed arrows: events through a stream (nobody waits for them); a group's lag: entries not "
                        "yet read, pending: read and not yet acknowledged", GREY)])
+    if any(all_boxes[service_of(e["to"])].kind == "cache" for e in edges):
+        notes += cache_footnote(model)
     if any(e["kind"] == "session" for e in edges):
         notes.append([("dotted arrows: each instance's ZooKeeper session; silent: its holder said nothing for longer "
                        "than the session timeout; expired: ZooKeeper ended it, and what it held with it", GREY)])
