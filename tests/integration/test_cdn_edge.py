@@ -167,3 +167,43 @@ def test_a_hit_from_the_fast_path_is_the_same_answer_as_from_aiohttp(cdn):
     head.get(cdn.edge.url + "/fast")
     answer = head.head(cdn.edge.url + "/fast")
     assert (answer.content, answer.headers["Content-Length"]) == (b"", str(len("same bytes")))
+
+
+def _answers(sock_file, count: int) -> list[tuple[int, dict, bytes]]:
+    """`count` HTTP/1.1 answers read in turn from one connection (Content-Length framed, as the edge sends)."""
+    answers = []
+    for _ in range(count):
+        status = int(sock_file.readline().split()[1])
+        headers = {}
+        while (line := sock_file.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        answers.append((status, headers, sock_file.read(int(headers.get("content-length", 0)))))
+    return answers
+
+
+def test_pipelined_requests_are_answered_in_order_whichever_way_each_goes(cdn):
+    """Hits, a miss and a malformed head sent back to back on one connection (the fast path reads heads itself
+    until the first one it leaves to aiohttp): every answer comes, in the order asked."""
+    import socket
+
+    cdn.script("/pipe/hit", [("Cache-Control", "max-age=600")], body="hit")
+    cdn.script("/pipe/miss", [("Cache-Control", "no-store")], body="miss")
+    cdn.get("/pipe/hit")
+    host = cdn.edge.url.split("//")[1]
+    get = lambda path, extra="": f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()  # noqa: E731
+    with socket.create_connection(tuple(host.split(":")), timeout=10) as sock, sock.makefile("rb") as f:
+        sock.sendall(get("/pipe/hit") + get("/pipe/hit")[:20])  # the second head arrives in two pieces
+        time.sleep(0.05)
+        sock.sendall(get("/pipe/hit")[20:] + get("/pipe/miss") + get("/pipe/hit") + get("/pipe/hit", "X-A: é\r\n"))
+        answers = _answers(f, 5)
+        sock.sendall(get("/pipe/hit"))
+        answers += _answers(f, 1)
+    assert [(s, h["x-cache"], b) for s, h, b in answers] == [
+        (200, "HIT", b"hit"), (200, "HIT", b"hit"), (200, "MISS", b"miss"), (200, "HIT", b"hit"),
+        (200, "HIT", b"hit"), (200, "HIT", b"hit")]
+    assert [h.get("server") is None for _, h, _ in answers[:2]] == [True, True]  # read by the fast path
+    status, slow_headers, slow_body = raw_request(cdn.edge.url, "GET", "/pipe/hit", version="HTTP/1.0")
+    per_request = {"x-request-id", "server", "connection", "age"}
+    assert (200, {k.lower(): v for k, v in slow_headers.items() if k.lower() not in per_request}, slow_body) == \
+        (answers[0][0], {k: v for k, v in answers[0][1].items() if k not in per_request}, answers[0][2])

@@ -2,9 +2,12 @@
 
 aiohttp turns each request into a Request object and a task, and each answer into a Response written by a
 StreamWriter: about four fifths of what a hit cost here (measured on 2 cores: aiohttp's low-level server
-answering a constant, 3.5-5k requests/s; a bare asyncio.Protocol on the same parser, 22-24k). So when a
-connection's handler is idle and a request is a plain GET or HEAD that the store answers fresh, `FastHits`
-writes the stored answer's bytes at once, in the parser's callback, and aiohttp never sees that request.
+answering a constant, 3.5-5k requests/s under load, 15.6k quiet; a bare asyncio.Protocol, 22-24k under load,
+63k quiet). So when a request is a plain GET or HEAD that the store answers fresh, `FastHits` writes the
+stored answer's bytes at once, from the connection's data callback, and aiohttp never sees that request:
+read by `read_head` (a strict reader of the simplest heads, which leaves anything else to aiohttp's parser)
+until the connection's first request that is not such a hit, and from aiohttp's parsed message after that,
+whenever aiohttp's handler for the connection is idle.
 Everything else (a miss, a stale or conditional request, a body, Range, HTTP/1.0, `Connection: close`, a
 pipelined request behind one aiohttp is handling) takes the ordinary way, in order, unchanged.
 
@@ -12,15 +15,22 @@ What the answer carries is what flow.from_store gives a HIT (the stored status, 
 X-Request-ID), and it is counted and recorded as a hop the same way; tests/integration/test_cdn_edge.py
 compares the two byte for byte apart from the per-request fields.
 
+Memory stays bounded: a client that sends requests without reading the answers fills the connection's write
+buffer, and then (writing paused) every request takes aiohttp's way, which waits for the buffer to drain and
+stops reading the connection when requests queue up.
+
 It depends on aiohttp's RequestHandler internals (`_waiter`, `_messages`, the parser): if a future aiohttp
 renames them, `usable()` is False and every request takes the ordinary way.
 """
 from __future__ import annotations
 
+import re
 import time
 from http import HTTPStatus
 
 from aiohttp.streams import EMPTY_PAYLOAD
+from multidict import CIMultiDict
+from yarl import URL
 
 from ..balancer.admin import JSONErrorServer, _JSONErrors
 from ..balancer.proxy import new_hop_id
@@ -77,10 +87,92 @@ def fast_hit(edge, message, payload) -> bytes | None:
     return answer
 
 
+class Head:
+    """A request head read by `read_head`: what fast_hit needs of aiohttp's parsed message."""
+    __slots__ = ("method", "path", "headers")
+    should_close, upgrade, version = False, False, (1, 1)
+
+    def __init__(self, method: str, path: str, headers: CIMultiDict):
+        self.method, self.path, self.headers = method, path, headers
+
+    @property
+    def url(self) -> URL:
+        return URL.build(path=self.path.split("?", 1)[0], encoded=True)
+
+
+REQUEST_LINE = re.compile(rb"(GET|HEAD) (/[\x21-\x7e]*) HTTP/1\.1")
+FIELD = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*((?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?)[ \t]*")
+NOT_HERE = frozenset({"content-length", "transfer-encoding", "upgrade", "expect", "te"})
+MAX_OWN_HEAD = 8190
+
+
+def read_head(head: bytes) -> Head | None:
+    """A plain GET/HEAD request head (ending in CRLF CRLF), or None for anything else: a method other than GET
+    or HEAD, HTTP/1.0, a body, Upgrade, Expect, `Connection` other than keep-alive, no Host or two, a byte
+    outside printable ASCII, obs-fold. None is never an error: aiohttp's parser then reads the same bytes."""
+    lines = head[:-4].split(b"\r\n")
+    first = REQUEST_LINE.fullmatch(lines[0])
+    if first is None or len(lines) > 101:
+        return None
+    fields, hosts = [], 0
+    for line in lines[1:]:
+        field = FIELD.fullmatch(line)
+        if field is None:
+            return None
+        name, value = field.group(1).decode("ascii"), field.group(2).decode("ascii")
+        lower = name.lower()
+        if lower in NOT_HERE or lower == "connection" and value.lower() != "keep-alive":
+            return None
+        hosts += lower == "host"
+        fields.append((name, value))
+    if hosts != 1:
+        return None
+    return Head(first.group(1).decode("ascii"), first.group(2).decode("ascii"), CIMultiDict(fields))
+
+
 class FastHits(_JSONErrors):
-    """aiohttp's connection handler (with the JSON errors of the balancer's), answering fresh hits itself."""
+    """aiohttp's connection handler (with the JSON errors of the balancer's), answering fresh hits itself.
+
+    Until the connection's first request that is not a fresh hit, it reads request heads itself (read_head) and
+    aiohttp's parser never sees them. From that request on, aiohttp parses everything (its parser may hold half
+    a request), and fresh hits are still answered from what it parsed whenever its handler is idle."""
+
+    _fed = False  # has aiohttp's parser had bytes on this connection?
+    _pending = b""  # the start of a request head not complete yet (before _fed)
 
     def data_received(self, data: bytes) -> None:
+        if not self._fed:
+            data = self._own(self._pending + data)
+            if data is None:
+                return
+            self._fed, self._pending = True, b""
+        self._parsed_by_aiohttp(data)
+
+    def _own(self, data: bytes) -> bytes | None:
+        """Answer the fresh hits at the start of `data`; what aiohttp must read (None: nothing)."""
+        edge, at, served = self._manager.edge, 0, False
+        try:
+            while self.transport is not None:
+                end = data.find(b"\r\n\r\n", at)
+                if end < 0:
+                    if len(data) - at > MAX_OWN_HEAD:
+                        return data[at:]
+                    self._pending = data[at:]
+                    return None
+                if self.writing_paused:  # the client is not reading its answers: aiohttp's flow control takes over
+                    return data[at:]
+                head = read_head(data[at:end + 4]) if end - at < MAX_OWN_HEAD else None
+                answer = fast_hit(edge, head, EMPTY_PAYLOAD) if head is not None else None
+                if answer is None:
+                    return data[at:]
+                self.transport.write(answer)
+                served, at = True, end + 4
+            return None
+        finally:
+            if served:
+                self._next_keepalive_close_time = self._loop.time() + self._keepalive_timeout
+
+    def _parsed_by_aiohttp(self, data: bytes) -> None:
         waiter = self._waiter
         if waiter is None or waiter.done() or self._messages or self._payload_parser is not None:
             return super().data_received(data)  # busy, or mid-body: aiohttp's way, in order
@@ -90,7 +182,7 @@ class FastHits(_JSONErrors):
         finally:
             self._waiter = waiter
         edge, served = self._manager.edge, False
-        while self._messages and self.transport is not None:
+        while self._messages and self.transport is not None and not self.writing_paused:
             message, payload = self._messages[0]
             answer = fast_hit(edge, message, payload)
             if answer is None:
