@@ -34,7 +34,7 @@ and the thread hand-offs of a WSGI server. Like the balancer (services/balancer)
 process on aiohttp's low-level server with uvloop, and reuses the balancer's upstream client. Even aiohttp's
 request and response objects cost most of a hit, so fresh hits skip them (fastpath.py). Measured on this
 2-core machine (busy, so read the ratios): hits through aiohttp alone 2.2-2.8k requests/s, 116 us of CPU
-each; with the fast path 6-10k, about 70 us (bench/cdn_vs_nginx.py compares with nginx's proxy_cache).
+each; with the fast path 12-16k, about 60 us (bench/cdn_vs_nginx.py compares with nginx's proxy_cache).
 """
 from __future__ import annotations
 

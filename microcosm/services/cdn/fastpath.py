@@ -81,9 +81,9 @@ def fast_hit(edge, message, payload) -> bytes | None:
     body = stored.body if message.method == "GET" else b""
     answer = b"%sAge: %d\r\nX-Cache: HIT\r\n%s: %s\r\nContent-Length: %d\r\n\r\n%s" % (
         wire_head(stored), age, REQUEST_ID.encode(), request_id.encode(), len(stored.body), body)
-    path = message.url.path if edge.hops is not None else ""  # (decoded, as the aiohttp way records it)
-    edge.account(message.method, path, headers, stored.status, started, "HIT", len(body), "", request_id,
-                 new_hop_id())
+    recorded = edge.hops is not None  # (the path decoded, as the aiohttp way records it)
+    edge.account(message.method, message.url.path if recorded else "", headers, stored.status, started, "HIT",
+                 len(body), "", request_id, new_hop_id() if recorded else "")
     return answer
 
 
