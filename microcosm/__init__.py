@@ -5,6 +5,7 @@
     catalog.get("/products").json()
     microcosm.running()                        # what this kernel started
     microcosm.stop_all()
+    system = microcosm.up()                    # the whole system at once (microcosm/system/); then microcosm.down()
 
 `import microcosm` itself loads almost nothing: each name below is imported the first time it is used
 (PEP 562's module `__getattr__`). A service process (`python -m microcosm.serve`) or the guard that starts
@@ -28,9 +29,10 @@ _WHERE = {  # name -> the module that defines it
     "check_environment": ".runtime.doctor",
     "monitor": ".traffic.monitor",
     "load": ".load.runner",
+    "up": ".system", "down": ".system", "Topology": ".system", "Component": ".system",
 }
 __all__ = ["launch", "scale", "running", "stop_all", "redis", "zookeeper", "check_environment", "monitor", "load",
-           "Service", "LaunchError", "MissingDependency"]
+           "Service", "LaunchError", "MissingDependency", "up", "down", "Topology", "Component"]
 
 
 def __getattr__(name: str):
