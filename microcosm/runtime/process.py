@@ -175,15 +175,7 @@ class Process:
 
     def rss_mb(self) -> float | None:
         """Its resident memory (MB), from /proc (Linux); None elsewhere or when it is not running."""
-        if not self.alive:
-            return None
-        try:
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        except (OSError, ValueError):
-            pass
-        return None
+        return rss_mb(self.pid) if self.alive else None
 
     def logs(self, lines: int = 20) -> str:
         """The last `lines` lines the process wrote."""
@@ -309,6 +301,17 @@ def stop_many(procs, kill: bool = False) -> None:
 
 
 atexit.register(stop_all)
+
+
+def rss_mb(pid: int) -> float | None:
+    """The resident memory (MB) of process `pid`, from /proc (Linux); None elsewhere or when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def _state(pid: int) -> str:
