@@ -138,14 +138,16 @@ class Topology:
 
     @classmethod
     def from_dict(cls, spec: dict) -> "Topology":
-        """{"catalog": {"count": 2}, "catalog-lb": {"service": "balancer", "backends": urls("catalog")}, ...}"""
+        """{"redis": 1, "catalog": 2, "lb": {"service": "balancer", "backends": urls("catalog")}}: a name and its
+        count, or its options (service, count, after, then and the launch options)."""
         if not isinstance(spec, dict):
             raise TopologyError(f"a topology is a Topology or a dict of name -> options, got {type(spec).__name__}")
         components = []
         for name, options in spec.items():
-            options = dict(options or {})
+            if isinstance(options, int) and not isinstance(options, bool):
+                options = {"count": options}
             if not isinstance(options, dict):
-                raise TopologyError(f"{name!r}: its options are a dict, got {options!r:.80}")
+                raise TopologyError(f"{name!r}: its options are a count or a dict, got {options!r:.80}")
             components.append(Component(name, **options))
         return cls(*components)
 
