@@ -67,7 +67,7 @@ def fast_hit(edge, message, payload) -> bytes | None:
     if any(name in headers for name in SLOW) or edge.bad_target(key):  # (a multidict: case-insensitive)
         return None
     stored = edge.store.get(key, headers)
-    if stored is None:
+    if stored is None or stored.status == 204:  # (a 204 carries no Content-Length: aiohttp's way writes it right)
         return None
     now = time.time()
     try:
