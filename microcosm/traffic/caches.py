@@ -14,12 +14,13 @@ the edge makes to its origin is a hop cdn -> origin, recorded by the origin with
     origin req/s   the edge's calls to its origin (misses, revalidations, passes) over the window
 
 A hop carrying `cache="hit"` or `"miss"` from any other service (a cache in front of anything) counts the same
-way. Per hop the cost is a few counter updates, and only for hops with a verdict: the window's figures are
-kept as running counts (added when a hop comes, taken off when it leaves the window), not found by a scan.
+way. Per hop the cost is a few plain-dict updates, and only for hops with a verdict: the window's figures are
+kept as running counts (added when a hop comes, taken off when it leaves the window), not found by a scan
+(bench/monitor_cache_hops.py measures it against plain calls).
 """
 from __future__ import annotations
 
-from collections import Counter, defaultdict, deque
+from collections import Counter, deque
 
 VERDICTS = ("hit", "miss", "stale", "revalidated", "pass")
 FROM_STORE = ("hit", "stale")  # answered from the store: hits in the ratio, their bytes saved
@@ -27,13 +28,15 @@ LOOKUPS = ("hit", "miss", "stale", "revalidated")  # answers with a cache verdic
 
 
 def _bytes(value) -> int:
+    """A hop's `bytes` as a count: "812" -> 812; "12.0" -> 12; anything else (or negative) -> 0."""
     try:
-        return max(0, int(value))
+        n = int(value)
     except (TypeError, ValueError):
         try:
-            return max(0, int(float(value)))
+            n = int(float(value))
         except (TypeError, ValueError, OverflowError):
             return 0
+    return n if n > 0 else 0
 
 
 def ratio(counts: Counter) -> float | None:
@@ -51,38 +54,50 @@ class Caches:
     edge_totals: dict
 
     def _init_caches(self) -> None:
-        self.cache_totals: dict = defaultdict(Counter)  # (caller node, edge node) -> verdict -> count, since start
-        self.cache_now: dict = defaultdict(Counter)  # the same over the window (running counts)
-        self.cache_recent: deque = deque()  # (ts, edge key, verdict) of the window's hops with a verdict
-        self.bytes_saved: dict = defaultdict(int)  # edge node -> body bytes answered from its store
-        self.regions: dict[str, str] = {}  # edge node -> its region, as its hops say
+        # plain dicts keyed by ((caller node, edge node), verdict): a Counter of Counters costs 6 times as much
+        self.cache_totals: dict = {}  # -> count since watching began
+        self.cache_now: dict = {}  # -> count over the window (running: see age_caches)
+        self.cache_recent: deque = deque()  # (ts, ((caller node, edge node), verdict)) of the window's verdicts
+        self.bytes_saved: dict = {}  # edge node -> body bytes answered from its store
+        self.regions: dict[str, str] = {}  # edge node -> its region, as its first hop with each verdict says
 
     def add_cache(self, hop: dict, key: tuple) -> None:
         verdict = hop["cache"]
         if verdict not in VERDICTS:
             return
-        self.kinds[hop.get("callee") or "?"] = "cache"
-        self.cache_totals[key][verdict] += 1
-        self.cache_now[key][verdict] += 1
-        self.cache_recent.append((hop["ts"], key, verdict))
+        counted = (key, verdict)
+        n = self.cache_totals.get(counted, 0) + 1
+        self.cache_totals[counted] = n
+        if n == 1:  # a new edge (or verdict): what kind of node it is, and where
+            self.kinds[hop.get("callee") or "?"] = "cache"
+            if hop.get("region"):
+                self.regions[key[1]] = hop["region"]
+        self.cache_now[counted] = self.cache_now.get(counted, 0) + 1
+        self.cache_recent.append((hop["ts"], counted))
         if verdict in FROM_STORE:
-            self.bytes_saved[key[1]] += _bytes(hop.get("bytes"))
-        if hop.get("region"):
-            self.regions[key[1]] = hop["region"]
+            sent = _bytes(hop.get("bytes"))
+            if sent:
+                self.bytes_saved[key[1]] = self.bytes_saved.get(key[1], 0) + sent
 
     def age_caches(self, cutoff: float) -> None:
-        recent = self.cache_recent
+        recent, now = self.cache_recent, self.cache_now
         while recent and recent[0][0] < cutoff:
-            _, key, verdict = recent.popleft()
-            self.cache_now[key][verdict] -= 1
+            counted = recent.popleft()[1]
+            now[counted] -= 1
 
     # --- what is shown -----------------------------------------------------------------------------
-    def _sum(self, table: dict, test) -> Counter:
+    @staticmethod
+    def _sum(table: dict, test) -> Counter:
+        """Verdict -> count, over the edge keys `test` accepts."""
         out = Counter()
-        for key, counts in table.items():
+        for (key, verdict), n in table.items():
             if test(key):
-                out.update(counts)
+                out[verdict] += n
         return out
+
+    def edge_counts(self, caller: str, callee: str) -> Counter:
+        """Verdict -> count over the window, of the calls from node `caller` to node `callee`."""
+        return self._sum(self.cache_now, lambda key: key == (caller, callee))
 
     def hit_ratio(self, service: str, window: bool = True) -> float | None:
         """Of all the service's instances: over the window (or since watching began), None without verdicts."""

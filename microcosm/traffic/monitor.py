@@ -19,6 +19,7 @@ from ..runtime.process import before_stop_all, running
 from .hops import STREAM, newest_hops, read_hops
 from .model import TrafficModel
 from .render import latency_table, topology_svg, waterfall
+from .render.caches import cache_table
 from .states import InstanceStates
 
 WINDOWS = (1, 2, 5, 10, 30, 60)  # seconds the learner may pick from (and any other given to monitor())
@@ -155,7 +156,7 @@ class Monitor:
             return
         started = time.perf_counter()
         self.topology.value = topology_svg(model)
-        self.stats.value = latency_table(model)
+        self.stats.value = latency_table(model) + cache_table(model)
         self._drawn, self._next_draw = seen, now + 9 * (time.perf_counter() - started)
 
     def _run(self):
@@ -191,7 +192,7 @@ class Monitor:
     def snapshot_html(self) -> str:
         """A static picture of the view now: what nbconvert, GitHub and nbval show."""
         return (f'<div class="microcosm-snapshot">{topology_svg(self.model, "microcosm traffic")}'
-                f'{latency_table(self.model)}</div>')
+                f'{latency_table(self.model)}{cache_table(self.model)}</div>')
 
     def snapshot(self):
         """Display the view as it is now as plain HTML (stays visible without a widget frontend)."""

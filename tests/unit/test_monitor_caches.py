@@ -65,7 +65,7 @@ def test_the_hit_ratio_follows_the_window_and_the_totals_stay():
     assert eu["origin_rps"] == 0.0 and eu["origin_requests"] == 3
     model.expire(1040)
     assert model.caches()["cdn-eu"]["hit_ratio"] is None and model.hit_ratio("cdn") is None
-    assert all(n >= 0 for counts in model.cache_now.values() for n in counts.values())
+    assert all(n == 0 for n in model.cache_now.values()) and not model.cache_recent
 
 
 def test_only_the_verdicts_the_edge_gives_are_counted_and_bad_bytes_count_nothing():
@@ -112,3 +112,15 @@ def test_no_cache_no_footnote():
                                      (456_000_000, "456 MB"), (2_500_000_000, "2.5 GB")])
 def test_sizes_read_in_bytes_kilobytes_megabytes(n, text):
     assert size(n) == text
+
+
+def test_the_table_under_the_picture_lists_each_edge_with_its_counts():
+    from microcosm.traffic.render.caches import cache_table
+
+    model = TrafficModel(window=10)
+    assert cache_table(model) == ""
+    eu_and_us(model)
+    table = cache_table(model)
+    cells = lambda node: re.findall(r"<td[^>]*>(.*?)</td>", re.search(rf"<tr><td[^>]*>{node}</td>.*?</tr>", table).group(0))
+    assert cells("cdn-eu") == ["cdn-eu", "eu", "78%", "6", "1", "1", "1", "1", "7.0 kB", "0.6/s", "3"]
+    assert cells("cdn-us") == ["cdn-us", "us", "0%", "0", "0", "4", "0", "0", "0 B", "0.8/s", "4"]

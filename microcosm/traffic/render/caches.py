@@ -10,6 +10,7 @@ import html
 from ..caches import ratio
 from ..model import TrafficModel
 from .boxes import Row, rate
+from .tables import _table
 
 CACHE, HALO = "#1b7c83", "#8ddbe0"  # teal: the text of cache figures, the halo of calls mostly served from a store
 CACHE_FILL = "#e8f7f8"
@@ -59,8 +60,7 @@ def label_piece(model: TrafficModel, caller: str, callee: str) -> list[tuple[str
 
 def halo(model: TrafficModel, edge: dict, d: str, width: float) -> str:
     """A wide teal stroke under a call edge whose answers over the window came mostly from the store."""
-    counts = model.cache_now.get((edge["from"], edge["to"]))
-    share = ratio(counts) if counts else None
+    share = ratio(model.edge_counts(edge["from"], edge["to"]))
     if share is None or share <= MOSTLY:
         return ""
     return (f'<path class="mc-cache-halo" data-from="{html.escape(edge["from"])}" data-to="{html.escape(edge["to"])}" '
@@ -74,3 +74,21 @@ def footnote(model: TrafficModel) -> list[list[tuple[str, str]]]:
                                    f"with a cache verdict, over the last {model.span():.0f} s", GREY)],
             [("saved: body bytes answered from the store since watching began (passed-through requests asked no "
               "cache); origin: the edge's requests to its origin per second", GREY)]]
+
+
+def cache_table(model: TrafficModel) -> str:
+    """Under the latency table, one row per edge: its verdicts since watching began and its figures ("" with
+    no edge cache in the picture)."""
+    caches = model.caches()
+    if not caches:
+        return ""
+    rows = []
+    for node, c in caches.items():
+        ratio = c["hit_ratio"] if c["hit_ratio"] is not None else c["hit_ratio_all"]
+        rows.append([html.escape(node), html.escape(c["region"] or "–"), "–" if ratio is None else f"{ratio:.0%}",
+                     c["hit"], c["stale"], c["miss"], c["revalidated"], c["pass"], size(c["bytes_saved"]),
+                     rate(c["origin_rps"]), c["origin_requests"]])
+    return (f'<div class="mc-caches"><div><b>Edge caches</b> (hit ratio over the last {model.span():.0f} s, '
+            "counts since watching began)</div>" +
+            _table(["edge", "region", "hit ratio", "hits", "stale", "misses", "revalidated", "passed",
+                    "bytes saved", "origin req/s", "origin requests"], rows, right_from=2) + "</div>")

@@ -78,3 +78,7 @@ def test_each_edge_shows_the_hit_ratio_bytes_saved_and_origin_rate_it_counts_its
     assert re.search(r"<title>client → cdn</title>.*?\d+% hit", html)
     assert f'class="mc-cache-halo" data-from="client" data-to="{eu.name}"' in html
     assert f'data-to="{us.name}" data-hit' not in html  # half from the store: not "mostly"
+    # and the table under it, one row per edge
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", re.search(rf"<tr><td[^>]*>{eu.name}</td>.*?</tr>", html).group(0))
+    assert cells[1:8] == ["eu", "90%", "27", "0", "3", "0", "2"] and cells[-1] == "5", cells
+    assert "Edge caches" in monitor.stats.value
