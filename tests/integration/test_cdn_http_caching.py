@@ -198,3 +198,12 @@ def test_hop_by_hop_headers_are_not_sent_on(cdn):
     seen = {k.lower() for k in cdn.count("/hop/request")["last_headers"]}
     assert "x-end-to-end" in seen and "via" in seen
     assert not seen & {"x-hop-secret", "keep-alive", "te"}
+
+
+def test_a_stored_204_is_answered_without_a_body_or_length(cdn):
+    """RFC 9110 §8.6, §15.3.5: no Content-Length on a 204, also when it comes from the store."""
+    cdn.script("/status/204", [("Cache-Control", "max-age=60")], status=204)
+    first, second = cdn.get("/status/204"), cdn.get("/status/204")
+    assert [(a.status_code, a.headers["X-Cache"], a.content) for a in (first, second)] == [
+        (204, "MISS", b""), (204, "HIT", b"")]
+    assert "Content-Length" not in second.headers
