@@ -2,12 +2,12 @@
 front of a real catalog, traffic through them, and the monitor's model and picture showing each edge's hit ratio,
 bytes saved and origin requests per second, the same figures the edges count themselves (GET /metrics)."""
 import re
-import time
 import uuid
 
 import pytest
 import requests
 
+from microcosm.testing import wait_until
 from microcosm.traffic.monitor import Monitor
 
 
@@ -18,15 +18,6 @@ def two_edges(launch):
     eu = launch("cdn", f"cdn-eu-{tag}", origin=catalog.url, region="eu")
     us = launch("cdn", f"cdn-us-{tag}", origin=catalog.url, region="us", origin_delay_ms=30)
     return catalog, eu, us
-
-
-def wait_for(what, until, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    value = what()
-    while not until(value) and time.monotonic() < deadline:
-        time.sleep(0.1)
-        value = what()
-    return value
 
 
 def test_each_edge_shows_the_hit_ratio_bytes_saved_and_origin_rate_it_counts_itself(two_edges, redis_server):
@@ -53,8 +44,8 @@ def test_each_edge_shows_the_hit_ratio_bytes_saved_and_origin_rate_it_counts_its
     complete = lambda c: all(e.name in c and c[e.name]["origin_requests"] == own[e.name]["origin_requests"]
                              and sum(c[e.name][v] for v in ("hit", "miss", "pass")) == 32 - 26 * (e is us)
                              for e in (eu, us))
-    caches = wait_for(seen, complete)
-    assert complete(caches), (caches, own)
+    assert wait_until(lambda: complete(seen())), (monitor.model.caches(), own)
+    caches = monitor.model.caches()
     for edge in (eu, us):  # the monitor's figures are the edge's own
         mine, theirs = caches[edge.name], own[edge.name]
         assert (mine["hit"], mine["miss"], mine["pass"]) == (theirs["hits"], theirs["misses"], theirs["passed"])
