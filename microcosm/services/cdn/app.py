@@ -1,7 +1,8 @@
 """The edge put together: its settings, the request's way in and out (hop record, metrics), and `serve`.
 
 `Edge` is made of `Flow` (flow.py: serve, revalidate, fetch, pass through) and `Admin` (admin.py: its own
-routes); this module holds what they share and what every request goes through:
+routes), served by `EdgeServer` (fastpath.py: aiohttp's low-level server, which answers fresh hits before
+aiohttp builds a request); this module holds what they share and what every request goes through:
 
 - a request target must be origin-form (`/path?query`) without `.` or `..` segments (also %2e-encoded): the
   edge keys its store by the target, and `/a/../b` must neither be a second copy of `/b` nor reach the
@@ -9,7 +10,7 @@ routes); this module holds what they share and what every request goes through:
 - every answer is counted by its X-Cache state and recorded as a hop (client -> cdn) carrying
   `cache` (hit, miss, stale, revalidated, or pass for what was passed through), `bytes` (the body bytes
   sent to the client) and `region`; a failed trip to the origin is a hop of its own (cdn -> origin);
-- a freshness plug-in that fails gives that request a 500 saying so (plugin.py).
+- a plug-in that fails (your freshness code, or storable rule) gives that request a 500 saying so (plugin.py).
 """
 from __future__ import annotations
 
