@@ -2,12 +2,12 @@
 
     python bench/monitor_cache_hops.py [--hops 20000] [--repeat 5]
 
-The same number of hops fed to a fresh `TrafficModel` two ways, interleaved, repeated: plain calls (client ->
-a -> b, as bench/hop_recording.py's chain) and an edge's traffic (client -> cdn-eu / cdn-us with a cache verdict,
+The same number of hops fed to a fresh `TrafficModel` three ways, interleaved, repeated: plain calls (client ->
+a -> b, as bench/hop_recording.py's chain), an edge's traffic (client -> cdn-eu / cdn-us with a cache verdict,
 bytes and region; cdn -> catalog for one answer in ten, as misses), and the same edge traffic with its verdicts
-stripped (so drawn as plain calls: what the cache figures themselves cost is the difference). Reported: microseconds of CPU per hop taken
-in (`add`), and per redraw (the topology SVG and the latency table the monitor draws), each with the ratio of
-edge traffic to plain calls. Figures, not tests: the ratio is what to read, the machine's load moves the rest.
+stripped (drawn as plain calls: what the cache figures themselves cost is the difference). Reported: CPU
+microseconds per hop taken in (`add`) and milliseconds per redraw (the topology SVG, the latency and cache
+tables the monitor draws), each with its ratio to plain calls. Figures, not tests: the ratio is what to read, the machine's load moves the rest.
 bench/monitor_cpu.py measures the monitor process as a whole under real load.
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ from common import machine_line, median, table  # noqa: E402
 
 from microcosm.traffic.model import TrafficModel  # noqa: E402
 from microcosm.traffic.render import latency_table, topology_svg  # noqa: E402
+from microcosm.traffic.render.caches import cache_table  # noqa: E402
 
 VERDICTS = ["hit"] * 8 + ["stale", "miss"]
 
@@ -66,6 +67,7 @@ def one(hops: list[dict], now: float) -> tuple[float, float]:
         model._window_cache = (None, {})  # as after new hops: the window's pass is made again
         topology_svg(model)
         latency_table(model)
+        cache_table(model)
     return per_hop, (time.process_time() - t0) / draws * 1e6
 
 

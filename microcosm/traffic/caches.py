@@ -106,8 +106,8 @@ class Caches:
 
     def edge_hit_ratio(self, caller: str, callee: str) -> float | None:
         """Of the calls from service `caller` to cache service `callee`, over the window."""
-        between = lambda key: (self.service_of.get(key[0], key[0]), self.service_of.get(key[1], key[1])) == (caller, callee)
-        return ratio(self._sum(self.cache_now, between))
+        service = lambda node: self.service_of.get(node, node)
+        return ratio(self._sum(self.cache_now, lambda key: (service(key[0]), service(key[1])) == (caller, callee)))
 
     def caches(self) -> dict[str, dict]:
         """Edge node -> its service and region; hit ratio over the window (`hit_ratio`, None without verdicts)

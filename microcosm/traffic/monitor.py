@@ -2,8 +2,9 @@
 
 A background thread reads new hops from Redis a few times a second into a `TrafficModel` and redraws three
 widgets: the topology (instances grouped by service with their state, calls as arrows with their rate and
-status classes), latency percentiles per service, and a request inspector (any recent request, or the
-slowest, as a waterfall). About once a second it also asks the balancers and the registry what state each
+status classes; a CDN edge's row with its hit ratio, bytes saved and origin requests per second: caches.py),
+latency percentiles per service (and a table of the edge caches), and a request inspector (any recent request,
+or the slowest, as a waterfall). About once a second it also asks the balancers and the registry what state each
 instance is in (states.py); ZooKeeper sessions come as hops, their holders report them (session_hops.py).
 Two controls change the view: the window rates are averaged over (a short one shows a burst as a burst) and
 whether control-plane traffic (heartbeats, watches, JWKS fetches, ZooKeeper sessions) is drawn.

@@ -121,6 +121,7 @@ def test_the_table_under_the_picture_lists_each_edge_with_its_counts():
     assert cache_table(model) == ""
     eu_and_us(model)
     table = cache_table(model)
-    cells = lambda node: re.findall(r"<td[^>]*>(.*?)</td>", re.search(rf"<tr><td[^>]*>{node}</td>.*?</tr>", table).group(0))
+    row = lambda node: re.search(rf"<tr><td[^>]*>{node}</td>.*?</tr>", table).group(0)
+    cells = lambda node: re.findall(r"<td[^>]*>(.*?)</td>", row(node))
     assert cells("cdn-eu") == ["cdn-eu", "eu", "78%", "6", "1", "1", "1", "1", "7.0 kB", "0.6/s", "3"]
     assert cells("cdn-us") == ["cdn-us", "us", "0%", "0", "0", "4", "0", "0", "0 B", "0.8/s", "4"]

@@ -1,8 +1,9 @@
 """What a service box says, and how big it must be to say it: its header (name, and p50, hit ratio or
 "stream") and one row per instance (name, state, share, rate, failures) or, for a stream, per consumer group
 (its lag, its pending entries, its deliveries per second), or, for ZooKeeper, per session (its id, its state,
-what it holds), or, for an edge cache, per edge (its hit ratio, bytes saved, origin requests: caches.py); with control-plane traffic shown, an instance holding a session also says whether it leads
-(and its fencing token) and how many sessions it lost. Sizes come from the text, so nothing is cut or spills out."""
+what it holds), or, for an edge cache, per edge (its hit ratio, bytes saved, origin requests: caches.py); with
+control-plane traffic shown, an instance holding a session also says whether it leads (and its fencing token) and
+how many sessions it lost. Sizes come from the text, so nothing is cut or spills out."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
