@@ -5,6 +5,7 @@
     .venv/bin/python bench/run.py --only wsgi --only launch    # bench/RESULTS.md's WSGI and launch tables
     .venv/bin/python bench/run.py --only wsgi --loadgen python
     .venv/bin/python bench/run.py --only memory    # each service process's RSS/PSS and heavy imports
+    .venv/bin/python bench/run.py --only system    # the whole system (microcosm.up()): its RSS/PSS and start time
     .venv/bin/python bench/run.py --only retries   # a retry storm: load amplification by retry style (chapter 09)
     .venv/bin/python bench/run.py --only cdn       # the edge vs nginx proxy_cache, and RFC 9111 probes (chapter 10)
 
@@ -24,7 +25,7 @@ import wsgi_servers  # noqa: E402
 from common import machine_line  # noqa: E402
 
 BENCHES = ("wsgi", "launch", "hops", "balancer", "gateway", "identity", "memory", "lock", "coordination", "retries",
-           "cdn")  # in the order they run
+           "cdn", "system")  # in the order they run
 
 
 def main(argv=None) -> None:
@@ -96,6 +97,11 @@ def main(argv=None) -> None:
 
         say("memory of each service process ...")
         sections.append(process_memory.report(process_memory.measure(log=say)))
+    if "system" in only:
+        import system_memory
+
+        say("the whole system: memory and start time ...")
+        sections.append(system_memory.report(system_memory.measure(rounds=1 if args.quick else 3, log=say)))
     if "lock" in only:
         import coordination_lock
 

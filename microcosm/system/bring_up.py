@@ -61,8 +61,10 @@ def as_topology(topology) -> Topology:
                         f"got {type(topology).__name__}")
 
 
-def up(topology=None, *, ready_timeout: float = 20.0) -> System:
-    """Start every component of `topology` (default: the whole system) in dependency order; return the System."""
+def up(topology=None, *, ready_timeout: float = 20.0, parallel: bool = True) -> System:
+    """Start every component of `topology` (default: the whole system) in dependency order; return the System.
+
+    `parallel=False` starts one instance at a time, in the topology's order (bench/system_memory.py compares)."""
     global _system
     topology = as_topology(topology)
     with _lock:
@@ -72,7 +74,7 @@ def up(topology=None, *, ready_timeout: float = 20.0) -> System:
         system = System(topology)
         began = time.perf_counter()
         try:
-            _start_all(system, ready_timeout)
+            _start_all(system, ready_timeout, parallel)
             _send_then(system)
         except BaseException:
             _stop(system.processes() + (previous.processes() if previous else []))
@@ -110,7 +112,7 @@ def _stop(processes) -> None:
     process.stop_many(processes)
 
 
-def _start_all(system: System, ready_timeout: float) -> None:
+def _start_all(system: System, ready_timeout: float, parallel: bool = True) -> None:
     topology = system.topology
     trust.launch_secret(create=True)  # once, before the threads: each process inherits the same secret
     failed = threading.Event()
@@ -134,7 +136,8 @@ def _start_all(system: System, ready_timeout: float) -> None:
             slots[index] = instance
         return instance
 
-    with ThreadPoolExecutor(max_workers=max(1, topology.instance_count()), thread_name_prefix="microcosm-up") as pool:
+    workers = topology.instance_count() if parallel else 1  # one worker: the submit order, one after another
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="microcosm-up") as pool:
         for component in topology.order():  # dependencies are submitted first, so a waiting start has them
             done[component.name] = [pool.submit(start, component, i) for i in range(component.count)]
     if errors:  # instances that started meanwhile are in system.instances: up() stops them
