@@ -20,6 +20,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 
+import requests
+
 from .. import trust
 from ..runtime import process
 from ..runtime.infra import redis, zookeeper
@@ -138,8 +140,16 @@ def _start_all(system: System, ready_timeout: float, parallel: bool = True) -> N
 
     workers = topology.instance_count() if parallel else 1  # one worker: the submit order, one after another
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="microcosm-up") as pool:
-        for component in topology.order():  # dependencies are submitted first, so a waiting start has them
-            done[component.name] = [pool.submit(start, component, i) for i in range(component.count)]
+        try:
+            for component in topology.order():  # dependencies are submitted first, so a waiting start has them
+                done[component.name] = [pool.submit(start, component, i) for i in range(component.count)]
+            wait([f for futures in done.values() for f in futures])
+        except BaseException:  # an interrupted cell (KeyboardInterrupt): start nothing more, up() cleans up
+            failed.set()
+            for futures in done.values():
+                for f in futures:
+                    f.cancel()
+            raise
     if errors:  # instances that started meanwhile are in system.instances: up() stops them
         raise errors[0]
     system.instances = {c.name: system.instances[c.name] for c in topology.order()}  # in start order
@@ -182,7 +192,10 @@ def _send_then(system: System) -> None:
     for component in system.topology.order():
         for method, path, body in component.then:
             for instance in system.instances[component.name]:
-                answer = instance.request(method, path, json=resolve(body, system))
+                try:
+                    answer = instance.request(method, path, json=resolve(body, system))
+                except requests.RequestException as error:
+                    raise SystemStartError(component.name, RuntimeError(f"{instance.name}: {method} {path}: {error}"))
                 if answer.status_code >= 400:
                     raise SystemStartError(component.name, RuntimeError(
                         f"{instance.name}: {method} {path} answered {answer.status_code}: {answer.text[:300]}"))

@@ -98,6 +98,15 @@ def topology_from(args):
 
 
 # --- up --------------------------------------------------------------------------------------------------------
+def already_up(path: Path, out) -> bool:
+    """A supervisor runs already: say so and show what it runs (a second `up` starts nothing)."""
+    running = read_state(path)
+    if running is not None:
+        out(f"microcosm is already up (supervisor pid {running['pid']}):")
+        out(repr(table_of(running)))
+    return running is not None
+
+
 def _stop_on_sigterm(*_):
     raise KeyboardInterrupt  # the same way out as Ctrl-C: up() stops what it started, or down() runs
 
@@ -108,10 +117,7 @@ def supervise(args, out=print) -> int:
     from .topology import TopologyError
 
     path = Path(args.state)
-    running = read_state(path)
-    if running is not None:
-        out(f"microcosm is already up (supervisor pid {running['pid']}):")
-        out(repr(table_of(running)))
+    if already_up(path, out):
         return 0
     try:
         topology = topology_from(args)
@@ -149,10 +155,7 @@ def supervise(args, out=print) -> int:
 def detach(args, argv: list[str], out=print, timeout: float = 120.0) -> int:
     """Start the supervisor in a session of its own and return once it is up (or has failed)."""
     path = Path(args.state)
-    running = read_state(path)
-    if running is not None:
-        out(f"microcosm is already up (supervisor pid {running['pid']}):")
-        out(repr(table_of(running)))
+    if already_up(path, out):
         return 0
     log = path.with_suffix(".log")
     path.parent.mkdir(parents=True, exist_ok=True)

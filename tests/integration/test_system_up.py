@@ -92,7 +92,17 @@ def test_up_twice_returns_the_running_system(system):
     assert sorted(p.pid for p in system.processes()) == pids
 
 
+def test_up_after_a_crash_starts_again_only_what_died(system):
+    others = {p.name: p.pid for p in system.processes() if p.name != "notifications"}
+    system["notifications"].kill()
+    assert not system.alive
+    again = microcosm.up()
+    assert again.alive and again["notifications"].alive
+    assert {p.name: p.pid for p in again.processes() if p.name != "notifications"} == others
+
+
 def test_down_stops_every_process_of_the_system(system):
+    system = microcosm.system.current()  # the one up() gave after the crash above (the same processes)
     pids = [p.pid for p in system.processes()]
     urls = [p.url for p in system.processes() if getattr(p, "url", "").startswith("http")]
     microcosm.down()
