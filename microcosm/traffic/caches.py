@@ -27,7 +27,7 @@ FROM_STORE = ("hit", "stale")  # answered from the store: hits in the ratio, the
 LOOKUPS = ("hit", "miss", "stale", "revalidated")  # answers with a cache verdict (a pass asked no cache)
 
 
-def _bytes(value) -> int:
+def byte_count(value) -> int:
     """A hop's `bytes` as a count: "812" -> 812; "12.0" -> 12; anything else (or negative) -> 0."""
     try:
         n = int(value)
@@ -75,7 +75,7 @@ class Caches:
         self.cache_now[counted] = self.cache_now.get(counted, 0) + 1
         self.cache_recent.append((hop["ts"], counted))
         if verdict in FROM_STORE:
-            sent = _bytes(hop.get("bytes"))
+            sent = byte_count(hop.get("bytes"))
             if sent:
                 self.bytes_saved[key[1]] = self.bytes_saved.get(key[1], 0) + sent
 

@@ -71,5 +71,5 @@ def test_each_edge_shows_the_hit_ratio_bytes_saved_and_origin_rate_it_counts_its
     assert f'data-to="{us.name}" data-hit' not in html  # half from the store: not "mostly"
     # and the table under it, one row per edge
     cells = re.findall(r"<td[^>]*>(.*?)</td>", re.search(rf"<tr><td[^>]*>{eu.name}</td>.*?</tr>", html).group(0))
-    assert cells[1:8] == ["eu", "90%", "27", "0", "3", "0", "2"] and cells[-1] == "5", cells
+    assert cells[1:9] == ["eu", "90%", "90%", "27", "0", "3", "0", "2"] and cells[-1] == "5", cells
     assert "Edge caches" in monitor.stats.value

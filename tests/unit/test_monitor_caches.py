@@ -8,7 +8,7 @@ import pytest
 
 from microcosm.traffic.model import TrafficModel
 from microcosm.traffic.render import topology_svg
-from microcosm.traffic.render.caches import size
+from microcosm.traffic.render.boxes import size
 
 
 def answer(i, edge, verdict, ts, nbytes=1000, region="eu", caller="client"):
@@ -123,5 +123,27 @@ def test_the_table_under_the_picture_lists_each_edge_with_its_counts():
     table = cache_table(model)
     row = lambda node: re.search(rf"<tr><td[^>]*>{node}</td>.*?</tr>", table).group(0)
     cells = lambda node: re.findall(r"<td[^>]*>(.*?)</td>", row(node))
-    assert cells("cdn-eu") == ["cdn-eu", "eu", "78%", "6", "1", "1", "1", "1", "7.0 kB", "0.6/s", "3"]
-    assert cells("cdn-us") == ["cdn-us", "us", "0%", "0", "0", "4", "0", "0", "0 B", "0.8/s", "4"]
+    assert cells("cdn-eu") == ["cdn-eu", "eu", "78%", "78%", "6", "1", "1", "1", "1", "7.0 kB", "0.6/s", "3"]
+    assert cells("cdn-us") == ["cdn-us", "us", "0%", "0%", "0", "0", "4", "0", "0", "0 B", "0.8/s", "4"]
+
+
+def test_with_nothing_in_the_window_the_row_says_its_ratio_is_overall():
+    from microcosm.traffic.render.caches import cache_table
+
+    model = TrafficModel(window=10)
+    eu_and_us(model)
+    model.expire(1100)  # the traffic stopped a while ago
+    row = re.search(r'<g class="mc-row" data-node="cdn-eu".*?</g>', topology_svg(model), re.S).group(0)
+    assert "78% hit overall" in row and "origin 0/s" in row and "saved 7.0 kB" in row
+    eu = re.search(r"<tr><td[^>]*>cdn-eu</td>.*?</tr>", cache_table(model)).group(0)
+    assert re.findall(r"<td[^>]*>(.*?)</td>", eu)[2:4] == ["–", "78%"]
+
+
+def test_the_request_inspector_says_what_the_edge_did_with_each_request():
+    from microcosm.traffic.render import waterfall
+
+    model = TrafficModel(window=10)
+    eu_and_us(model)
+    assert "hit, 1.0 kB" in waterfall(model, "rcdn-eu0")
+    miss = waterfall(model, "rcdn-eu7")  # the edge's answer, and its call to the origin under it
+    assert "miss, 1.0 kB" in miss and "cdn-eu → catalog-1" in miss

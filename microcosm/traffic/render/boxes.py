@@ -45,6 +45,15 @@ def rate(value: float) -> str:
     return f"{value:.1f}/s" if value < 100 else f"{value:.0f}/s"
 
 
+def size(n: int) -> str:
+    """Bytes for people: 512 B, 12.3 kB, 4.5 MB, 1.2 GB (powers of 1000, as network figures are)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            value = n / scale
+            return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
+    return f"{n} B"
+
+
 @dataclass
 class Row:
     node: str

@@ -9,22 +9,13 @@ import html
 
 from ..caches import ratio
 from ..model import TrafficModel
-from .boxes import Row, rate
+from .boxes import Row, rate, size
 from .tables import _table
 
 CACHE, HALO = "#1b7c83", "#8ddbe0"  # teal: the text of cache figures, the halo of calls mostly served from a store
 CACHE_FILL = "#e8f7f8"
 GREY = "#6e7781"
 MOSTLY = 0.5  # a call edge answered from the store more often than this gets the halo
-
-
-def size(n: int) -> str:
-    """Bytes for people: 512 B, 12.3 kB, 4.5 MB, 1.2 GB (powers of 1000, as network figures are)."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            value = n / scale
-            return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
-    return f"{n} B"
 
 
 def hit(value: float | None) -> str:
@@ -38,8 +29,10 @@ def cache_row(node: str, info: dict, cache: dict) -> Row:
     state = info.get("state", "up")
     region = cache.get("region") or ""
     name = node if not region or region in node else f"{node} · {region}"
-    ratio = cache["hit_ratio"] if cache["hit_ratio"] is not None else cache["hit_ratio_all"]
-    parts = [hit(ratio)] if ratio is not None else []
+    if cache["hit_ratio"] is not None:
+        parts = [hit(cache["hit_ratio"])]
+    else:  # nothing in the window: the ratio since watching began, said so
+        parts = [f"{hit(cache['hit_ratio_all'])} overall"] if cache["hit_ratio_all"] is not None else []
     if info.get("rps"):
         parts.append(rate(info["rps"]))
     if cache["bytes_saved"]:
@@ -71,7 +64,8 @@ def halo(model: TrafficModel, edge: dict, d: str, width: float) -> str:
 def footnote(model: TrafficModel) -> list[list[tuple[str, str]]]:
     """Two lines under the picture: what the halo and the figures of an edge cache mean."""
     return [[("teal halo", CACHE), ("; calls answered mostly from an edge cache's store; hit: (hits + stale) / answers "
-                                   f"with a cache verdict, over the last {model.span():.0f} s", GREY)],
+                                   f"with a cache verdict, over the last {model.span():.0f} s (overall: since watching "
+                                   "began)", GREY)],
             [("saved: body bytes answered from the store since watching began (passed-through requests asked no "
               "cache); origin: the edge's requests to its origin per second", GREY)]]
 
@@ -84,11 +78,11 @@ def cache_table(model: TrafficModel) -> str:
         return ""
     rows = []
     for node, c in caches.items():
-        ratio = c["hit_ratio"] if c["hit_ratio"] is not None else c["hit_ratio_all"]
-        rows.append([html.escape(node), html.escape(c["region"] or "–"), "–" if ratio is None else f"{ratio:.0%}",
-                     c["hit"], c["stale"], c["miss"], c["revalidated"], c["pass"], size(c["bytes_saved"]),
+        share = lambda r: "–" if r is None else f"{r:.0%}"
+        rows.append([html.escape(node), html.escape(c["region"] or "–"), share(c["hit_ratio"]),
+                     share(c["hit_ratio_all"]), c["hit"], c["stale"], c["miss"], c["revalidated"], c["pass"], size(c["bytes_saved"]),
                      rate(c["origin_rps"]), c["origin_requests"]])
-    return (f'<div class="mc-caches"><div><b>Edge caches</b> (hit ratio over the last {model.span():.0f} s, '
-            "counts since watching began)</div>" +
-            _table(["edge", "region", "hit ratio", "hits", "stale", "misses", "revalidated", "passed",
+    return (f'<div class="mc-caches"><div><b>Edge caches</b> (hit ratio over the last {model.span():.0f} s and '
+            "overall; counts since watching began)</div>" +
+            _table(["edge", "region", "hit ratio", "overall", "hits", "stale", "misses", "revalidated", "passed",
                     "bytes saved", "origin req/s", "origin requests"], rows, right_from=2) + "</div>")

@@ -4,7 +4,8 @@ from __future__ import annotations
 import html
 
 from ..model import TrafficModel
-from .boxes import ms
+from ..caches import byte_count
+from .boxes import ms, size
 
 GREEN, RED, AMBER, INK = "#1a7f37", "#cf222e", "#bf8700", "#24292f"
 
@@ -45,7 +46,8 @@ def waterfall(model: TrafficModel, request_id: str) -> str:
         who = "&nbsp;&nbsp;&nbsp;" * h["depth"] + f'{html.escape(h.get("caller_instance") or h.get("caller") or "")} → ' \
               f'{html.escape(h.get("instance") or h.get("callee") or "")}'
         what = f'{html.escape(h["method"])} {html.escape(h["path"])}'
-        note = html.escape(h.get("error") or "")
+        cache = f'{h["cache"]}, {size(byte_count(h.get("bytes")))}' if h.get("cache") else ""  # an edge's answer
+        note = html.escape(h.get("error") or cache)
         rows.append([who, what, h["status"], f'{h["ms"]:.1f}', bar, note])
     return (f"<div><b>Request {html.escape(request_id)}</b></div>" +
             _table(["hop", "call", "status", "ms", "timeline", "note"], rows, right_from=2))
