@@ -47,8 +47,10 @@ def test_every_component_of_the_whole_system_runs_and_answers(system):
         if hasattr(process, "url") and process.url.startswith("http"):
             assert requests.get(process.url + "/health", timeout=5).status_code == 200, process.name
     assert system["redis"].client().ping() and system["zookeeper"].client().get("/") is not None
-    registered = system["registry"].get("/services").json()
-    assert {"catalog", "orders", "identity", "gateway"} <= set(registered["services"]), registered
+    expected = {"catalog", "balancer", "orders", "identity", "carts", "inventory", "notifications", "web", "gateway"}
+    registered = wait_until(lambda: expected <= set(system["registry"].get("/services").json()["services"]),
+                            timeout=10)  # each registers from a thread of its own, right after it starts
+    assert registered, system["registry"].get("/services").json()
 
 
 def test_a_shopper_goes_from_the_cdn_through_the_gateway_to_the_consumers(system):
