@@ -62,7 +62,7 @@ def one(hops: list[dict], now: float) -> tuple[float, float]:
     for batch in batches:
         model.add(batch, now=now)
     per_hop = (time.process_time() - t0) / len(hops) * 1e6
-    t0, draws = time.process_time(), 20
+    t0, draws = time.process_time(), 40
     for _ in range(draws):
         model._window_cache = (None, {})  # as after new hops: the window's pass is made again
         topology_svg(model)

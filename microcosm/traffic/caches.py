@@ -22,8 +22,10 @@ from __future__ import annotations
 
 from collections import Counter, deque
 
-VERDICTS = ("hit", "miss", "stale", "revalidated", "pass")
-FROM_STORE = ("hit", "stale")  # answered from the store: hits in the ratio, their bytes saved
+VERDICTS = ("hit", "stale", "miss", "revalidated", "pass")
+FROM_STORE = ("hit", "stale")  # answered from the store: hits in the ratio, their bytes saved (VERDICTS' first two)
+INDEX = {verdict: i for i, verdict in enumerate(VERDICTS)}
+N = len(VERDICTS)
 LOOKUPS = ("hit", "miss", "stale", "revalidated")  # answers with a cache verdict (a pass asked no cache)
 
 
@@ -54,60 +56,59 @@ class Caches:
     edge_totals: dict
 
     def _init_caches(self) -> None:
-        # plain dicts keyed by ((caller node, edge node), verdict): a Counter of Counters costs 6 times as much
-        self.cache_totals: dict = {}  # -> count since watching began
-        self.cache_now: dict = {}  # -> count over the window (running: see age_caches)
-        self.cache_recent: deque = deque()  # (ts, ((caller node, edge node), verdict)) of the window's verdicts
+        # (caller node, edge node) -> one list of counts: per verdict (in VERDICTS' order) since watching began,
+        # then per verdict over the window. Lists, not Counters: a Counter of Counters cost 6 times as much a hop
+        self.cache_counts: dict[tuple, list[int]] = {}
+        self.cache_recent: deque = deque()  # (ts, its edge's counts, the window slot) of the window's verdicts
         self.bytes_saved: dict = {}  # edge node -> body bytes answered from its store
-        self.regions: dict[str, str] = {}  # edge node -> its region, as its first hop with each verdict says
+        self.regions: dict[str, str] = {}  # edge node -> its region, as its first hop says
 
     def add_cache(self, hop: dict, key: tuple) -> None:
-        verdict = hop["cache"]
-        if verdict not in VERDICTS:
+        i = INDEX.get(hop["cache"])
+        if i is None:
             return
-        counted = (key, verdict)
-        n = self.cache_totals.get(counted, 0) + 1
-        self.cache_totals[counted] = n
-        if n == 1:  # a new edge (or verdict): what kind of node it is, and where
+        counts = self.cache_counts.get(key)
+        if counts is None:  # a new edge: what kind of node it is, and where
+            counts = self.cache_counts[key] = [0] * (2 * N)
             self.kinds[hop.get("callee") or "?"] = "cache"
             if hop.get("region"):
                 self.regions[key[1]] = hop["region"]
-        self.cache_now[counted] = self.cache_now.get(counted, 0) + 1
-        self.cache_recent.append((hop["ts"], counted))
-        if verdict in FROM_STORE:
+        counts[i] += 1
+        counts[N + i] += 1
+        self.cache_recent.append((hop["ts"], counts, N + i))
+        if i < 2:  # from the store
             sent = byte_count(hop.get("bytes"))
             if sent:
                 self.bytes_saved[key[1]] = self.bytes_saved.get(key[1], 0) + sent
 
     def age_caches(self, cutoff: float) -> None:
-        recent, now = self.cache_recent, self.cache_now
+        recent = self.cache_recent
         while recent and recent[0][0] < cutoff:
-            counted = recent.popleft()[1]
-            now[counted] -= 1
+            _, counts, slot = recent.popleft()
+            counts[slot] -= 1
 
     # --- what is shown -----------------------------------------------------------------------------
-    @staticmethod
-    def _sum(table: dict, test) -> Counter:
-        """Verdict -> count, over the edge keys `test` accepts."""
-        out = Counter()
-        for (key, verdict), n in table.items():
+    def _sum(self, test, window: bool = True) -> Counter:
+        """Verdict -> count over the window (or since watching began), of the edges whose key `test` accepts."""
+        out, offset = Counter(), N if window else 0
+        for key, counts in self.cache_counts.items():
             if test(key):
-                out[verdict] += n
+                for i, verdict in enumerate(VERDICTS):
+                    out[verdict] += counts[offset + i]
         return out
 
     def edge_counts(self, caller: str, callee: str) -> Counter:
         """Verdict -> count over the window, of the calls from node `caller` to node `callee`."""
-        return self._sum(self.cache_now, lambda key: key == (caller, callee))
+        return self._sum(lambda key: key == (caller, callee))
 
     def hit_ratio(self, service: str, window: bool = True) -> float | None:
         """Of all the service's instances: over the window (or since watching began), None without verdicts."""
-        of = lambda key: self.service_of.get(key[1], key[1]) == service
-        return ratio(self._sum(self.cache_now if window else self.cache_totals, of))
+        return ratio(self._sum(lambda key: self.service_of.get(key[1], key[1]) == service, window))
 
     def edge_hit_ratio(self, caller: str, callee: str) -> float | None:
         """Of the calls from service `caller` to cache service `callee`, over the window."""
         service = lambda node: self.service_of.get(node, node)
-        return ratio(self._sum(self.cache_now, lambda key: (service(key[0]), service(key[1])) == (caller, callee)))
+        return ratio(self._sum(lambda key: (service(key[0]), service(key[1])) == (caller, callee)))
 
     def caches(self) -> dict[str, dict]:
         """Edge node -> its service and region; hit ratio over the window (`hit_ratio`, None without verdicts)
@@ -119,8 +120,8 @@ class Caches:
             if kind != "cache":
                 continue
             for node in sorted(self.services.get(service, ())):
-                now = self._sum(self.cache_now, lambda key: key[1] == node)
-                total = self._sum(self.cache_totals, lambda key: key[1] == node)
+                now = self._sum(lambda key: key[1] == node)
+                total = self._sum(lambda key: key[1] == node, window=False)
                 origin_now = sum(len(ms) for edge, (_, ms) in window.items() if edge[0] == node)
                 out[node] = {"service": service, "region": self.regions.get(node, ""),
                              "hit_ratio": ratio(now), "hit_ratio_all": ratio(total),

@@ -118,7 +118,7 @@ class TrafficModel(Traces, Sessions, Caches):
             self.edge_totals[(a, b)][hop["class"]] += 1
             self.edge_kind[(a, b)] = kind
             if hop.get("cache"):
-                self.add_cache(hop, (a, b))
+                self.add_cache(hop, hop["edge"])
             self.instance_totals[b][hop["class"]] += 1
             self.recent.append(hop)
             rid = hop.get("request_id") or hop.get("hop")

@@ -65,7 +65,7 @@ def test_the_hit_ratio_follows_the_window_and_the_totals_stay():
     assert eu["origin_rps"] == 0.0 and eu["origin_requests"] == 3
     model.expire(1040)
     assert model.caches()["cdn-eu"]["hit_ratio"] is None and model.hit_ratio("cdn") is None
-    assert all(n == 0 for n in model.cache_now.values()) and not model.cache_recent
+    assert all(counts[5:] == [0] * 5 for counts in model.cache_counts.values()) and not model.cache_recent
 
 
 def test_only_the_verdicts_the_edge_gives_are_counted_and_bad_bytes_count_nothing():
