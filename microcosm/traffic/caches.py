@@ -6,15 +6,15 @@ or pass for what it passed through uncached), `bytes` (body bytes sent to the cl
 the edge makes to its origin is a hop cdn -> origin, recorded by the origin with the edge as its caller
 (hops.py, services/cdn/app.py). From them, per edge (an instance of the cache service, one row of its box):
 
-    hit ratio      (hits + stale) / answers with a cache verdict: a passed-through request (a POST, a request
-                   with Authorization or a Range) never asked the cache, so it counts neither way. The same
+    hit ratio      (hits + stale) / answers with a cache verdict: a passed-through request (a POST, a Range
+                   request) never asked the cache, so it counts neither way. The same
                    figure as the edge's own GET /metrics, over the window (and since watching began)
     bytes saved    body bytes answered from the store (hits and stale) since watching began: bytes the
                    origin did not send (as the edge's `bytes_from_store`)
     origin req/s   the edge's calls to its origin (misses, revalidations, passes) over the window
 
 A hop carrying `cache="hit"` or `"miss"` from any other service (a cache in front of anything) counts the same
-way. Per hop the cost is a few plain-dict updates, and only for hops with a verdict: the window's figures are
+way. Per hop the cost is a few list increments, and only for hops with a verdict: the window's figures are
 kept as running counts (added when a hop comes, taken off when it leaves the window), not found by a scan
 (bench/monitor_cache_hops.py measures it against plain calls).
 """
