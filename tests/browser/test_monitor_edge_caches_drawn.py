@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from overlaps import overlaps
-from test_monitor_topology import live_monitor, show, wait_for  # noqa: F401 (live_monitor: a fixture)
+from test_monitor_topology import ARTIFACTS, live_monitor, show, wait_for  # noqa: F401 (live_monitor: a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -79,3 +79,54 @@ def test_chapter_10_an_edge_served_from_its_store_reads_unlike_one_that_goes_to_
     assert page.locator(f'path.mc-cache-halo[data-from="{eu.name}"]').count() == 0
     assert page.locator("text.mc-footnote", has_text="teal halo").count() == 1
     assert page.locator("text.mc-footnote", has_text="saved: body bytes answered from the store").count() == 1
+
+
+def hop(i, caller, caller_instance, callee, instance, ts, **extra):
+    return {"request_id": f"r{i}", "hop": f"h{i}{instance}", "parent": "", "caller": caller,
+            "caller_instance": caller_instance, "callee": callee, "instance": instance, "method": "GET",
+            "path": "/", "status": 200, "ms": 2.0, "ts": ts, "error": "", **extra}
+
+
+def test_calls_events_and_cache_hits_read_three_ways_in_one_picture(chromium_page):
+    """Issue 17's ask, for what this issue adds: in a picture of a whole system (browser -> CDN edges -> balancer
+    -> gateway -> services -> a stream -> consumer groups), a call, an event and a call answered from an edge's
+    store are each drawn their own way, and nothing overlaps."""
+    from microcosm.traffic.model import TrafficModel
+    from microcosm.traffic.render import topology_svg
+
+    model, hops = TrafficModel(window=10), []
+    for i in range(60):
+        ts, edge = 1000 + i / 10, ("cdn-eu", "cdn-us")[i % 2]
+        verdict = "hit" if edge == "cdn-eu" and i % 10 else "miss"  # eu: mostly hits; us: all misses
+        hops.append(hop(i, "client", "", "cdn", edge, ts, cache=verdict, bytes="900", region=edge[-2:]))
+        if verdict == "miss":
+            gateway, service = f"gateway-{1 + i % 2}", ("catalog", "orders", "carts", "identity")[i % 4]
+            instance = f"{service}-{1 + i % 3}" if service == "catalog" else service
+            hops += [hop(i, "cdn", edge, "balancer", "lb", ts), hop(i, "balancer", "lb", "gateway", gateway, ts),
+                     hop(i, "gateway", gateway, service, instance, ts)]
+            if service == "orders":
+                hops.append(hop(i, "orders", "orders", "orders.events", "", ts, kind="publish"))
+                for group, consumer in (("inventory", "inventory"), ("notifications", f"notifications-{1 + i % 2}")):
+                    hops.append(hop(i, "orders.events", group, consumer.split("-")[0], consumer, ts, kind="deliver",
+                                    lag="0"))
+    model.add(hops, now=1006)
+    page = chromium_page
+    page.set_content(f'<div style="font-family:sans-serif">{topology_svg(model)}</div>')
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-system-with-edges.png"), full_page=True)
+    problems = overlaps(page)
+    assert not problems, "\n".join(problems)
+    assert page.locator("g.mc-service").count() >= 10
+
+    halo_of = "`path.mc-cache-halo[data-from='${p.dataset.from}'][data-to='${p.dataset.to}']`"
+    style = f"p => [getComputedStyle(p).strokeDasharray, p.getAttribute('marker-end'), !!document.querySelector({halo_of})]"
+    drawn = {(e.get_attribute("data-from"), e.get_attribute("data-to")): e.evaluate(style)
+             for e in page.locator("path.mc-edge").all()}
+    answered_from_store = drawn[("client", "cdn-eu")]
+    went_through = drawn[("client", "cdn-us")]
+    call = drawn[("gateway-2", "orders")]
+    event = drawn[("orders", "orders.events")]
+    assert answered_from_store[0] == "none" and "mc-arrow" in answered_from_store[1] and answered_from_store[2]
+    assert went_through[2] is False and call[0] == "none" and "mc-arrow" in call[1] and call[2] is False
+    assert event[0] != "none" and "mc-event" in event[1] and event[2] is False
+    assert len({tuple(v) for v in (answered_from_store, call, event)}) == 3
