@@ -119,7 +119,8 @@ def test_calls_events_and_cache_hits_read_three_ways_in_one_picture(chromium_pag
     assert page.locator("g.mc-service").count() >= 10
 
     halo_of = "`path.mc-cache-halo[data-from='${p.dataset.from}'][data-to='${p.dataset.to}']`"
-    style = f"p => [getComputedStyle(p).strokeDasharray, p.getAttribute('marker-end'), !!document.querySelector({halo_of})]"
+    style = (f"p => [getComputedStyle(p).strokeDasharray, p.getAttribute('marker-end'), "
+             f"!!document.querySelector({halo_of})]")
     drawn = {(e.get_attribute("data-from"), e.get_attribute("data-to")): e.evaluate(style)
              for e in page.locator("path.mc-edge").all()}
     answered_from_store = drawn[("client", "cdn-eu")]
