@@ -73,3 +73,29 @@ def test_each_edge_shows_the_hit_ratio_bytes_saved_and_origin_rate_it_counts_its
     cells = re.findall(r"<td[^>]*>(.*?)</td>", re.search(rf"<tr><td[^>]*>{eu.name}</td>.*?</tr>", html).group(0))
     assert cells[1:9] == ["eu", "90%", "90%", "27", "0", "3", "0", "2"] and cells[-1] == "5", cells
     assert "Edge caches" in monitor.stats.value
+
+
+def test_a_revalidation_counts_as_an_origin_request_and_not_as_a_hit(launch, redis_server):
+    """A product read kept 1 s: after it goes stale the edge asks the catalog "still this one?" (If-None-Match),
+    gets a 304, and answers REVALIDATED. The monitor counts it among the answers with a verdict (not a hit) and
+    its 304 from the catalog as an origin request."""
+    tag = uuid.uuid4().hex[:6]
+    catalog = launch("catalog", f"catalog-{tag}", max_age=1)
+    edge = launch("cdn", f"cdn-{tag}", origin=catalog.url, region="eu")
+    monitor = Monitor(redis_server.client(decode_responses=False), live=False, window=60)
+    url = f"{edge.url}/products/2"
+    assert [requests.get(url, timeout=5).headers["X-Cache"] for _ in range(2)] == ["MISS", "HIT"]
+    assert wait_until(lambda: requests.get(url, timeout=5).headers["X-Cache"] == "REVALIDATED", every=0.3)
+    own = edge.get("/metrics").json()["cache"]
+
+    def seen():
+        monitor.refresh()
+        return monitor.model.caches().get(edge.name, {}).get("origin_requests") == own["origin_requests"] and \
+            sum(monitor.model.caches()[edge.name][v] for v in ("hit", "miss", "revalidated")) == \
+            own["hits"] + own["misses"] + own["revalidated"]
+
+    assert wait_until(seen), (monitor.model.caches(), own)
+    mine = monitor.model.caches()[edge.name]
+    assert mine["revalidated"] == own["revalidated"] >= 1 and mine["hit"] == own["hits"]
+    assert round(mine["hit_ratio"], 4) == own["hit_ratio"] < 1
+    assert monitor.model.classes_between("cdn", "catalog").get("3xx", 0) == own["revalidated"]  # the 304s
