@@ -76,12 +76,10 @@ def cache_table(model: TrafficModel) -> str:
     caches = model.caches()
     if not caches:
         return ""
-    rows = []
-    for node, c in caches.items():
-        share = lambda r: "–" if r is None else f"{r:.0%}"
-        rows.append([html.escape(node), html.escape(c["region"] or "–"), share(c["hit_ratio"]),
-                     share(c["hit_ratio_all"]), c["hit"], c["stale"], c["miss"], c["revalidated"], c["pass"], size(c["bytes_saved"]),
-                     rate(c["origin_rps"]), c["origin_requests"]])
+    share = lambda r: "–" if r is None else f"{r:.0%}"
+    rows = [[html.escape(node), html.escape(c["region"] or "–"), share(c["hit_ratio"]), share(c["hit_ratio_all"]),
+             c["hit"], c["stale"], c["miss"], c["revalidated"], c["pass"], size(c["bytes_saved"]),
+             rate(c["origin_rps"]), c["origin_requests"]] for node, c in caches.items()]
     return (f'<div class="mc-caches"><div><b>Edge caches</b> (hit ratio over the last {model.span():.0f} s and '
             "overall; counts since watching began)</div>" +
             _table(["edge", "region", "hit ratio", "overall", "hits", "stale", "misses", "revalidated", "passed",
