@@ -48,14 +48,32 @@ Where each part lives, one idea a module:
 """
 from __future__ import annotations
 
-from . import paths
-from .app import Gateway, create_app
-from .cors import EXPOSED_HEADERS, Cors
-from .edge_auth import FORWARDED_HEADERS, IDENTITY_HEADERS, EdgeAuth
-from .openapi import openapi_document
-from .proxy import RETURNED_HEADERS
-from .rate_limit import TOKEN_BUCKET_LUA, RateLimits, TokenBucket, caller_keys, load_limiter
-from .routing import DEFAULT_ROUTES, ID_MAX, PUBLIC, Route, Upstreams, routes_from_config
+import importlib
+
+_WHERE = {  # name -> the module that defines it: imported on first use (PEP 562), so a service that needs one
+    # module (the web origin splits paths with paths.py) does not load the gateway's token and rate-limit code
+    "Gateway": "app", "create_app": "app", "EXPOSED_HEADERS": "cors", "Cors": "cors",
+    "FORWARDED_HEADERS": "edge_auth", "IDENTITY_HEADERS": "edge_auth", "EdgeAuth": "edge_auth",
+    "openapi_document": "openapi", "RETURNED_HEADERS": "proxy", "TOKEN_BUCKET_LUA": "rate_limit",
+    "RateLimits": "rate_limit", "TokenBucket": "rate_limit", "caller_keys": "rate_limit", "load_limiter": "rate_limit",
+    "DEFAULT_ROUTES": "routing", "ID_MAX": "routing", "PUBLIC": "routing", "Route": "routing", "Upstreams": "routing",
+    "routes_from_config": "routing",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    else:
+        try:
+            value = importlib.import_module(f".{name}", __name__)  # a module of the package: paths, cors ...
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+
 
 __all__ = ["Cors", "DEFAULT_ROUTES", "EXPOSED_HEADERS", "EdgeAuth", "FORWARDED_HEADERS", "Gateway", "ID_MAX",
            "IDENTITY_HEADERS", "PUBLIC", "RETURNED_HEADERS", "RateLimits", "Route", "TOKEN_BUCKET_LUA", "TokenBucket",
