@@ -96,7 +96,7 @@ def test_freshness_expires_minus_date(task1):
 
 @points(2, must_pass=True)
 def test_freshness_heuristic_is_10_percent_of_last_modified(task1):
-    """Heuristic: 10% of Date - Last-Modified: changed 10 h before Date, fresh 1 min on, stale 2 h on; public 302s too."""
+    """Heuristic: 10% of Date - Last-Modified (10 h): fresh 1 min after Date, stale 2 h after; public 302s too."""
     answers, seen = task1.row("heuristic-fresh", [("Date", "{now-60}"), ("Last-Modified", "{now-36060}")], **ETAG)
     expect("Last-Modified 10 h before Date, 1 min old", answers, seen, ["MISS", "HIT"], 1, "fresh for 1 h")
     answers, seen = task1.row("heuristic-stale", [("Date", "{now-7200}"), ("Last-Modified", "{now-43200}")], **ETAG)
