@@ -10,14 +10,13 @@
 from __future__ import annotations
 
 import atexit
+import http.client
+import json
+import re
 import threading
 import time
 from typing import Callable
-
-import re
 from urllib.parse import urlsplit
-
-import requests
 
 from . import trust
 
@@ -50,6 +49,28 @@ def is_weight(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value <= 1000
 
 
+class RegistryUnreachable(OSError):
+    """The registry did not answer, or answered with an error."""
+
+
+def _http(method: str, url: str, headers: dict, *, json_body=None, timeout: float = 1.0) -> int:
+    """One request with the standard library's HTTP client; the answer's status. (Registration uses it rather than
+    `requests`, which a service that calls no other service would load for its heartbeats alone: 5 MB a process.)"""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    body = None if json_body is None else json.dumps(json_body).encode()
+    try:
+        connection.request(method, parts.path, body=body,
+                           headers={**headers, **({"Content-Type": "application/json"} if body else {})})
+        answer = connection.getresponse()
+        answer.read()
+        return answer.status
+    except (OSError, http.client.HTTPException) as error:
+        raise RegistryUnreachable(f"{method} {url}: {error}") from None
+    finally:
+        connection.close()
+
+
 class Registration:
     """Keeps one instance registered for as long as its process lives."""
 
@@ -60,12 +81,11 @@ class Registration:
         self.metadata = metadata or {}
         self.registered = False
         self._stop = threading.Event()
-        self._session = requests.Session()
         # so the traffic monitor draws the heartbeats as coming from this instance, not from a "client"
-        self._session.headers.update({"X-Caller": service, "X-Caller-Instance": instance_id})
+        self._headers = {"X-Caller": service, "X-Caller-Instance": instance_id}
         secret = trust.launch_secret()  # registering is an admin write: it needs the launch secret
         if secret:
-            self._session.headers[trust.ADMIN_HEADER] = secret
+            self._headers[trust.ADMIN_HEADER] = secret
         if start:
             threading.Thread(target=self._run, name="microcosm-registration", daemon=True).start()
             atexit.register(self.deregister)
@@ -75,24 +95,25 @@ class Registration:
         return f"{self.registry}/services/{self.service}/instances/{self.instance_id}"
 
     def register(self) -> None:
-        answer = self._session.post(f"{self.registry}/services/{self.service}/instances", timeout=1, json={
+        status = _http("POST", f"{self.registry}/services/{self.service}/instances", self._headers, json_body={
             "id": self.instance_id, "url": self.url, "ttl": self.ttl, "metadata": self.metadata})
-        answer.raise_for_status()
+        if status >= 400:
+            raise RegistryUnreachable(f"the registry refused the registration: {status}")
         self.registered = True
 
     def heartbeat(self) -> None:
-        answer = self._session.put(f"{self._instance_url}/heartbeat", timeout=1)
-        if answer.status_code == 404:  # forgotten (expired, or the registry restarted): join again
+        status = _http("PUT", f"{self._instance_url}/heartbeat", self._headers)
+        if status == 404:  # forgotten (expired, or the registry restarted): join again
             self.registered = False
             self.register()
-        else:
-            answer.raise_for_status()
+        elif status >= 400:
+            raise RegistryUnreachable(f"the registry refused the heartbeat: {status}")
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self.heartbeat() if self.registered else self.register()
-            except requests.RequestException:
+            except RegistryUnreachable:
                 self.registered = False  # the registry is down: try again at the next beat
             self._stop.wait(self.ttl / 3)
 
@@ -100,8 +121,8 @@ class Registration:
         self._stop.set()
         if self.registered:
             try:
-                self._session.delete(self._instance_url, timeout=0.5)
-            except requests.RequestException:
+                _http("DELETE", self._instance_url, self._headers, timeout=0.5)
+            except RegistryUnreachable:
                 pass
             self.registered = False
 
@@ -118,6 +139,8 @@ class Discovery:
         self._stop = threading.Event()
         self.registry_up = False
         self.last_refresh: float | None = None
+        import requests  # here, not at the top: a service that only registers does not load it
+
         self._session = requests.Session()
         self._thread = None
         if start:
@@ -177,6 +200,8 @@ class Discovery:
                     pass
 
     def _run(self) -> None:
+        import requests
+
         pause = 0.2
         while not self._stop.is_set():
             try:
