@@ -4,6 +4,8 @@
     python -m microcosm.serve reviews.py --port 8002 --config '{"data_dir": "/tmp/reviews"}'
 
 `microcosm.launch(...)` runs this for you with `--fd`: a socket it already bound, so ports never collide.
+In a container (the image `microcosm.export` writes a Dockerfile for), the environment gives the address instead:
+MICROCOSM_HOST=0.0.0.0 and MICROCOSM_PORT=8000, a fixed port in the container's own network namespace.
 """
 from __future__ import annotations
 
@@ -29,8 +31,11 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("service", help="built-in name (catalog, orders, carts), module name, or path to a .py file")
     p.add_argument("--name", help="instance name (default: the service's)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
+    where.add_argument("--port", type=int, default=int(os.environ.get("MICROCOSM_PORT") or 0),
+                       help="port (default: $MICROCOSM_PORT, else any free one)")
     where.add_argument("--fd", type=int, help="serve an already-listening socket inherited from the parent")
+    p.add_argument("--host", default=os.environ.get("MICROCOSM_HOST") or HOST,
+                   help="address to bind (default: $MICROCOSM_HOST, else 127.0.0.1; in a container 0.0.0.0)")
     p.add_argument("--config", default="{}", help="JSON object passed to create_app(config)")
     p.add_argument("--server", choices=SERVERS, default="waitress")
     p.add_argument("--threads", type=int, default=8, help="waitress threads")
@@ -96,6 +101,17 @@ def pin_to_cpu(cpu: int) -> None:
             pass  # that core is not ours to use (a container's CPU set): run anywhere
 
 
+def _reachable(host: str) -> str:
+    """The address others reach this process at: the bound one, or for 0.0.0.0 (all of a container's addresses)
+    the address its own host name resolves to (a container's /etc/hosts names its IP)."""
+    if host not in ("0.0.0.0", "", "::"):
+        return host
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return socket.gethostname()
+
+
 def main(argv=None) -> None:
     args = parse(argv)
     die_with_parent()
@@ -111,15 +127,16 @@ def main(argv=None) -> None:
     name = args.name or os.path.splitext(os.path.basename(args.service))[0]
     config.setdefault("name", name)
     config.setdefault("data_dir", os.path.join(tempfile.gettempdir(), "microcosm-data", name))
-    sock = socket.socket(fileno=args.fd) if args.fd is not None else listen_socket(args.port)
-    config.setdefault("url", f"http://{HOST}:{sock.getsockname()[1]}")  # where others reach this instance
+    sock = socket.socket(fileno=args.fd) if args.fd is not None else listen_socket(args.port, args.host)
+    config.setdefault("url", f"http://{_reachable(args.host)}:{sock.getsockname()[1]}")  # where others reach it
     module = load_module(args.service)
+    where = f"http://{args.host}:{sock.getsockname()[1]}"
     if callable(getattr(module, "serve", None)) and not hasattr(module, "create_app"):  # not WSGI (the balancer)
-        print(f"{name}: serving {args.service} on http://{HOST}:{sock.getsockname()[1]} with its own server", flush=True)
+        print(f"{name}: serving {args.service} on {where} with its own server", flush=True)
         module.serve(sock, config)
         return
     app = load_app(module, config)
-    print(f"{name}: serving {args.service} on http://{HOST}:{sock.getsockname()[1]} with {args.server}", flush=True)
+    print(f"{name}: serving {args.service} on {where} with {args.server}", flush=True)
     if args.server == "waitress":
         serve_waitress(app, sock, args.threads, app.config.get("MAX_CONTENT_LENGTH") or 1 << 20)
     elif args.server == "gunicorn":
