@@ -136,6 +136,9 @@ def supervise(args, out=print) -> int:
         write_state(path, {"pid": os.getpid(), "phase": "up", "started_at": time.time(),
                            "start_seconds": system.start_seconds, "instances": rows})
         out(repr(system))
+        front = next((system[name] for name in ("cdn", "web") if name in system), None)
+        if front is not None:
+            out(f"\nThe web shop: {(front[0] if isinstance(front, list) else front).link}")
         out(f"\nmicrocosm is up (supervisor pid {os.getpid()}). Ctrl-C here, or `python -m microcosm down` "
             f"from another terminal, stops it.")
         sys.stdout.flush()

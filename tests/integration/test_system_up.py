@@ -188,6 +188,7 @@ def test_the_terminal_command_runs_until_a_signal_and_leaves_no_orphan(terminal,
     assert wait_until(lambda: all(gone(pid) for pid in pids), timeout=10), "an instance outlived its supervisor"
     if sig != signal.SIGKILL:  # a clean way out: the supervisor stopped them and said so
         assert supervisor.returncode == 0 and "microcosm is down." in output, output
+        assert "5 of 5 processes running" in output and "Ctrl-C here" in output  # the table it printed once up
         assert not terminal.state.exists()
     assert terminal("status").returncode == 3  # a stale state file counts as down (and is removed)
     assert not terminal.state.exists()
