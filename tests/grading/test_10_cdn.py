@@ -1,16 +1,18 @@
-"""Graded tests of lab 10 (CDN): the learner's freshness calculation (RFC 9111 §4.2), loaded by a live edge.
+"""Graded tests of lab 10 (CDN): the learner's freshness calculation (RFC 9111 §4.2) and rule of what a shared
+cache may store (§3, §3.5), loaded by a live edge.
 
 Run by the grader (`python -m microcosm.grade NOTEBOOK`): it executes the lab notebook in a fresh folder, whose
-%%writefile cell leaves freshness.py there, and points these tests at that folder (see conftest.py).
+%%writefile cells leave freshness.py and storable.py there, and points these tests at that folder (conftest.py).
 
 Every test goes through a real edge process (`launch("cdn", freshness=...)`) in front of a real origin whose
 answers the test scripts (tests/integration/services/scripted_origin.py). What the learner's code decided is
 read where it shows: the X-Cache and Age of each answer, and what the origin was asked (its own /_count of
 requests, conditional requests and 304s). Task 1's edge runs the learner's lifetime and age with the edge's
-decide, Task 2's the learner's decide with the edge's lifetime and age (lab10_edge.py), so a mistake in one
-task costs points in that task only. Times are given to the origin as a Date or an Age in the past, so only
-two tests wait (1-2 s); an Age is checked against a bound made from how long the test's requests took, never
-against the wall clock. An answer not written yet (NotImplementedError) fails its task's tests at once.
+decide, Task 2's the learner's decide with the edge's lifetime and age (lab10_edge.py), Task 3's the learner's
+storable rule with the edge's freshness, so a mistake in one task costs points in that task only. Times are
+given to the origin as a Date or an Age in the past, so only two tests wait (1-2 s); an Age is checked against
+a bound made from how long the test's requests took, never against the wall clock. An answer not written
+yet (NotImplementedError) fails its task's tests at once.
 """
 from __future__ import annotations
 
@@ -18,14 +20,17 @@ import time
 
 import pytest
 
+from multidict import CIMultiDict
+from werkzeug.http import http_date
+
 from lab10_edge import LabEdge, Timed, ages, cache, expect, parts_file
 from microcosm.services.cdn.storage import Stored
 from microcosm.services.loader import load_object
-from werkzeug.http import http_date
 
 points = pytest.mark.points
 TASKS = {"Task 1 · Freshness lifetime and age": ("freshness_",),
-         "Task 2 · Serve, revalidate or fetch": ("decision_",)}  # the lab's headings (conftest.py)
+         "Task 2 · Serve, revalidate or fetch": ("decision_",),
+         "Task 3 · What a shared cache may store": ("storable_",)}  # the lab's headings (conftest.py)
 MAX_AGE_60 = [("Cache-Control", "max-age=60")]
 ETAG = {"etag": '"v1"'}
 
@@ -53,13 +58,25 @@ def written(parts, cls: str, *calls: str):
 @pytest.fixture(scope="module")
 def task1(launch_for_module, parts):
     written(parts, "YourLifetimeAndAge", "lifetime", "age")
-    return LabEdge(launch_for_module, parts, "YourLifetimeAndAge")
+    return LabEdge(launch_for_module, freshness=f"{parts}:YourLifetimeAndAge")
 
 
 @pytest.fixture(scope="module")
 def task2(launch_for_module, parts):
     written(parts, "YourDecide", "decide")
-    return LabEdge(launch_for_module, parts, "YourDecide")
+    return LabEdge(launch_for_module, freshness=f"{parts}:YourDecide")
+
+
+@pytest.fixture(scope="module")
+def task3(launch_for_module, learner_object, learner_file):
+    refusal = learner_object("storable.py", "refusal")
+    try:
+        refusal("GET", CIMultiDict(), {}, 200, CIMultiDict([("Cache-Control", "max-age=60")]), {"max-age": "60"})
+    except NotImplementedError as exc:
+        pytest.fail(f"storable.py's refusal is not written yet: {exc or 'NotImplementedError'}")
+    except Exception:
+        pass  # a wrong answer: the tests say what is wrong with it
+    return LabEdge(launch_for_module, storable=f"{learner_file('storable.py')}:refusal")
 
 
 # --- Task 1 · Freshness lifetime and age (the edge's decide) -------------------------------------------------
@@ -228,3 +245,74 @@ def test_decision_no_max_stale_after_must_revalidate(task2):
                                   asks=[{}, {"Cache-Control": "max-stale=600"}], **ETAG)
         expect(f"{directives}, Date 100 s ago; asked with max-stale=600", answers, seen, ["MISS", "REVALIDATED"], 2,
                "stale, and the origin said: only once validated")
+
+
+# --- Task 3 · What a shared cache may store (the edge's freshness) -------------------------------------------
+AUTH = {"Authorization": "Bearer alice"}
+
+
+@points(1)
+def test_storable_fresh_answers_are_stored(task3):
+    """Stored: max-age=60 (a HIT next), a 404 with Last-Modified (heuristic), a 200 with only an ETag (revalidated)."""
+    answers, seen = task3.row("stored-max-age", MAX_AGE_60)
+    expect("max-age=60", answers, seen, ["MISS", "HIT"], 1, "nothing forbids storing it")
+    answers, seen = task3.row("stored-404", [("Last-Modified", "{now-864000}")], status=404)
+    expect("a 404, Last-Modified 10 days ago", answers, seen, ["MISS", "HIT"], 1, "heuristically cacheable")
+    answers, seen = task3.row("stored-etag-only", [], **ETAG)
+    expect("a 200 with an ETag only", answers, seen, ["MISS", "REVALIDATED"], 2, "stale at once, with a validator")
+
+
+@points(3, must_pass=True)
+def test_storable_private_is_never_stored(task3):
+    """private (and private="Set-Cookie") is one user's answer: never stored by a shared cache, even with max-age."""
+    for name, directives in (("private", "private, max-age=60"), ("private-field", 'private="Set-Cookie", max-age=60')):
+        answers, seen = task3.row(name, [("Cache-Control", directives)])
+        expect(directives, answers, seen, ["MISS", "MISS"], 2, "private: for one user, not a shared cache")
+
+
+@points(2, must_pass=True)
+def test_storable_no_store(task3):
+    """no-store on the answer, or on the request, is not stored: the next GET goes to the origin again."""
+    answers, seen = task3.row("no-store", [("Cache-Control", "no-store, max-age=60")])
+    expect("no-store, max-age=60", answers, seen, ["MISS", "MISS"], 2, "no-store")
+    answers, seen = task3.row("request-no-store", MAX_AGE_60, asks=[{"Cache-Control": "no-store"}, {}])
+    expect("max-age=60, first asked with no-store", answers, seen, ["MISS", "MISS"], 2, "the request said no-store")
+
+
+@points(3, must_pass=True)
+def test_storable_authorization(task3):
+    """An answer to a request with Authorization is not stored, unless it says public, s-maxage or must-revalidate."""
+    answers, seen = task3.row("authorization", MAX_AGE_60, asks=[AUTH, AUTH])
+    expect("max-age=60, asked with Authorization", answers, seen, ["MISS", "MISS"], 2, "one user's answer")
+    for directives in ("public, max-age=60", "s-maxage=60", "max-age=60, must-revalidate"):
+        name = "authorization-" + directives.split(", ")[0].split("=")[0]
+        answers, seen = task3.row(name, [("Cache-Control", directives)], asks=[AUTH, AUTH])
+        expect(f"{directives}, asked with Authorization", answers, seen, ["MISS", "HIT"], 1, "the origin allowed it")
+
+
+@points(1)
+def test_storable_statuses(task3):
+    """Only statuses the cache understands: a 500 with max-age=60 is not stored, a 302 with max-age=60 is."""
+    answers, seen = task3.row("status-500", MAX_AGE_60, status=500)
+    expect("a 500, max-age=60", answers, seen, ["MISS", "MISS"], 2, "500 is not stored")
+    answers, seen = task3.row("status-302", MAX_AGE_60, status=302)
+    expect("a 302, max-age=60", answers, seen, ["MISS", "HIT"], 1, "a 302 is understood")
+
+
+@points(1)
+def test_storable_vary_star(task3):
+    """Vary: * is not stored: it matches no later request."""
+    answers, seen = task3.row("vary-star", [*MAX_AGE_60, ("Vary", "Accept-Language, *")])
+    expect("max-age=60, Vary: Accept-Language, *", answers, seen, ["MISS", "MISS"], 2, "Vary names *")
+
+
+@points(2)
+def test_storable_needs_a_lifetime_or_a_validator(task3):
+    """No explicit lifetime: a 302 with Last-Modified, or a 200 with no validator, is not stored; a public 302 is."""
+    answers, seen = task3.row("302-heuristic", [("Last-Modified", "{now-864000}")], status=302)
+    expect("a 302, Last-Modified only", answers, seen, ["MISS", "MISS"], 2, "302 is not heuristically cacheable")
+    answers, seen = task3.row("nothing", [("Content-Type", "text/plain")])
+    expect("a 200, no freshness, no validator", answers, seen, ["MISS", "MISS"], 2, "it could never be reused")
+    answers, seen = task3.row("public-302", [("Last-Modified", "{now-864000}"), ("Cache-Control", "public")],
+                              status=302)
+    expect("a public 302, Last-Modified 10 days ago", answers, seen, ["MISS", "HIT"], 1, "public: explicitly storable")
