@@ -255,6 +255,13 @@ WRONG_ANSWERS = [
     Wrong("10_cdn", "Task 2 · Serve, revalidate or fetch", "freshness.py",
           "a no-cache answer served from the store while fresh (only the client's no-cache heard)",
           swap('if "no-cache" in stored.cc or "no-cache" in request_cc:', 'if "no-cache" in request_cc:')),
+    Wrong("10_cdn", "Task 3 · What a shared cache may store", "storable.py",
+          "caches private: one user's answer kept for everybody", swap('if "private" in cc:', "if False:")),
+    Wrong("10_cdn", "Task 3 · What a shared cache may store", "storable.py",
+          "an answer to a request with Authorization stored like any other",
+          swap('if "Authorization" in request_headers and not', "if False and not")),
+    Wrong("10_cdn", "Task 3 · What a shared cache may store", "storable.py", "no-store answers stored, and served again",
+          swap('if "no-store" in request_cc or "no-store" in cc:', "if False:")),
 ]
 
 
