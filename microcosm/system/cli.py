@@ -11,7 +11,7 @@ Why a process stays in the foreground: every process microcosm starts dies with 
 (PR_SET_PDEATHSIG, runtime/guard.py): that is what keeps a killed kernel from leaving orphans. So the system
 needs a parent that lives as long as the system: `up` *is* that parent, a small supervisor that calls
 `microcosm.up()`, writes a state file and waits. Ctrl-C (SIGINT) or SIGTERM makes it call `microcosm.down()`
-and exit; if it is killed outright (SIGKILL), the kernel's death signal takes every process with it. Nothing
+and exit; if it is killed outright (SIGKILL), Linux's parent-death signal takes every process with it. Nothing
 is left behind either way. `--detach` starts the same supervisor in a session of its own (so closing the
 terminal does not stop it) and returns once the state file says it is up.
 
