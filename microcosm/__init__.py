@@ -6,6 +6,7 @@
     microcosm.running()                        # what this kernel started
     microcosm.stop_all()
     system = microcosm.up()                    # the whole system at once (microcosm/system/); then microcosm.down()
+    microcosm.export()                         # the same system as Compose and Kubernetes files (microcosm/export/)
 
 `import microcosm` itself loads almost nothing: each name below is imported the first time it is used
 (PEP 562's module `__getattr__`). A service process (`python -m microcosm.serve`) or the guard that starts
@@ -19,6 +20,9 @@ import importlib
 from . import load as _load_package  # the subpackage, now (it is light), so the name `load` stays the function
 
 del load  # noqa: F821 - the import bound the subpackage here; `microcosm.load` is the function `load.load`
+from . import export as _export_package  # light: its modules load when export() runs
+
+del export  # noqa: F821 - likewise: `microcosm.export` is the function `export.export`
 
 __version__ = "0.1.0"
 
@@ -30,9 +34,10 @@ _WHERE = {  # name -> the module that defines it
     "monitor": ".traffic.monitor",
     "load": ".load.runner",
     "up": ".system", "down": ".system", "Topology": ".system", "Component": ".system",
+    "export": ".export",
 }
 __all__ = ["launch", "scale", "running", "stop_all", "redis", "zookeeper", "check_environment", "monitor", "load",
-           "Service", "LaunchError", "MissingDependency", "up", "down", "Topology", "Component"]
+           "Service", "LaunchError", "MissingDependency", "up", "down", "Topology", "Component", "export"]
 
 
 def __getattr__(name: str):
