@@ -1,7 +1,7 @@
 """Service level objectives and the scorecard that judges a run against them.
 
     slos = SLOs(availability=0.99, p99_ms=500)           # zero lost and zero duplicated orders by default
-    card = scorecard(shop.seen(t0, t1), slos, orders=tally(...))
+    card = scorecard(shop.seen(t0, t1), slos, orders=tally_orders(...))
     card.verdicts      # {"availability": True, "p99": False, "lost orders": True, "duplicated orders": True}
     card               # in a notebook: the table and the error budget as a bar
 

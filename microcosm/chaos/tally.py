@@ -48,7 +48,7 @@ def stored_since(orders, since_order_id: int) -> tuple[set[int], bool]:
     return ids, complete
 
 
-def tally(orders, checkouts, since_order_id: int) -> OrderTally:
+def tally_orders(orders, checkouts, since_order_id: int) -> OrderTally:
     """Count lost and duplicated orders from the shoppers' `checkouts` and what `orders` stores now.
 
     The answers are read before the orders: an order acknowledged by then was committed by then, and a checkout

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from . import faults
 from .slo import SLOs, scorecard
-from .tally import tally
+from .tally import tally_orders
 
 
 class Experiment:
@@ -76,7 +76,7 @@ class Experiment:
             return None
         orders = None
         if self.shoppers.orders_url is not None and self.shoppers.checkout_every:
-            orders = tally(self.shoppers.orders_url, self.shoppers.checkouts, self.shoppers.since_order_id)
+            orders = tally_orders(self.shoppers.orders_url, self.shoppers.checkouts, self.shoppers.since_order_id)
         self.card = scorecard(self.shoppers.seen(self.started, self.ended), self.slos, orders=orders,
                               title=self.name)
         return self.card
