@@ -1,0 +1,81 @@
+"""The chaos panel's buttons, clicked as the page clicks them, act on real processes; the log and the
+scorecard say what happened."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from microcosm.chaos import Shoppers, faults
+from microcosm.chaos.panel import ChaosPanel
+
+
+def state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0]
+    except OSError:
+        return ""
+
+
+@pytest.fixture
+def shop(launch, tmp_path):
+    tag = uuid.uuid4().hex[:6]
+    catalog = launch("catalog", f"panel-catalog-{tag}", data_dir=str(tmp_path / "catalog"), traffic=False)
+    orders = launch("orders", f"panel-orders-{tag}", catalog_url=catalog.url, data_dir=str(tmp_path / "orders"),
+                    traffic=False)
+    shoppers = Shoppers(catalog, orders, users=2, checkout_every=2, retry_pause=0.05).start()
+    yield catalog, orders, shoppers
+    shoppers.stop()
+    faults.undo_all(restart_killed=False)
+
+
+def test_buttons_pause_resume_kill_restart_real_processes(shop):
+    catalog, orders, shoppers = shop
+    panel = ChaosPanel([catalog, orders], shoppers=shoppers, live=False)
+    assert [name for _, name in panel.target.options] == [catalog.name, orders.name]
+    panel.target.value = catalog.name
+    panel.buttons["pause"].click()
+    assert state(catalog.pid) == "T" and f"{catalog.name} (paused)" in [label for label, _ in panel.target.options]
+    panel.buttons["resume"].click()
+    assert state(catalog.pid) in ("S", "R")
+    pid = catalog.pid
+    panel.buttons["kill"].click()
+    assert not catalog.alive and state(pid) in ("", "Z")
+    panel.buttons["pause"].click()  # a fault on a dead process: a line in the log, not an exception
+    assert "pause failed" in panel.lines[-1] and "not running" in panel.lines[-1]
+    panel.buttons["restart"].click()
+    assert catalog.alive and catalog.pid != pid and catalog.get("/products/1").status_code == 200
+    assert [line.split()[1] for line in panel.lines if "(pid " in line] == ["pause", "resume", "kill", "restart"]
+
+
+def test_slow_then_end_experiment_puts_back_and_gives_a_verdict(shop):
+    catalog, orders, shoppers = shop
+    panel = ChaosPanel([catalog, orders], shoppers=shoppers, live=False)
+    panel.predictions["p99"].value = False  # I predict p99 breaks
+    panel.target.value = catalog.name
+    panel.ms.value = 700
+    panel.buttons["slow"].click()
+    assert catalog.get("/_chaos").json()["delay_ms"] == 700
+    deadline = time.monotonic() + 15
+    while sum(o.ms >= 700 for o in shoppers.observations) < 4:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    panel.refresh()
+    assert "microcosm-budget" in panel.card.value and panel.last_card.p99_ms >= 700
+    panel.end_button.click()
+    assert catalog.get("/_chaos").json()["delay_ms"] == 0 and not faults.in_force()
+    ex = panel.experiments[-1]
+    assert ex.card.requests == len(shoppers.seen(ex.started, ex.ended)) > 0
+    assert ex.card.verdicts["p99"] is False  # 700 ms waits against a 500 ms p99
+    assert any(line.strip() == "p99: predicted missed, was missed ✔ as predicted" for line in panel.lines)
+    assert any(line.startswith("experiment 1: predicted availability holds, p99 breaks") for line in panel.lines)
+
+
+def test_the_panel_lists_every_process_this_kernel_started_by_default(shop):
+    catalog, orders, _ = shop
+    panel = ChaosPanel(live=False)
+    names = [name for _, name in panel.target.options]
+    assert catalog.name in names and orders.name in names
+    assert "No load" in panel.card.value
