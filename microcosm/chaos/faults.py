@@ -10,7 +10,7 @@ What each one does, exactly:
     pause     SIGSTOP: frozen mid-step. Callers connect (the kernel's listen backlog accepts them) and then wait
               for an answer that comes only after resume; its own timers stop too. Undo: SIGCONT.
     slow      a service: every request waits `ms` first (its `/_chaos` delay, needs the launch secret).
-              Anything else (Redis, a ZooKeeper node): its CPU cut to `share` of the time by SIGSTOP/SIGCONT in
+              Anything else (Redis, a ZooKeeper node, a proxy: balancer, netem, CDN edge): its CPU cut to `share` of the time by SIGSTOP/SIGCONT in
               turn (throttle.py). Undo: the service's earlier chaos settings back / the throttle stopped.
     isolate   with `link=` (a netem proxy in front of it, the only way its callers reach it): the link drops
               every request silently, so callers time out while the process itself runs on and can still
@@ -34,6 +34,7 @@ from ..runtime.process import Process, before_stop_all
 from ..runtime.service import Service
 from .throttle import Throttle
 
+NO_CHAOS_ROUTE = ("balancer", "netem", "cdn")  # proxies: a /_chaos sent to them would reach what is behind them
 _in_force: list["Fault"] = []
 _lock = threading.Lock()
 
@@ -129,7 +130,7 @@ def slow(target, ms: int = 300, *, share: float = 0.2) -> Fault:
     p = _ours(target)
     if not p.alive:
         raise ValueError(f"{p.name} is not running ({p.status})")
-    if isinstance(p, Service):
+    if isinstance(p, Service) and p.service not in NO_CHAOS_ROUTE:
         if not isinstance(ms, int) or isinstance(ms, bool) or not 0 < ms <= 60_000:
             raise ValueError(f"ms must be a whole number of milliseconds from 1 to 60000, got {ms!r}")
         answer = p.get("/_chaos")
