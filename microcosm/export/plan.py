@@ -29,7 +29,7 @@ ZOOKEEPER_IMAGE = "zookeeper:3.8"
 # would not see the others' writes unless the volume is shared, and SQLite on a network file system is unsafe:
 # production gives such a service a database server). `grep -rn data_dir microcosm/services` finds them.
 KEEPS_DATA = frozenset({"catalog", "orders", "identity", "inventory", "notifications", "ledger", "journal",
-                        "legacy_stock", "reporter", "flash_sale"})
+                        "legacy_stock"})  # (reporter and flash_sale keep theirs in Redis and ZooKeeper)
 IN_MEMORY = frozenset({"registry"})  # its state is in its memory: one replica, never autoscaled
 # web's data_dir holds only what PUT /_web/config saved; the export gives those settings at start (see _then)
 # Options a browser reads, not a service: an origin in CORS is what the page's browser sends (the public link)
