@@ -55,18 +55,14 @@ def _secret(secret: str) -> dict:
             "stringData": {SECRET_KEY: secret}}
 
 
-def _probe(path_or_command, *, initial: int, period: int, failures: int) -> dict:
-    how = ({"httpGet": {"path": path_or_command, "port": "http"}} if isinstance(path_or_command, str)
-           else {"exec": {"command": list(path_or_command)}} if isinstance(path_or_command, list)
-           else {"tcpSocket": {"port": path_or_command}})
-    return {**how, "initialDelaySeconds": initial, "periodSeconds": period, "timeoutSeconds": 2,
-            "failureThreshold": failures}
-
-
-def _probes(check) -> dict:
-    """Ready: answers now (traffic is sent to it); live: has answered lately (else it is restarted)."""
-    return {"readinessProbe": _probe(check, initial=1, period=2, failures=2),
-            "livenessProbe": _probe(check, initial=10, period=10, failures=3)}
+def _probes(*, http: str | None = None, command: list[str] | None = None, tcp: str | None = None) -> dict:
+    """Ready: answers now (traffic is sent to it); live: has answered lately (else it is restarted). The check is
+    GET `http` on the port named "http", a `command` run in the container, or a connection to the port `tcp`."""
+    how = ({"httpGet": {"path": http, "port": "http"}} if http else {"exec": {"command": list(command)}} if command
+           else {"tcpSocket": {"port": tcp}})
+    timing = {"timeoutSeconds": 2}
+    return {"readinessProbe": {**how, "initialDelaySeconds": 1, "periodSeconds": 2, "failureThreshold": 2, **timing},
+            "livenessProbe": {**how, "initialDelaySeconds": 10, "periodSeconds": 10, "failureThreshold": 3, **timing}}
 
 
 def _service_object(unit: Unit, ports: list[tuple[str, int]], headless: bool = False) -> dict:
@@ -103,7 +99,7 @@ def _service(unit: Unit) -> list[dict]:
                  # $(VAR) is expanded by Kubernetes from the container's env: each pod is an instance of its own name
                  "args": [unit.service, "--name", "$(POD_NAME)", "--config", "$(MICROCOSM_CONFIG)"],
                  "env": env, "ports": [{"name": "http", "containerPort": unit.port}],
-                 **_probes("/health"), "resources": footprint.resources(unit.service),
+                 **_probes(http="/health"), "resources": footprint.resources(unit.service),
                  "volumeMounts": [{"name": "data", "mountPath": DATA}]}
     resources = [config]
     if unit.keeps_data:
@@ -131,7 +127,7 @@ def _redis(unit: Unit) -> list[dict]:
     container = {"name": "redis", "image": REDIS_IMAGE,
                  "args": ["redis-server", "--appendonly", "yes", "--dir", DATA],  # every write in a file on the volume
                  "ports": [{"name": "redis", "containerPort": unit.port}],
-                 **_probes(["redis-cli", "ping"]), "resources": footprint.resources("redis"),
+                 **_probes(command=["redis-cli", "ping"]), "resources": footprint.resources("redis"),
                  "volumeMounts": [{"name": "data", "mountPath": DATA}]}
     return [_claim(f"{unit.name}-data"),
             _deployment(unit, container, {"persistentVolumeClaim": {"claimName": f"{unit.name}-data"}}, recreate=True),
@@ -150,7 +146,7 @@ def _zookeeper(unit: Unit) -> list[dict]:
                  "env": [{"name": k, "value": v} for k, v in env.items()],
                  "ports": [{"name": "client", "containerPort": ZOOKEEPER_PORT},
                            {"name": "peer", "containerPort": 2888}, {"name": "election", "containerPort": 3888}],
-                 **_probes("client"), "resources": footprint.resources("zookeeper"),
+                 **_probes(tcp="client"), "resources": footprint.resources("zookeeper"),
                  "volumeMounts": [{"name": "data", "mountPath": DATA}]}
     stateful = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": _meta(name),
                 "spec": {"serviceName": name, "replicas": ENSEMBLE, "podManagementPolicy": "Parallel",

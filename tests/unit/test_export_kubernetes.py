@@ -71,6 +71,20 @@ def test_every_deployment_has_health_probes_and_measured_requests_and_limits(who
             assert requested * 2**20 >= footprint.RSS_MB[service] * 1e6  # at least what it was measured to use
 
 
+def test_every_probe_checks_a_port_its_container_declares(whole):
+    workloads = list(whole.kind("Deployment").values()) + list(whole.kind("StatefulSet").values())
+    checked = {}
+    for workload in workloads:
+        (container,) = workload["spec"]["template"]["spec"]["containers"]
+        ports = {p["name"] for p in container["ports"]}
+        for probe in ("readinessProbe", "livenessProbe"):
+            how = container[probe]
+            port = (how.get("httpGet") or how.get("tcpSocket") or {}).get("port")
+            assert port in ports or "exec" in how, f"{workload['metadata']['name']}: {probe} checks {how}"
+            checked[workload["metadata"]["name"]] = next(iter(set(how) & {"httpGet", "tcpSocket", "exec"}))
+    assert checked["zookeeper"] == "tcpSocket" and checked["redis"] == "exec" and checked["orders"] == "httpGet"
+
+
 def test_only_stateless_services_get_an_autoscaler(whole):
     autoscalers = whole.kind("HorizontalPodAutoscaler")
     assert set(autoscalers) == {"catalog-lb", "carts", "web", "cdn", "gateway"}  # their data is in Redis, or none
