@@ -38,6 +38,13 @@ def gone(pid: int) -> bool:
     return False
 
 
+def process_state(pid: int) -> str:
+    """The process's state letter from /proc: R running, S sleeping, T stopped (SIGSTOP), Z zombie; "" when gone."""
+    from .runtime.process import _state
+
+    return _state(pid)
+
+
 def refuses_connections(url: str) -> bool:
     """Nothing answers at `url` any more."""
     try:
