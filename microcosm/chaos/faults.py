@@ -10,8 +10,9 @@ What each one does, exactly:
     pause     SIGSTOP: frozen mid-step. Callers connect (the kernel's listen backlog accepts them) and then wait
               for an answer that comes only after resume; its own timers stop too. Undo: SIGCONT.
     slow      a service: every request waits `ms` first (its `/_chaos` delay, needs the launch secret).
-              Anything else (Redis, a ZooKeeper node, a proxy: balancer, netem, CDN edge): its CPU cut to `share` of the time by SIGSTOP/SIGCONT in
-              turn (throttle.py). Undo: the service's earlier chaos settings back / the throttle stopped.
+              Anything else (Redis, a ZooKeeper node, a proxy: balancer, netem, CDN edge): its CPU cut to
+              `share` of the time by SIGSTOP/SIGCONT in turn (throttle.py). Undo: the service's earlier chaos
+              settings back / the throttle stopped.
     isolate   with `link=` (a netem proxy in front of it, the only way its callers reach it): the link drops
               every request silently, so callers time out while the process itself runs on and can still
               reach others: one direction of a partition. Without a link: frozen as by `pause`. On one machine

@@ -102,7 +102,8 @@ class Scorecard:
             rows += [("lost orders", f"≤ {s.lost_orders}", f"{o.lost} of {o.acknowledged} acknowledged",
                       self.verdicts["lost orders"]),
                      ("duplicated orders", f"≤ {s.duplicated_orders}",
-                      f"{o.duplicated} ({o.stored} stored for {o.placed} checkouts)" + ("" if o.exact else ", at least"),
+                      f"{o.duplicated} ({o.stored} stored for {o.placed} checkouts)"
+                      + ("" if o.exact else ", at least"),
                       self.verdicts["duplicated orders"])]
         return rows
 
@@ -120,7 +121,8 @@ class Scorecard:
         return "\n".join(head + lines + [self.budget_line()])
 
     def _repr_html_(self) -> str:
-        mark = {True: "<span style='color:#1a7f37'>✔ met</span>", False: "<span style='color:#cf222e'>✘ missed</span>",
+        mark = {True: "<span style='color:#1a7f37'>✔ met</span>",
+                False: "<span style='color:#cf222e'>✘ missed</span>",
                 None: "<span style='color:#6e7781'>not judged</span>"}
         body = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td><td>{html.escape(c)}</td>"
                        f"<td>{mark[d]}</td></tr>" for a, b, c, d in self.rows())

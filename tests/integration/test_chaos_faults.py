@@ -1,7 +1,6 @@
 """The chaos faults done to real processes: killed, frozen, slowed, cut off, restarted, and always put back."""
 from __future__ import annotations
 
-import os
 import statistics
 import time
 import uuid
@@ -11,19 +10,7 @@ import requests
 
 from microcosm.chaos import experiment, faults
 from microcosm.runtime.infra import RedisServer
-
-
-def state(pid: int) -> str:
-    """The process's state letter in /proc (T: stopped), '' when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0]
-    except OSError:
-        return ""
-
-
-def gone(pid: int) -> bool:
-    return state(pid) in ("", "Z")
+from microcosm.testing import gone, process_state
 
 
 def times_ms(ask, n: int = 7, apart: float = 0.0) -> list[float]:
@@ -64,18 +51,18 @@ def test_kill_ends_the_process_and_undo_starts_it_again_on_the_same_url(catalog)
 
 def test_pause_freezes_the_process_and_undo_lets_it_run(catalog):
     fault = faults.pause(catalog)
-    assert state(catalog.pid) == "T"
+    assert process_state(catalog.pid) == "T"
     with pytest.raises(requests.Timeout):  # the connection is accepted, the answer never comes
         requests.get(f"{catalog.url}/products/1", timeout=0.5)
     fault.undo()
-    assert state(catalog.pid) in ("S", "R")
+    assert process_state(catalog.pid) in ("S", "R")
     assert requests.get(f"{catalog.url}/products/1", timeout=5).status_code == 200
 
 
 def test_resume_button_counts_the_pause_as_undone(catalog):
     paused = faults.pause(catalog)
     faults.resume(catalog)
-    assert state(catalog.pid) in ("S", "R") and paused.undone_at is not None and not faults.in_force()
+    assert process_state(catalog.pid) in ("S", "R") and paused.undone_at is not None and not faults.in_force()
 
 
 def test_slow_service_answers_slower_than_before_and_undo_restores_its_chaos(catalog):
@@ -105,7 +92,7 @@ def test_slow_redis_is_throttled_by_signals_and_runs_freely_after(tmp_path):
         after = times_ms(client.ping, 15, apart=0.033)
         assert statistics.median(during) > 5 * statistics.median(before)
         assert statistics.median(after) < statistics.median(during) / 5
-        assert state(server.pid) in ("S", "R")
+        assert process_state(server.pid) in ("S", "R")
     finally:
         server.stop()
         server.forget()
@@ -147,9 +134,9 @@ def test_an_experiment_puts_everything_back_when_its_block_raises(launch, catalo
         with experiment("two faults, then an error") as ex:
             ex.pause(catalog)
             ex.slow(other, ms=300)
-            assert state(catalog.pid) == "T"
+            assert process_state(catalog.pid) == "T"
             raise RuntimeError("the cell failed")
-    assert state(catalog.pid) in ("S", "R")
+    assert process_state(catalog.pid) in ("S", "R")
     assert other.get("/_chaos").json()["delay_ms"] == 0
     assert not faults.in_force() and all(f.undone_at for f in ex.faults)
 

@@ -8,6 +8,7 @@ import microcosm
 from microcosm.chaos import faults
 from microcosm.chaos.gameday import Step, default_script, game_day
 from microcosm.system import Component, Topology, url, urls
+from microcosm.testing import process_state
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -27,14 +28,6 @@ def shop():
     microcosm.down()
 
 
-def state(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0]
-    except OSError:
-        return ""
-
-
 def test_a_game_day_puts_every_fault_back_and_prints_its_computed_scorecard(shop):
     orders = shop["orders"]
     before = orders.metrics()["routes"].get("POST /orders", {"count": 0})["count"]
@@ -49,7 +42,7 @@ def test_a_game_day_puts_every_fault_back_and_prints_its_computed_scorecard(shop
     assert [ex.name for ex in report.experiments] == [s.name for s in steps]
     assert all(ex.card.requests > 0 for ex in report.experiments)
     assert all(f.undone_at for ex in report.experiments for f in ex.faults) and not faults.in_force()
-    assert all(p.alive and state(p.pid) != "T" for p in shop.processes())
+    assert all(p.alive and process_state(p.pid) != "T" for p in shop.processes())
     assert shop["catalog-2"].get("/_chaos").json()["delay_ms"] == 0
     card = report.card
     assert card.requests == len(shoppers.observations)

@@ -2,21 +2,13 @@
 scorecard say what happened."""
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
 
 from microcosm.chaos import Shoppers, faults
 from microcosm.chaos.panel import ChaosPanel
-
-
-def state(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0]
-    except OSError:
-        return ""
+from microcosm.testing import process_state, wait_until
 
 
 @pytest.fixture
@@ -37,12 +29,13 @@ def test_buttons_pause_resume_kill_restart_real_processes(shop):
     assert [name for _, name in panel.target.options] == [catalog.name, orders.name]
     panel.target.value = catalog.name
     panel.buttons["pause"].click()
-    assert state(catalog.pid) == "T" and f"{catalog.name} (paused)" in [label for label, _ in panel.target.options]
+    assert process_state(catalog.pid) == "T"
+    assert f"{catalog.name} (paused)" in [label for label, _ in panel.target.options]
     panel.buttons["resume"].click()
-    assert state(catalog.pid) in ("S", "R")
+    assert process_state(catalog.pid) in ("S", "R")
     pid = catalog.pid
     panel.buttons["kill"].click()
-    assert not catalog.alive and state(pid) in ("", "Z")
+    assert not catalog.alive and process_state(pid) in ("", "Z")
     panel.buttons["pause"].click()  # a fault on a dead process: a line in the log, not an exception
     assert "pause failed" in panel.lines[-1] and "not running" in panel.lines[-1]
     panel.buttons["restart"].click()
@@ -58,10 +51,7 @@ def test_slow_then_end_experiment_puts_back_and_gives_a_verdict(shop):
     panel.ms.value = 700
     panel.buttons["slow"].click()
     assert catalog.get("/_chaos").json()["delay_ms"] == 700
-    deadline = time.monotonic() + 15
-    while sum(o.ms >= 700 for o in shoppers.observations) < 4:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    assert wait_until(lambda: sum(o.ms >= 700 for o in shoppers.observations) >= 4)
     panel.refresh()
     assert "microcosm-budget" in panel.card.value and panel.last_card.p99_ms >= 700
     panel.end_button.click()

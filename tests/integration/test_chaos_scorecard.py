@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from microcosm.chaos import SLOs, Shoppers, experiment, scorecard, tally_orders
+from microcosm.testing import wait_until
 
 PRODUCT_ROUTE = "GET /products/<int:product_id>"
 ORDERS_ROUTE = "POST /orders"
@@ -25,11 +26,8 @@ def route(service, name: str) -> dict:
     return service.metrics()["routes"].get(name, {"count": 0, "statuses": {}})
 
 
-def until(condition, seconds: float = 15.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "the load did not get there in time"
-        time.sleep(0.02)
+def until(condition) -> None:
+    assert wait_until(condition, every=0.02), "the load did not get there in time"
 
 
 def test_failures_and_requests_equal_the_services_own_counts(shop):
