@@ -74,14 +74,13 @@ def up(topology=None, *, ready_timeout: float = 20.0, parallel: bool = True) -> 
             return _system
         previous, _system = _system, None
         system = System(topology)
-        began = time.perf_counter()
         try:
             _start_all(system, ready_timeout, parallel)
             _send_then(system)
         except BaseException:
             _stop(system.processes() + (previous.processes() if previous else []))
             raise
-        system.start_seconds = time.perf_counter() - began
+        system.start_seconds = time.perf_counter() - system.began
         if previous is not None:
             keep = {id(p) for p in system.processes()}
             _stop([p for p in previous.processes() if id(p) not in keep])
@@ -126,6 +125,7 @@ def _start_all(system: System, ready_timeout: float, parallel: bool = True) -> N
         wait([f for dep in topology.needs(component.name) for f in done[dep]])
         if failed.is_set():
             raise _NotStarted(component.name)
+        began = time.perf_counter() - system.began
         try:
             instance = _start_one(system, component, index, ready_timeout)
         except BaseException as error:
@@ -136,6 +136,7 @@ def _start_all(system: System, ready_timeout: float, parallel: bool = True) -> N
         with lock:
             slots = system.instances.setdefault(component.name, [None] * component.count)
             slots[index] = instance
+            system.timings[component.instance_names()[index]] = (began, time.perf_counter() - system.began)
         return instance
 
     workers = topology.instance_count() if parallel else 1  # one worker: the submit order, one after another

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import html
+import time
 
 from ..runtime.process import Process
 from .topology import Topology
@@ -22,6 +23,8 @@ class System:
         self.topology = topology
         self.instances: dict[str, list] = {}  # component name -> its instances (Service, RedisServer, ...)
         self.start_seconds: float | None = None  # how long up() took, until every component answered
+        self.began = time.perf_counter()
+        self.timings: dict[str, tuple[float, float]] = {}  # instance -> (launched, ready), seconds into up()
 
     # --- by name ---------------------------------------------------------------------------------------------
     def __getitem__(self, name: str):
@@ -36,7 +39,7 @@ class System:
                        f"{', '.join(self.instances)}")
 
     def __getattr__(self, name: str):
-        if name.startswith("_") or name in ("topology", "instances", "start_seconds"):
+        if name.startswith("_") or name in ("topology", "instances", "start_seconds", "began", "timings"):
             raise AttributeError(name)
         try:
             return self[name.replace("_", "-")] if name.replace("_", "-") in self.instances else self[name]
@@ -70,6 +73,19 @@ class System:
                             "service": component.service, "url": where, "pid": p.pid,
                             "rss_mb": rss, "status": p.status})
         return out
+
+    def timeline(self):
+        """When each instance was launched and answered, seconds into up(), and what it waited for: the order."""
+        from ..show import table
+
+        rows = []
+        for component in self.topology.order():
+            for name in component.instance_names():
+                if name in self.timings:
+                    launched, ready = self.timings[name]
+                    rows.append((name, ", ".join(self.topology.needs(component.name)) or "-", f"{launched:.2f}",
+                                 f"{ready:.2f}"))
+        return table(rows, ["instance", "waited for", "launched at (s)", "ready at (s)"])
 
     def table(self) -> "SystemTable":
         return SystemTable(self.rows(), self.start_seconds)

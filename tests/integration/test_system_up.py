@@ -53,6 +53,22 @@ def test_every_component_of_the_whole_system_runs_and_answers(system):
     assert registered, system["registry"].get("/services").json()
 
 
+def test_each_instance_was_launched_once_what_it_needs_answered_and_independent_ones_together(system):
+    timings, topology = system.timings, system.topology
+    assert set(timings) == {p.name for p in system.processes()}
+    for component in topology:
+        for name in component.instance_names():
+            launched, ready = timings[name]
+            for need in topology.needs(component.name):
+                for other in topology[need].instance_names():
+                    assert timings[other][1] <= launched, (name, "launched before", other, "was ready")
+            assert launched < ready <= system.start_seconds
+    catalogs = [timings["catalog-1"], timings["catalog-2"]]  # neither waits for the other: they overlap
+    assert max(c[0] for c in catalogs) < min(c[1] for c in catalogs)
+    shown = repr(system.timeline())
+    assert shown.splitlines()[0].split() == ["instance", "waited", "for", "launched", "at", "(s)", "ready", "at", "(s)"]
+
+
 def test_a_shopper_goes_from_the_cdn_through_the_gateway_to_the_consumers(system):
     cdn, gateway = system["cdn"], system["gateway"]
     page = requests.get(cdn.url + "/", timeout=5)
@@ -179,18 +195,20 @@ def test_the_terminal_command_runs_until_a_signal_and_leaves_no_orphan(terminal,
     state = wait_up(terminal)
     pids = [r["pid"] for r in state["instances"]]
     assert [r["name"] for r in state["instances"]] == ["redis", "registry", "catalog-1", "catalog-2", "catalog-lb"]
-    assert requests.get(state["instances"][-1]["url"] + "/products", timeout=5).status_code == 200
+    assert requests.get(state["instances"][-1]["url"] + "/products", timeout=15).status_code == 200
     shown = terminal("status")
     assert shown.returncode == 0 and "5 of 5 processes running" in shown.stdout, shown.stdout
     assert f"supervisor pid {supervisor.pid}" in shown.stdout
     os.kill(supervisor.pid, sig)
     output, _ = supervisor.communicate(timeout=30)
-    assert wait_until(lambda: all(gone(pid) for pid in pids), timeout=10), "an instance outlived its supervisor"
+    assert wait_until(lambda: all(gone(pid) for pid in pids), timeout=10), \
+        (f"an instance outlived its supervisor: {[p for p in pids if not gone(p)]}", output)
     if sig != signal.SIGKILL:  # a clean way out: the supervisor stopped them and said so
         assert supervisor.returncode == 0 and "microcosm is down." in output, output
         assert "5 of 5 processes running" in output and "Ctrl-C here" in output  # the table it printed once up
         assert not terminal.state.exists()
-    assert terminal("status").returncode == 3  # a stale state file counts as down (and is removed)
+    after = terminal("status")
+    assert after.returncode == 3, after.stdout  # a stale state file counts as down (and is removed)
     assert not terminal.state.exists()
 
 
