@@ -15,10 +15,12 @@ from pathlib import Path
 
 import jsonschema
 import kubernetes_validate
+import kubernetes_validate.utils
 import pytest
 import yaml
 
-KUBERNETES = "1.33"  # a release the package ships schemas for (it has 1.37 too); a recent, widely run one
+KUBERNETES = "1.33"  # a release the package ships schemas for; the tests also check the oldest and newest it has
+KUBERNETES_RELEASES = ("1.29", KUBERNETES, kubernetes_validate.utils.latest_version())
 
 
 def compose_schema() -> dict:
@@ -30,9 +32,9 @@ def compose_errors(document: dict) -> list[str]:
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message[:300]}" for e in validator.iter_errors(document)]
 
 
-def kubernetes_errors(resource: dict) -> list[str]:
+def kubernetes_errors(resource: dict, release: str = KUBERNETES) -> list[str]:
     try:
-        kubernetes_validate.validate(resource, KUBERNETES, strict=True)
+        kubernetes_validate.validate(resource, release, strict=True)
     except kubernetes_validate.ValidationError as error:
         where = "/".join(map(str, error.absolute_path))
         return [f"{resource.get('kind')} {resource.get('metadata', {}).get('name')}: {where}: {error.message}"]

@@ -7,7 +7,8 @@ import json
 
 import pytest
 import yaml
-from export_schemas import export_to, kubernetes_errors, no_network  # noqa: F401 - no_network is a fixture
+from export_schemas import no_network  # noqa: F401 - a fixture
+from export_schemas import KUBERNETES_RELEASES, export_to, kubernetes_errors
 
 from microcosm.export import footprint
 from microcosm.system import SYSTEM, Component, Topology, url, urls
@@ -27,12 +28,13 @@ def small(tmp_path_factory):
     return export_to(tmp_path_factory.mktemp("small"), SMALL, formats=["kubernetes"])
 
 
+@pytest.mark.parametrize("release", KUBERNETES_RELEASES)
 @pytest.mark.parametrize("which", ["whole", "small"])
-def test_every_manifest_is_valid_against_the_kubernetes_schemas_offline(which, request, no_network):
+def test_every_manifest_is_valid_against_the_kubernetes_schemas_offline(which, release, request, no_network):
     exported = request.getfixturevalue(which)
     resources = exported.kubernetes()
     assert len(resources) > 5
-    errors = [e for r in resources for e in kubernetes_errors(r)]
+    errors = [e for r in resources for e in kubernetes_errors(r, release)]
     assert errors == []
 
 
