@@ -6,20 +6,22 @@ the rest being the edge's own, so each task is graded on its own.
     edge = LabEdge(launch, storable=f"{lab_dir}/storable.py:refusal")   # Task 3: the edge's freshness
     answers, seen = edge.row("s-maxage", [("Cache-Control", "max-age=0, s-maxage=60")], asks=2)
 
-The origin is the edge tests' (tests/integration/services/scripted_origin.py): a test scripts the answer of a
-path (headers, with times as {now-100}; status; ETag; a delay) and reads what the origin was asked at its
-/_count (requests, conditional requests, 304s sent): counted where the load lands, not by the learner's code.
+The origin and edge are the edge tests' (tests/integration/cdn_helpers.py's Cdn, services/scripted_origin.py):
+a test scripts the answer of a path (headers, with times as {now-100}; status; ETag; a delay) and reads what the
+origin was asked at its /_count (requests, conditional requests, 304s sent): counted where the load lands, not
+by the learner's code.
 """
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 import requests
 
-ORIGIN = str(Path(__file__).resolve().parents[1] / "integration" / "services" / "scripted_origin.py")
+from microcosm.services.loader import load_object
+
+Cdn = load_object(f"{Path(__file__).resolve().parents[1] / 'integration' / 'cdn_helpers.py'}:Cdn")
 
 PARTS = '''"""The learner's freshness.py, one task's methods; the edge's own for the rest (lab10_edge.py wrote it)."""
 from microcosm.services.cdn.freshness import Freshness as Edge
@@ -54,23 +56,14 @@ def parts_file(learner: Path, folder: Path) -> Path:
     return path
 
 
-class LabEdge:
-    """A scripted origin, and an edge in front of it with the plug-ins given (freshness=..., storable=...)."""
+class LabEdge(Cdn):
+    """A scripted origin, and an edge in front of it with the plug-ins given (freshness=..., storable=...);
+    `script(path, headers, **script)` and `count(path)` as in the edge tests."""
 
     def __init__(self, launch, **plug_ins):
-        tag = uuid.uuid4().hex[:6]
-        self.origin = launch(ORIGIN, f"grade10-origin-{tag}", traffic=False)
-        self.edge = launch("cdn", f"grade10-edge-{tag}", origin=self.origin.url, traffic=False, **plug_ins)
+        super().__init__(launch, traffic=False, **plug_ins)
 
-    def script(self, path: str, headers=(), **script) -> None:
-        answer = self.origin.put("/_script", json={"path": path, "headers": [list(h) for h in headers], **script})
-        assert answer.status_code == 200, answer.text
-
-    def count(self, path: str) -> dict:
-        """What the origin was asked for `path`: {"requests", "conditional", "not_modified", ...}."""
-        return self.origin.get("/_count", params={"path": path}).json()
-
-    def get(self, path: str, headers: dict | None = None) -> requests.Response:
+    def ask(self, path: str, headers: dict | None = None) -> requests.Response:
         """One GET through the edge; a 500 (the edge's report of an exception or a bad value from the learner's
         code) fails the test with the edge's message."""
         answer = requests.get(self.edge.url + path, headers=headers or {}, timeout=15)
@@ -90,7 +83,7 @@ class LabEdge:
         path = f"/lab10/{name}"
         self.script(path, headers, body=f"body of {name}", **script)
         asks = [{}] * asks if isinstance(asks, int) else asks
-        return [self.get(path, h) for h in asks], self.count(path)
+        return [self.ask(path, h) for h in asks], self.count(path)
 
 
 def cache(answers) -> list[str]:

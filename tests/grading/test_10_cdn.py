@@ -170,14 +170,14 @@ def test_freshness_age_grows_while_stored(task1):
     path = "/lab10/resident"
     task1.script(path, [("Cache-Control", "max-age=4"), ("Age", "2")], body="resident")
     with Timed() as run:
-        first = task1.get(path)
+        first = task1.ask(path)
         time.sleep(1.1)
-        second = task1.get(path)
+        second = task1.ask(path)
     assert int(first.headers["Age"]) in run.within(2), f"Age {first.headers['Age']}: the origin said Age: 2"
     assert int(second.headers["Age"]) in run.within(2) and int(second.headers["Age"]) >= 3, \
         f"Age {ages([first, second])}: stored 1.1 s, the second answer is at least 3 s old"
     time.sleep(max(0.0, 2.2 - run.seconds))
-    third = task1.get(path)
+    third = task1.ask(path)
     seen = task1.count(path)
     assert cache([third]) == ["MISS"] and seen["requests"] >= 2, \
         f"X-Cache {cache([first, second, third])}, Age {ages([first, second, third])}: 2.2 s in the store, it " \
