@@ -119,6 +119,17 @@ def test_up_after_a_crash_starts_again_only_what_died(system):
     assert {p.name: p.pid for p in again.processes() if p.name != "notifications"} == others
 
 
+def test_up_with_a_smaller_topology_keeps_what_it_shares_and_stops_the_rest():
+    whole = microcosm.system.current()
+    pids = {p.name: p.pid for p in whole.processes()}
+    part = microcosm.up(microcosm.system.SYSTEM.only("catalog-lb"))
+    kept = {p.name: p.pid for p in part.processes()}
+    assert set(kept) == {"redis", "registry", "catalog-1", "catalog-2", "catalog-lb"}
+    assert kept == {name: pids[name] for name in kept}  # the same processes, not started again
+    assert wait_until(lambda: all(gone(pid) for name, pid in pids.items() if name not in kept), timeout=10)
+    assert microcosm.system.current() is part and part.alive
+
+
 def test_down_stops_every_process_of_the_system(system):
     system = microcosm.system.current()  # the one up() gave after the crash above (the same processes)
     pids = [p.pid for p in system.processes()]
