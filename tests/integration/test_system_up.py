@@ -210,7 +210,7 @@ def test_the_terminal_command_runs_until_a_signal_and_leaves_no_orphan(terminal,
     shown = terminal("status")
     assert shown.returncode == 0 and "5 of 5 processes running" in shown.stdout, shown.stdout
     assert f"supervisor pid {supervisor.pid}" in shown.stdout
-    os.kill(supervisor.pid, sig)
+    os.killpg(supervisor.pid, sig)  # to its process group, as a terminal's Ctrl-C does (its instances have their own)
     output, _ = supervisor.communicate(timeout=30)
     assert wait_until(lambda: all(gone(pid) for pid in pids), timeout=10), \
         (f"an instance outlived its supervisor: {[p for p in pids if not gone(p)]}", output)
