@@ -42,20 +42,21 @@ def export(topology=None, folder="export", formats=FORMATS, *, domain: str = "mi
     written: dict[str, list[Path]] = {"dockerfile": [_write(root / "Dockerfile", dockerfile.dockerfile(str(folder)))]}
     if "compose" in formats:
         published = compose.published_ports(topology)
-        links = {name: f"http://localhost:{port}" for name, port in published.items()}
-        units = plan.plan(topology, links, compose.zookeeper_hosts(_zookeeper_name(topology)))
+        links = {name: f"http://localhost:{published[plan.dns(name)]}" for name in plan.public_names(topology)}
+        units = plan.plan(topology, links, compose.zookeeper_hosts(plan.dns(_zookeeper_name(topology))))
         text = _HEADER + yaml.safe_dump(compose.compose(units, published), sort_keys=False, width=1000)
         written["compose"] = [_write(root / "compose.yaml", text),
                               _write(root / compose.SECRET_FILE, f"MICROCOSM_ADMIN_SECRET={secret}\n", private=True)]
     if "kubernetes" in formats:
-        hosts = {name: f"{name}.{domain}" for name in plan.public_names(topology)}
-        units = plan.plan(topology, {n: f"http://{h}" for n, h in hosts.items()},
-                          kubernetes.zookeeper_hosts(_zookeeper_name(topology)))
+        public = plan.public_names(topology)
+        hosts = {plan.dns(name): f"{plan.dns(name)}.{domain}" for name in public}  # Service -> host name
+        units = plan.plan(topology, {name: f"http://{hosts[plan.dns(name)]}" for name in public},
+                          kubernetes.zookeeper_hosts(plan.dns(_zookeeper_name(topology))))
         folder_k8s = root / "kubernetes"
         folder_k8s.mkdir(exist_ok=True)
         written["kubernetes"] = [
             _write(folder_k8s / name, _HEADER + yaml.safe_dump_all(docs, sort_keys=False, width=1000),
-                   private=name == "secret.yaml")
+                   private=name == "_launch-secret.yaml")
             for name, docs in kubernetes.manifests(units, secret, hosts).items()]
     return written
 

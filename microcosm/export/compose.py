@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 from . import footprint
-from .plan import DATA, IMAGE, public_names, REDIS_IMAGE, ZOOKEEPER_IMAGE, ZOOKEEPER_PORT, Unit
+from .plan import DATA, IMAGE, dns, public_names, REDIS_IMAGE, ZOOKEEPER_IMAGE, ZOOKEEPER_PORT, Unit
 
 SECRET_FILE = "launch-secret.env"
 FIRST_PUBLISHED = 8080  # the public components on localhost:8080, 8081, ...
@@ -25,10 +25,10 @@ def zookeeper_hosts(name: str = "zookeeper") -> str:
 
 
 def published_ports(topology) -> dict[str, int]:
-    """component -> the first port on the host that reaches it (one per replica from there)."""
+    """component (its DNS name) -> the first port on the host that reaches it (one per replica from there)."""
     ports, port = {}, FIRST_PUBLISHED
     for name in public_names(topology):
-        ports[name], port = port, port + topology[name].count
+        ports[dns(name)], port = port, port + topology[name].count
     return ports
 
 

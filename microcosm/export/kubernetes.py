@@ -28,7 +28,7 @@ def zookeeper_hosts(name: str = "zookeeper") -> str:
 
 def manifests(units: list[Unit], secret: str, hosts: dict[str, str]) -> dict[str, list[dict]]:
     """File name -> the resources in it. `hosts`: component -> the host name the Ingress routes to it."""
-    files = {"secret.yaml": [_secret(secret)]}
+    files = {"_launch-secret.yaml": [_secret(secret)]}  # '_': no component's name, and applied first
     for unit in units:
         if unit.service == "zookeeper":
             files[f"{unit.name}.yaml"] = _zookeeper(unit)
@@ -37,7 +37,7 @@ def manifests(units: list[Unit], secret: str, hosts: dict[str, str]) -> dict[str
         else:
             files[f"{unit.name}.yaml"] = _service(unit)
     if hosts:
-        files["ingress.yaml"] = [_ingress(hosts, {u.name: u.port for u in units})]
+        files["_ingress.yaml"] = [_ingress(hosts, {u.name: u.port for u in units})]
     return files
 
 

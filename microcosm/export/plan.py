@@ -64,6 +64,15 @@ class Unit:
         return not (self.infrastructure or self.keeps_data or self.service in IN_MEMORY)
 
 
+def dns(name: str) -> str:
+    """A component's name on the network: a DNS label (Kubernetes' names too), '_' written '-'."""
+    label = name.replace("_", "-")
+    if not label[-1].isalnum():
+        raise ExportError(f"{name!r} cannot be a name on the network (a DNS label ends with a letter or digit): "
+                          f"rename the component")
+    return label
+
+
 def public_names(topology: Topology) -> list[str]:
     """The components a browser reaches: gateways and CDN edges, and a web origin no CDN stands in front of."""
     behind_cdn = {r.component for c in topology if c.service == "cdn" for r in c.refs()}
@@ -80,7 +89,8 @@ def plan(topology: Topology, links: dict[str, str], zookeeper_hosts: str) -> lis
             raise ExportError(f"{c.name!r} runs the file {c.service}, which is not in the image: make it a module "
                               f"of an installed package and name the module (service='mypackage.reviews')")
         port = {"redis": REDIS_PORT, "zookeeper": ZOOKEEPER_PORT}.get(c.service, SERVICE_PORT)
-        unit = Unit(c.name, c.service, c.count, port, needs=topology.needs(c.name), public=c.name in public)
+        unit = Unit(dns(c.name), c.service, c.count, port, needs=[dns(n) for n in topology.needs(c.name)],
+                    public=c.name in public)
         if not c.infrastructure:
             unit.config = _config(c, topology, links, zookeeper_hosts)
         units.append(unit)
@@ -91,7 +101,7 @@ def address(ref: Ref, topology: Topology, links: dict[str, str], zookeeper_hosts
     """What a reference becomes in containers: a DNS name and the fixed port (a list for urls(...))."""
     target = topology[ref.component]
     if target.service == "redis":
-        found = f"redis://{target.name}:{REDIS_PORT}/0"
+        found = f"redis://{dns(target.name)}:{REDIS_PORT}/0"
     elif target.service == "zookeeper":
         found = zookeeper_hosts
     elif ref.browser:
@@ -100,7 +110,7 @@ def address(ref: Ref, topology: Topology, links: dict[str, str], zookeeper_hosts
                               f"published: only {', '.join(PUBLIC)} components are")
         found = links[ref.component]
     else:
-        found = f"http://{target.name}:{SERVICE_PORT}"
+        found = f"http://{dns(target.name)}:{SERVICE_PORT}"
     return [found] if ref.every else found
 
 
@@ -121,14 +131,14 @@ def _config(c: Component, topology: Topology, links: dict[str, str], zookeeper_h
     config.update(_then(c, topology, links, zookeeper_hosts))
     config["data_dir"] = DATA
     if c.count == 1:  # where others reach it, as it tells the registry (and identity its tokens' issuer)
-        config.setdefault("url", f"http://{c.name}:{SERVICE_PORT}")  # several replicas: each its own address
+        config.setdefault("url", f"http://{dns(c.name)}:{SERVICE_PORT}")  # several replicas: each its own address
     redis = next((x for x in topology if x.service == "redis"), None)
     if redis is not None and "traffic_redis" not in config and config.pop("traffic", True):
-        config["traffic_redis"] = f"redis://{redis.name}:{REDIS_PORT}/0"  # where hops are recorded, as launch does
+        config["traffic_redis"] = f"redis://{dns(redis.name)}:{REDIS_PORT}/0"  # where hops are recorded, as launch does
     config.pop("traffic", None)
     registry = next((x for x in topology if x.service == "registry"), None)
     if registry is not None and c.service != "registry":
-        config.setdefault("registry_url", f"http://{registry.name}:{SERVICE_PORT}")
+        config.setdefault("registry_url", f"http://{dns(registry.name)}:{SERVICE_PORT}")
     return config
 
 

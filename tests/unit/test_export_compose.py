@@ -103,3 +103,14 @@ def test_the_launch_secret_is_beside_the_compose_file_never_in_it(whole):
 def test_a_dollar_in_a_launch_option_is_escaped_from_compose_interpolation(tmp_path):
     exported = export_to(tmp_path, Topology(Component("catalog", currency="$US")), formats=["compose"])
     assert '"currency": "$$US"' in exported.compose["services"]["catalog"]["command"][-1]
+
+
+def test_names_with_underscores_are_dns_labels_in_compose_too(tmp_path, no_network):
+    topology = Topology(Component("redis"), Component("legacy_stock"), Component("my_gateway", "gateway",
+                        upstreams={"stock": url("legacy_stock")}, rate_limit=False))
+    compose = export_to(tmp_path, topology, formats=["compose"]).compose
+    assert compose_errors(compose) == []
+    assert list(compose["services"]) == ["redis", "legacy-stock", "my-gateway"]
+    assert set(compose["services"]["my-gateway"]["depends_on"]) == {"redis", "legacy-stock"}
+    assert compose["services"]["my-gateway"]["ports"] == ["8080:8000"]
+    assert '"stock": "http://legacy-stock:8000"' in compose["services"]["my-gateway"]["command"][-1]

@@ -17,7 +17,7 @@ def test_it_writes_each_format_asked_for_and_the_dockerfile(tmp_path):
     written = microcosm.export(SMALL, folder=tmp_path / "out", formats=["kubernetes"])
     assert set(written) == {"dockerfile", "kubernetes"}
     assert not (tmp_path / "out" / "compose.yaml").exists()
-    assert sorted(p.name for p in written["kubernetes"]) == ["catalog.yaml", "redis.yaml", "secret.yaml"]
+    assert sorted(p.name for p in written["kubernetes"]) == ["_launch-secret.yaml", "catalog.yaml", "redis.yaml"]
     written = microcosm.export(SMALL, folder=str(tmp_path / "out"))  # both by default, a str folder, made anew
     assert {p.name for p in written["compose"]} == {"compose.yaml", "launch-secret.env"}
     assert all(p.exists() for paths in written.values() for p in paths)
@@ -69,6 +69,11 @@ def test_a_service_from_a_py_file_cannot_be_exported_and_the_error_says_what_to_
     topology = Topology(Component("reviews", str(service)))
     with pytest.raises(ExportError, match="not in the image: make it a module"):
         microcosm.export(topology, folder=tmp_path / "out")
+
+
+def test_a_name_that_cannot_be_a_dns_label_is_a_clear_error(tmp_path):
+    with pytest.raises(ExportError, match="a DNS label ends with a letter or digit"):
+        microcosm.export(Topology(Component("catalog_", "catalog")), folder=tmp_path)
 
 
 def test_a_then_request_other_than_a_put_of_settings_cannot_be_exported(tmp_path):

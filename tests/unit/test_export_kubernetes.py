@@ -4,6 +4,7 @@ ZooKeeper an ensemble, Redis on a volume, the secret only in a Secret."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -145,7 +146,7 @@ def test_references_become_dns_names(whole, small):
 def test_zookeeper_clients_are_given_the_whole_ensemble(tmp_path):
     topology = Topology(Component("redis"), Component("zookeeper"), Component("flash_sale"))
     exported = export_to(tmp_path, topology, formats="kubernetes")
-    assert exported.config("flash_sale")["zk"] == "zookeeper-0.zookeeper:2181,zookeeper-1.zookeeper:2181," \
+    assert exported.config("flash-sale")["zk"] == "zookeeper-0.zookeeper:2181,zookeeper-1.zookeeper:2181," \
                                                    "zookeeper-2.zookeeper:2181"
 
 
@@ -158,7 +159,7 @@ def test_the_launch_secret_is_in_a_secret_and_never_in_a_configmap(whole):
         env = deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])
         for variable in env:
             assert "s3cret-launch-value" not in str(variable.get("value", ""))
-    (secret_file,) = [p for p in whole.written["kubernetes"] if p.name == "secret.yaml"]
+    (secret_file,) = [p for p in whole.written["kubernetes"] if p.name == "_launch-secret.yaml"]
     assert secret_file.stat().st_mode & 0o077 == 0  # readable by its owner only
 
 
@@ -178,3 +179,18 @@ def test_the_ingress_reaches_the_gateway_and_the_cdn_not_the_origin_behind_it(wh
     assert routes == {"gateway.microcosm.localhost": "gateway", "cdn.microcosm.localhost": "cdn"}
     (ingress,) = small.kind("Ingress").values()
     assert [r["host"] for r in ingress["spec"]["rules"]] == ["gateway.microcosm.localhost"]
+
+
+def test_names_with_underscores_become_dns_labels_everywhere(tmp_path, no_network):
+    """Kubernetes names (and DNS labels) have no '_': legacy_stock is legacy-stock, as a name and as an address."""
+    topology = Topology(Component("redis"), Component("legacy_stock"), Component("my_gateway", "gateway",
+                        upstreams={"stock": url("legacy_stock")}, rate_limit=False))
+    exported = export_to(tmp_path, topology, formats=["kubernetes"])
+    label = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    for resource in exported.kubernetes():
+        assert label.match(resource["metadata"]["name"]), resource["metadata"]["name"]
+        assert kubernetes_errors(resource) == []
+    assert exported.config("my-gateway")["upstreams"] == {"stock": "http://legacy-stock:8000"}
+    (ingress,) = exported.kind("Ingress").values()
+    assert ingress["spec"]["rules"][0]["host"] == "my-gateway.microcosm.localhost"
+    assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == "my-gateway"
