@@ -93,6 +93,9 @@ def plan(topology: Topology, links: dict[str, str], zookeeper_hosts: str) -> lis
                     public=c.name in public)
         if not c.infrastructure:
             unit.config = _config(c, topology, links, zookeeper_hosts)
+        if any(u.name == unit.name for u in units):
+            raise ExportError(f"{c.name!r} and another component are both {unit.name!r} on the network ('_' is "
+                              f"written '-'): rename one of them")
         units.append(unit)
     return units
 

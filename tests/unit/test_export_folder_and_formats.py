@@ -74,6 +74,8 @@ def test_a_service_from_a_py_file_cannot_be_exported_and_the_error_says_what_to_
 def test_a_name_that_cannot_be_a_dns_label_is_a_clear_error(tmp_path):
     with pytest.raises(ExportError, match="a DNS label ends with a letter or digit"):
         microcosm.export(Topology(Component("catalog_", "catalog")), folder=tmp_path)
+    with pytest.raises(ExportError, match="both 'my-shop' on the network"):
+        microcosm.export(Topology(Component("my_shop", "catalog"), Component("my-shop", "catalog")), folder=tmp_path)
 
 
 def test_a_then_request_other_than_a_put_of_settings_cannot_be_exported(tmp_path):
