@@ -24,15 +24,20 @@ def times_ms(ask, n: int = 7, apart: float = 0.0) -> list[float]:
     return out
 
 
+@pytest.fixture(scope="module")
+def shared_catalog(launch_for_module, tmp_path_factory):
+    return launch_for_module("catalog", f"chaos-catalog-{uuid.uuid4().hex[:6]}", traffic=False,
+                             data_dir=str(tmp_path_factory.mktemp("chaos") / "catalog"))
+
+
 @pytest.fixture
-def catalog(launch, tmp_path):
-    return launch("catalog", f"chaos-catalog-{uuid.uuid4().hex[:6]}", data_dir=str(tmp_path / "catalog"),
-                  traffic=False)
-
-
-@pytest.fixture(autouse=True)
-def nothing_left_in_force():
-    yield
+def catalog(shared_catalog):
+    """The module's catalog, running, unfrozen and without chaos for each test; every fault put back after."""
+    if not shared_catalog.alive:
+        shared_catalog.start()
+    shared_catalog.resume()
+    shared_catalog.chaos()
+    yield shared_catalog
     faults.undo_all(restart_killed=False)
 
 

@@ -31,12 +31,12 @@ def shop():
 def test_a_game_day_puts_every_fault_back_and_prints_its_computed_scorecard(shop):
     orders = shop["orders"]
     before = orders.metrics()["routes"].get("POST /orders", {"count": 0})["count"]
-    steps = [Step("a catalog instance crashes", "kill", "catalog-1", 1.0),
-             Step("orders freezes", "pause", "orders", 1.0, predict={"lost orders": True}),
-             Step("a catalog instance slows down", "slow", "catalog-2", 1.0, options={"ms": 300}),
-             Step("the balancer starves", "slow", "catalog-lb", 1.0, options={"share": 0.3})]
+    steps = [Step("a catalog instance crashes", "kill", "catalog-1", 0.6),
+             Step("orders freezes", "pause", "orders", 0.6, predict={"lost orders": True}),
+             Step("a catalog instance slows down", "slow", "catalog-2", 0.6, options={"ms": 300}),
+             Step("the balancer starves", "slow", "catalog-lb", 0.6, options={"share": 0.3})]
     printed = []
-    report = game_day(shop, steps, catalog=shop["catalog-lb"], orders=orders, users=2, calm=0.5,
+    report = game_day(shop, steps, catalog=shop["catalog-lb"], orders=orders, users=2, calm=0.3,
                       out=printed.append, timeout=2.0)
     shoppers = report.shoppers
     assert [ex.name for ex in report.experiments] == [s.name for s in steps]
@@ -55,7 +55,7 @@ def test_a_game_day_puts_every_fault_back_and_prints_its_computed_scorecard(shop
     assert (card.orders.lost, card.orders.duplicated, card.orders.exact) == (0, 0, True)
     assert report.experiments[1].verdict() == ["lost orders: predicted met, was met ✔ as predicted"]
     text = "\n".join(printed)
-    assert "a catalog instance crashes: kill catalog-1 for 1 s" in text
+    assert "a catalog instance crashes: kill catalog-1 for 0.6 s" in text
     assert f"{card.failures} spent" in text and "game day: 4 faults" in text
 
 

@@ -2,7 +2,6 @@
 scorecard say what happened."""
 from __future__ import annotations
 
-import uuid
 
 import pytest
 
@@ -12,11 +11,8 @@ from microcosm.testing import process_state, wait_until
 
 
 @pytest.fixture
-def shop(launch, tmp_path):
-    tag = uuid.uuid4().hex[:6]
-    catalog = launch("catalog", f"panel-catalog-{tag}", data_dir=str(tmp_path / "catalog"), traffic=False)
-    orders = launch("orders", f"panel-orders-{tag}", catalog_url=catalog.url, data_dir=str(tmp_path / "orders"),
-                    traffic=False)
+def shop(catalog_and_orders):
+    catalog, orders = catalog_and_orders
     shoppers = Shoppers(catalog, orders, users=2, checkout_every=2, retry_pause=0.05).start()
     yield catalog, orders, shoppers
     shoppers.stop()
