@@ -14,7 +14,6 @@ The tests validate what is written against the official schemas (compose-spec, K
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 
@@ -30,6 +29,8 @@ def export(topology=None, folder="export", formats=FORMATS, *, domain: str = "mi
     """Write `topology` (default: the whole system) into `folder` as each of `formats`, and the services'
     Dockerfile. Returns format -> the files written. The launch secret is made now unless `secret` is given;
     it goes to Kubernetes' Secret and Compose's launch-secret.env, never into a ConfigMap or compose.yaml."""
+    import secrets
+
     import yaml
 
     from ..system.bring_up import as_topology
