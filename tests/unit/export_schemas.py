@@ -10,35 +10,16 @@ from __future__ import annotations
 
 import json
 import socket
-from importlib import resources
 from pathlib import Path
 
-import jsonschema
-import kubernetes_validate
 import kubernetes_validate.utils
 import pytest
 import yaml
 
-KUBERNETES = "1.33"  # a release the package ships schemas for; the tests also check the oldest and newest it has
+from microcosm.export.check import KUBERNETES, compose_errors, kubernetes_errors  # noqa: F401 - the checks, shared with chapter 12
+
+# KUBERNETES: a release the package ships schemas for; the tests also check the oldest and newest it has
 KUBERNETES_RELEASES = ("1.29", KUBERNETES, kubernetes_validate.utils.latest_version())
-
-
-def compose_schema() -> dict:
-    return json.loads((resources.files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json").read_text())
-
-
-def compose_errors(document: dict) -> list[str]:
-    validator = jsonschema.Draft202012Validator(compose_schema(), format_checker=jsonschema.FormatChecker())
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message[:300]}" for e in validator.iter_errors(document)]
-
-
-def kubernetes_errors(resource: dict, release: str = KUBERNETES) -> list[str]:
-    try:
-        kubernetes_validate.validate(resource, release, strict=True)
-    except kubernetes_validate.ValidationError as error:
-        where = "/".join(map(str, error.absolute_path))
-        return [f"{resource.get('kind')} {resource.get('metadata', {}).get('name')}: {where}: {error.message}"]
-    return []
 
 
 @pytest.fixture
