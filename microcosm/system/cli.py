@@ -7,6 +7,8 @@
     python -m microcosm up --only gateway --scale catalog=3     # a part of it, or other counts
     python -m microcosm up --topology shop.py:SHOP              # your own Topology
 
+(`microcosm up|status|down` is the same command: pyproject.toml installs it as a console script.)
+
 Why a process stays in the foreground: every process microcosm starts dies with the process that started it
 (PR_SET_PDEATHSIG, runtime/guard.py): that is what keeps a killed kernel from leaving orphans. So the system
 needs a parent that lives as long as the system: `up` *is* that parent, a small supervisor that calls

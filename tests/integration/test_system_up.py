@@ -247,3 +247,10 @@ def test_the_terminal_command_says_which_component_failed(terminal, tmp_path):
     assert failed.returncode == 1
     assert "'lb' did not start" in failed.stdout and "--- last log lines ---" in failed.stdout, failed.stdout
     assert "microcosm is down." in failed.stdout and not terminal.state.exists()
+
+
+def test_the_console_script_is_the_same_command(terminal):
+    script = os.path.join(os.path.dirname(sys.executable), "microcosm")  # pyproject's [project.scripts]
+    answer = subprocess.run([script, "status"], env={**os.environ, "MICROCOSM_STATE": str(terminal.state)},
+                            capture_output=True, text=True, timeout=60)
+    assert answer.returncode == 3 and answer.stdout.strip() == "microcosm is not up.", answer.stdout + answer.stderr
