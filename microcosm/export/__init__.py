@@ -40,7 +40,9 @@ def export(topology=None, folder="export", formats=FORMATS, *, domain: str = "mi
     topology = as_topology(topology)
     root = _folder(folder)
     secret = secret or secrets.token_urlsafe(32)
-    written: dict[str, list[Path]] = {"dockerfile": [_write(root / "Dockerfile", dockerfile.dockerfile(str(folder)))]}
+    image = [_write(root / "Dockerfile", dockerfile.dockerfile(str(folder))),
+             _write(root / "Dockerfile.dockerignore", dockerfile.dockerignore())]
+    written: dict[str, list[Path]] = {"dockerfile": image}
     if "compose" in formats:
         published = compose.published_ports(topology)
         links = {name: f"http://localhost:{published[plan.dns(name)]}" for name in plan.public_names(topology)}

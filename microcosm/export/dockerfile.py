@@ -61,3 +61,10 @@ USER 10001
 EXPOSE {SERVICE_PORT}
 CMD ["python", "-m", "microcosm.serve", "--help"]
 """
+
+
+def dockerignore() -> str:
+    """What the build sends to Docker: only what the image copies (BuildKit reads Dockerfile.dockerignore beside
+    the Dockerfile), not the .venv, the notebooks' data or .git."""
+    return "# the build context is the project's folder: send only what the Dockerfile copies\n" \
+           "*\n!pyproject.toml\n!README.md\n!microcosm\n**/__pycache__\n"

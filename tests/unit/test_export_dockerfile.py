@@ -24,6 +24,11 @@ def test_the_image_is_python_311_slim_bound_to_every_address_on_port_8000_as_a_p
     assert "MICROCOSM_HOST=0.0.0.0 MICROCOSM_PORT=8000" in text and "EXPOSE 8000" in lines
     assert "USER 10001" in lines and "RUN pip install --no-deps . \\" in lines
     assert f"-f {tmp_path / 'out'}/Dockerfile ." in text  # how to build it, from the project's folder
+    ignore = written["dockerfile"][1]
+    assert ignore.name == "Dockerfile.dockerignore"  # beside the Dockerfile: the build sends only what it copies
+    kept = [line[1:] for line in ignore.read_text().splitlines() if line.startswith("!")]
+    copied = [w for line in lines if line.startswith("COPY ") for w in line.split()[1:-1]]
+    assert sorted(kept) == sorted(copied) == ["README.md", "microcosm", "pyproject.toml"]
 
 
 def test_it_installs_what_pyproject_lists_for_the_services_and_nothing_of_the_notebook(tmp_path):
