@@ -112,6 +112,15 @@ def _reachable(host: str) -> str:
         return socket.gethostname()
 
 
+def instance_name(args) -> str:
+    """--name, else the service's; bound to every address (a container: one of several replicas, which share a
+    command line), the service's and the host's name, so each replica is an instance of its own: catalog-3f2a1b9c."""
+    service = os.path.splitext(os.path.basename(args.service))[0]
+    if args.name:
+        return args.name
+    return f"{service}-{socket.gethostname()}" if args.host in ("0.0.0.0", "", "::") else service
+
+
 def main(argv=None) -> None:
     args = parse(argv)
     die_with_parent()
@@ -124,7 +133,7 @@ def main(argv=None) -> None:
     config = json.loads(args.config)
     if not isinstance(config, dict):
         sys.exit("--config must be a JSON object")
-    name = args.name or os.path.splitext(os.path.basename(args.service))[0]
+    name = instance_name(args)
     config.setdefault("name", name)
     config.setdefault("data_dir", os.path.join(tempfile.gettempdir(), "microcosm-data", name))
     sock = socket.socket(fileno=args.fd) if args.fd is not None else listen_socket(args.port, args.host)

@@ -63,11 +63,17 @@ def _service(unit: Unit) -> dict:
     config = json.dumps(unit.config, sort_keys=True).replace("$", "$$")
     check = (f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{unit.port}/health', timeout=2)")
     return {"image": IMAGE,
-            "command": ["python", "-m", "microcosm.serve", unit.service, "--name", unit.name, "--config", config],
+            "command": ["python", "-m", "microcosm.serve", unit.service, *_name(unit), "--config", config],
             "environment": {"MICROCOSM_HOST": "0.0.0.0", "MICROCOSM_PORT": str(unit.port)},
             "env_file": [SECRET_FILE],
             "healthcheck": {"test": ["CMD", "python", "-c", check], **HEALTHCHECK},
             "deploy": _deploy(unit, unit.service), "restart": "unless-stopped"}
+
+
+def _name(unit: Unit) -> list[str]:
+    """One instance: its component's name. Replicas share this command line: without --name each is named after
+    its service and its container (catalog-3f2a1b9c0d4e, see microcosm.serve.instance_name)."""
+    return ["--name", unit.name] if unit.replicas == 1 else []
 
 
 def _redis(unit: Unit) -> dict:

@@ -11,7 +11,7 @@ import time
 import requests
 
 from microcosm.runtime.ports import free_port
-from microcosm.serve import _reachable, parse
+from microcosm.serve import _reachable, instance_name, parse
 
 
 def test_the_address_comes_from_the_environment_when_no_option_gives_it(monkeypatch):
@@ -35,6 +35,13 @@ def test_bound_to_every_address_it_advertises_one_others_can_reach():
     assert address not in ("0.0.0.0", "")  # its host name's address (a container's IP), never the wildcard
 
 
+def test_replicas_sharing_a_command_line_are_told_apart_by_their_host_name(monkeypatch):
+    monkeypatch.setattr("socket.gethostname", lambda: "3f2a1b9c0d4e")
+    assert instance_name(parse(["catalog", "--host", "0.0.0.0"])) == "catalog-3f2a1b9c0d4e"
+    assert instance_name(parse(["catalog", "--host", "0.0.0.0", "--name", "catalog"])) == "catalog"
+    assert instance_name(parse(["catalog", "--host", "127.0.0.1"])) == "catalog"  # on one machine, as before
+
+
 def test_a_service_started_from_the_environment_answers_on_that_port(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "MICROCOSM_PARENT_PID"}
@@ -46,9 +53,9 @@ def test_a_service_started_from_the_environment_answers_on_that_port(tmp_path):
         deadline, answer = time.monotonic() + 20, None
         while time.monotonic() < deadline and child.poll() is None:
             try:
-                answer = requests.get(f"http://127.0.0.1:{port}/health", timeout=0.5)
+                answer = requests.get(f"http://127.0.0.1:{port}/health", timeout=2)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or slow to answer on a busy machine
                 time.sleep(0.1)
         assert answer is not None and answer.status_code == 200, "the service never answered on MICROCOSM_PORT"
         assert answer.json()["service"] == "catalog"

@@ -76,6 +76,8 @@ def test_redis_and_the_services_that_keep_data_have_named_volumes(whole):
 def test_references_become_service_names_on_the_compose_network(whole, small):
     command = whole.compose["services"]["orders"]["command"]
     assert command[:6] == ["python", "-m", "microcosm.serve", "orders", "--name", "orders"]
+    catalog = whole.compose["services"]["catalog"]["command"]  # two replicas: each named after its container
+    assert catalog[:5] == ["python", "-m", "microcosm.serve", "catalog", "--config"]
     assert '"catalog_url": "http://catalog-lb:8000"' in command[-1]
     assert '"backends": ["http://catalog:8000"]' in small.compose["services"]["catalog-lb"]["command"][-1]
     assert '"zk"' not in command[-1]
