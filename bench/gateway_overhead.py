@@ -14,8 +14,9 @@ Targets, side by side in interleaved rounds (GET one product from catalog):
 Every gateway is its own process; all gateway threads are pinned to one core and catalog's to the other
 (so the comparison does not depend on which core `launch` happened to give each one). The load comes from
 wrk (or the Python fallback) with the Authorization header where needed. Throughput, p50/p99 under load,
-the gateway's CPU per request (the cost of each step, without queueing), and latency at low load
-(one connection, 100 requests/s). Prints Markdown; asserts nothing.
+the gateway's CPU per request (the cost of each step, without queueing), and latency at low load (a connection
+to each target, 100 requests/s in all, to the targets in turn, so that all are measured over the same moments).
+Prints Markdown; asserts nothing.
 """
 from __future__ import annotations
 
@@ -111,10 +112,11 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
                     f"p99 {result['p99_ms']:.2f} ms, {result['cpu_us']:.0f} us CPU/request, errors {result['errors']}")
         out = {name: {k: median([x[k] for x in rs]) for k in ("rps", "p50_ms", "p99_ms", "cores", "cpu_us")}
                | {"errors": sum(x["errors"] for x in rs), "tool": rs[0]["tool"]} for name, rs in runs.items()}
-        for name, (_, url, path, headers) in targets.items():
-            wait_quiet(quiet_wait)
-            out[name]["low"] = loadgen.paced_latency(url, path, headers=headers)
-            log(f"  low load: {name}: p50 {out[name]['low']['p50_ms']:.2f} ms, p99 {out[name]['low']['p99_ms']:.2f} ms")
+        wait_quiet(quiet_wait)  # low load: every target in turn, so they share the same moments of the machine
+        low = loadgen.interleaved_latency({name: (url, path, headers) for name, (_, url, path, headers) in targets.items()})
+        for name in targets:
+            out[name]["low"] = low[name]
+            log(f"  low load: {name}: p50 {low[name]['p50_ms']:.2f} ms, p99 {low[name]['p99_ms']:.2f} ms")
         return {"targets": out, "duration": duration, "rounds": rounds, "connections": connections}
     finally:
         for s in reversed(started):
@@ -143,7 +145,7 @@ def report(f: dict) -> str:
         f"{direct['tool']}, {f['duration']:g} s per run, median of {f['rounds']} interleaved rounds. "
         "'cores' and 'CPU us/request' are the measured process's own (catalog for the direct row, the floor's or "
         "the gateway's otherwise); 'step' is the CPU a step adds per request over the step before it. Low load: "
-        "one connection, 100 requests/s; '+p50' is over direct's.\n",
+        "a connection to each target, one request every 10 ms to each in turn (500 each); '+p50' is over direct's.\n",
         table(["target", "req/s", "vs direct", "p50 ms", "p99 ms", "cores", "CPU us/request", "step us",
                "low-load p50", "+p50 ms", "low-load p99", "errors"], rows),
         "",

@@ -32,30 +32,43 @@ def paced_latency(url: str, path="/", *, rate: float = 100, seconds: float = 5,
                   headers: dict | None = None) -> dict:
     """One keep-alive connection, one request every 1/rate s: latency when nothing queues. `path` is a path, or
     a function of the request's number (1, 2, ...) giving its path (a new URL each time: cache misses)."""
-    host, port = url.split("//", 1)[1].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=5)
-    latencies, errors = [], 0
-    gap, next_at, end = 1 / rate, time.perf_counter(), time.perf_counter() + seconds
+    return interleaved_latency({"": (url, path, headers)}, rate=rate, seconds=seconds)[""]
+
+
+def interleaved_latency(targets: dict, *, rate: float = 100, seconds: float = 5) -> dict:
+    """paced_latency for several targets {name: (url, path, headers)} at once: a keep-alive connection to each,
+    one request every 1/rate s to each target in turn, `seconds` per target in all. Every target is measured
+    over the same moments, so what else runs on the machine weighs on all of them alike. {name: figures}."""
+    conns, latencies, errors = {}, {name: [] for name in targets}, dict.fromkeys(targets, 0)
+    for name, (url, _, _) in targets.items():
+        host, port = url.split("//", 1)[1].split(":")
+        conns[name] = http.client.HTTPConnection(host, int(port), timeout=5)
+    gap, next_at = 1 / rate, time.perf_counter()
+    end = next_at + seconds * len(targets)
     n = 0
     while next_at < end:
-        time.sleep(max(0.0, next_at - time.perf_counter()))
-        next_at += gap
         n += 1
-        t0 = time.perf_counter()
-        try:
-            conn.request("GET", path(n) if callable(path) else path, headers=headers or {})
-            answer = conn.getresponse()
-            answer.read()
-            errors += answer.status != 200
-        except (OSError, http.client.HTTPException):
-            errors += 1
-            conn.close()
-            continue
-        latencies.append((time.perf_counter() - t0) * 1000)
-    conn.close()
-    latencies.sort()
-    return {"p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99), "n": len(latencies),
-            "errors": errors}
+        for name, (_, path, headers) in targets.items():
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+            next_at += gap
+            t0 = time.perf_counter()
+            try:
+                conns[name].request("GET", path(n) if callable(path) else path, headers=headers or {})
+                answer = conns[name].getresponse()
+                answer.read()
+                errors[name] += answer.status != 200
+            except (OSError, http.client.HTTPException):
+                errors[name] += 1
+                conns[name].close()
+                continue
+            latencies[name].append((time.perf_counter() - t0) * 1000)
+    out = {}
+    for name, values in latencies.items():
+        conns[name].close()
+        values.sort()
+        out[name] = {"p50_ms": percentile(values, 50), "p99_ms": percentile(values, 99), "n": len(values),
+                     "errors": errors[name]}
+    return out
 
 
 # --- wrk -------------------------------------------------------------------------------------------
