@@ -8,6 +8,7 @@
     compose.py     compose.yaml: a service per component, replicas, health checks, depends_on, volumes
     kubernetes.py  Deployments and Services, ZooKeeper's StatefulSet, ConfigMaps, the Secret, an Ingress, autoscalers
     dockerfile.py  the image every service runs from
+    summary.py     what each component becomes in the cluster, as a table for a notebook
 
 The tests validate what is written against the official schemas (compose-spec, Kubernetes), offline.
 """

@@ -114,11 +114,16 @@ def _service(unit: Unit) -> list[dict]:
     return resources
 
 
+def max_replicas(replicas: int) -> int:
+    """How far an autoscaler may go: four times the topology's count (at least 4)."""
+    return max(4, 4 * replicas)
+
+
 def _autoscaler(unit: Unit) -> dict:
     """More replicas when the pods' CPU passes 70 % of what they requested, back down when it falls."""
     return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": _meta(unit.name),
             "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": unit.name},
-                     "minReplicas": unit.replicas, "maxReplicas": max(4, 4 * unit.replicas),
+                     "minReplicas": unit.replicas, "maxReplicas": max_replicas(unit.replicas),
                      "metrics": [{"type": "Resource", "resource": {
                          "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]}}
 
