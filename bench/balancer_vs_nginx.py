@@ -27,11 +27,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
-from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import baseline  # noqa: E402
@@ -40,77 +37,9 @@ from common import CpuMeter, fmt, machine_line, median, table, wait_quiet  # noq
 from floor import Floor  # noqa: E402
 
 import microcosm  # noqa: E402
-from microcosm.runtime.ports import HOST, free_port, is_listening  # noqa: E402
+from microcosm.runtime.nginx import NGINX, NGINX_CONF, Nginx  # noqa: E402,F401 - cdn_vs_nginx.py takes them from here
 
-NGINX = "/usr/sbin/nginx"
 PATH = "/products/1"
-
-NGINX_CONF = """\
-worker_processes {workers};
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/client_body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    upstream catalog {{
-{servers}
-        keepalive 32;
-    }}
-    server {{
-        listen {host}:{port};
-        location / {{
-            proxy_pass http://catalog;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $host;
-            proxy_next_upstream error timeout http_502 http_503;
-        }}
-    }}
-}}
-"""
-
-
-class Nginx:
-    """Debian's nginx in the foreground with a generated config in a temp prefix (`conf`: another template with
-    the same fields, e.g. bench/cdn_vs_nginx.py's proxy_cache one)."""
-
-    def __init__(self, backends: list[str], workers: str = "auto", conf: str = NGINX_CONF):
-        if not os.path.exists(NGINX):
-            raise SystemExit(f"{NGINX} is not installed (Debian/Ubuntu: apt-get install nginx-light)")
-        self.prefix = Path(tempfile.mkdtemp(prefix="microcosm-nginx-"))
-        self.port = free_port()
-        servers = "\n".join(f"        server {u.split('//', 1)[1]};" for u in backends)
-        conf = conf.format(workers=workers, prefix=self.prefix, servers=servers, host=HOST, port=self.port)
-        (self.prefix / "nginx.conf").write_text(conf)
-        self.proc = subprocess.Popen([NGINX, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"),
-                                      "-e", str(self.prefix / "error.log")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 10
-        while not is_listening(self.port):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                log = (self.prefix / "error.log").read_text() if (self.prefix / "error.log").exists() else ""
-                self.stop()
-                raise RuntimeError(f"nginx did not start:\n{log}")
-            time.sleep(0.05)
-        self.url, self.pid = f"http://{HOST}:{self.port}", self.proc.pid
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: fast shutdown of master and workers
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, 9)
-                self.proc.wait()
-        shutil.rmtree(self.prefix, ignore_errors=True)
 
 
 def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0, latency_seconds=5.0, log=print,
