@@ -89,6 +89,9 @@ class Experiment:
         lines = []
         for slo, expected in self.predict.items():
             actual = self.card.verdicts.get(slo)
+            if actual is None:
+                lines.append(f"{slo}: predicted {word[expected]}, not judged (nothing to count in the window)")
+                continue
             right = "✔ as predicted" if actual == expected else "✘ not as predicted"
             lines.append(f"{slo}: predicted {word[expected]}, was {word[actual]} {right}")
         return lines

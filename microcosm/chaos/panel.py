@@ -70,6 +70,9 @@ class ChaosPanel:
         self.buttons["kill"].button_style = "danger"
         self.predictions = {slo: W.Checkbox(value=True, indent=False, description=slo, layout=W.Layout(width="150px"))
                             for slo in ("availability", "p99", "orders")}
+        shop = self.shoppers
+        if shop is None or shop.orders_url is None or not shop.checkout_every:  # no orders counted: no prediction
+            self.predictions["orders"].layout.display = "none"
         self.end_button = W.Button(description="end experiment", icon="flag-checkered", layout=W.Layout(width="160px"))
         self.end_button.on_click(lambda _: self.end())
         self.states = W.HTML()

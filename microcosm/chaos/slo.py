@@ -124,11 +124,14 @@ class Scorecard:
         mark = {True: "<span style='color:#1a7f37'>✔ met</span>",
                 False: "<span style='color:#cf222e'>✘ missed</span>",
                 None: "<span style='color:#6e7781'>not judged</span>"}
-        body = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td><td>{html.escape(c)}</td>"
-                       f"<td>{mark[d]}</td></tr>" for a, b, c, d in self.rows())
+        td = "<td style='text-align:left;padding:2px 12px 2px 0'>"
+        body = "".join(f"<tr>{td}{html.escape(a)}</td>{td}{html.escape(b)}</td>{td}{html.escape(c)}</td>"
+                       f"{td}{mark[d]}</td></tr>" for a, b, c, d in self.rows())
         title = f"<b>{html.escape(self.title)}</b>" if self.title else ""
-        return (f"<div class='microcosm-scorecard'>{title}<table><thead><tr><th>SLO</th><th>target</th>"
-                f"<th>measured</th><th>verdict</th></tr></thead><tbody>{body}</tbody></table>"
+        th = "".join(f"<th style='text-align:left;padding:2px 12px 2px 0'>{h}</th>"
+                     for h in ("SLO", "target", "measured", "verdict"))
+        return (f"<div class='microcosm-scorecard'>{title}<table><thead><tr>{th}</tr></thead>"
+                f"<tbody>{body}</tbody></table>"
                 f"{budget_bar(self)}</div>")
 
 
