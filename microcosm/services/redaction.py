@@ -15,6 +15,8 @@ SECRET_PARAMS = re.compile(r"(?i)\b(password|client_secret|refresh_token|access_
 
 def redact(text: str) -> str:
     """`text` with the value of every secret-looking query parameter replaced by [redacted]."""
+    if "=" not in text:  # no parameter at all: most of a log line's parts (a method, an id, a path without query)
+        return text
     return SECRET_PARAMS.sub(r"\1=[redacted]", text)
 
 
