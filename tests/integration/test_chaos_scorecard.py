@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 
 from microcosm.chaos import SLOs, Shoppers, experiment, scorecard, tally_orders
+from microcosm.chaos.from_hops import answered
 from microcosm.testing import wait_until
 
 PRODUCT_ROUTE = "GET /products/<int:product_id>"
@@ -104,3 +106,20 @@ def test_p99_judged_from_what_the_shoppers_waited(shop):
     slow = sorted(o.ms for o in shoppers.seen(ex.started, ex.ended))
     assert ex.card.p99_ms == slow[-(len(slow) // 100) - 1] if len(slow) >= 100 else ex.card.p99_ms == slow[-1]
     assert ex.card.p99_ms >= 300 and ex.card.verdicts["p99"] is False and ex.predictions_right == 1
+
+
+def test_the_services_hop_records_give_the_same_counts_and_never_a_longer_p99(launch, tmp_path, redis_server):
+    catalog = launch("catalog", f"hops-catalog-{uuid.uuid4().hex[:6]}", data_dir=str(tmp_path / "catalog"))
+    with Shoppers(catalog, users=2, checkout_every=0) as shoppers:
+        until(lambda: len(shoppers.observations) >= 10)
+        catalog.chaos(fail_next=5)
+        until(lambda: len(shoppers.observations) >= 40)
+    client_side = scorecard(shoppers.seen(), SLOs())
+    client = redis_server.client()
+    # hop times are the service's clock read at the start of its work: a little after the shopper sent it
+    window = (shoppers.started, shoppers.stopped + 1)
+    assert wait_until(lambda: len(answered(client, catalog.name, *window)) == client_side.requests)
+    server_side = scorecard(answered(client, catalog.name, *window), SLOs())
+    assert (server_side.requests, server_side.failures) == (client_side.requests, client_side.failures)
+    assert server_side.failures == 5
+    assert server_side.p99_ms <= client_side.p99_ms  # each request's own time is within what its client waited
