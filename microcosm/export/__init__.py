@@ -35,34 +35,29 @@ def export(topology=None, folder="export", formats=FORMATS, *, domain: str = "mi
     import yaml
 
     from ..system.bring_up import as_topology
-    from . import compose, dockerfile, kubernetes, plan
+    from . import compose, dockerfile, kubernetes
 
     formats = _formats(formats)
     topology = as_topology(topology)
-    root = _folder(folder)
+    _check_folder(folder)
     secret = secret or secrets.token_urlsafe(32)
-    image = [_write(root / "Dockerfile", dockerfile.dockerfile(str(folder))),
-             _write(root / "Dockerfile.dockerignore", dockerfile.dockerignore())]
-    written: dict[str, list[Path]] = {"dockerfile": image}
-    if "compose" in formats:
-        published = compose.published_ports(topology)
-        links = {name: f"http://localhost:{published[plan.dns(name)]}" for name in plan.public_names(topology)}
-        units = plan.plan(topology, links, compose.zookeeper_hosts(plan.dns(_zookeeper_name(topology))))
-        text = _HEADER + yaml.safe_dump(compose.compose(units, published), sort_keys=False, width=1000)
-        written["compose"] = [_write(root / "compose.yaml", text),
-                              _write(root / compose.SECRET_FILE, f"MICROCOSM_ADMIN_SECRET={secret}\n", private=True)]
+    files = {"dockerfile": {"Dockerfile": dockerfile.dockerfile(str(folder)),
+                            "Dockerfile.dockerignore": dockerfile.dockerignore()}}
+    if "compose" in formats:  # every file made before any is written: an error leaves the folder as it was
+        units, published = compose.units(topology)
+        files["compose"] = {"compose.yaml": _HEADER + yaml.safe_dump(compose.compose(units, published),
+                                                                     sort_keys=False, width=1000),
+                            compose.SECRET_FILE: f"MICROCOSM_ADMIN_SECRET={secret}\n"}
     if "kubernetes" in formats:
-        public = plan.public_names(topology)
-        hosts = {plan.dns(name): f"{plan.dns(name)}.{domain}" for name in public}  # Service -> host name
-        units = plan.plan(topology, {name: f"http://{hosts[plan.dns(name)]}" for name in public},
-                          kubernetes.zookeeper_hosts(plan.dns(_zookeeper_name(topology))))
-        folder_k8s = root / "kubernetes"
-        folder_k8s.mkdir(exist_ok=True)
-        written["kubernetes"] = [
-            _write(folder_k8s / name, _HEADER + yaml.safe_dump_all(docs, sort_keys=False, width=1000),
-                   private=name == "_launch-secret.yaml")
-            for name, docs in kubernetes.manifests(units, secret, hosts).items()]
-    return written
+        units, hosts = kubernetes.units(topology, domain)
+        files["kubernetes"] = {f"kubernetes/{name}": _HEADER + yaml.safe_dump_all(docs, sort_keys=False, width=1000)
+                               for name, docs in kubernetes.manifests(units, secret, hosts).items()}
+    root = _folder(folder)
+    if "kubernetes" in files:
+        (root / "kubernetes").mkdir(exist_ok=True)
+    private = {compose.SECRET_FILE, f"kubernetes/{kubernetes.SECRET_FILE}"}
+    return {kind: [_write(root / name, text, private=name in private) for name, text in texts.items()]
+            for kind, texts in files.items()}
 
 
 _HEADER = "# written by microcosm.export() from a microcosm topology: export again rather than edit\n"
@@ -82,12 +77,17 @@ def _formats(formats) -> list[str]:
     return formats
 
 
-def _folder(folder) -> Path:
+def _check_folder(folder) -> Path:
     if not isinstance(folder, (str, os.PathLike)) or not str(folder):
         raise ExportError(f"folder is a path (a str or Path) to write into, got {folder!r:.80}")
     root = Path(folder)
     if root.exists() and not root.is_dir():
         raise ExportError(f"{root} is a file, not a folder: give a folder to write the exported files into")
+    return root
+
+
+def _folder(folder) -> Path:
+    root = _check_folder(folder)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -95,10 +95,6 @@ def _folder(folder) -> Path:
     if not os.access(root, os.W_OK | os.X_OK):
         raise ExportError(f"cannot write into {root}: permission denied")
     return root
-
-
-def _zookeeper_name(topology) -> str:
-    return next((c.name for c in topology if c.service == "zookeeper"), "zookeeper")
 
 
 def _write(path: Path, text: str, private: bool = False) -> Path:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 
 from . import footprint
-from .plan import DATA, IMAGE, dns, public_names, REDIS_IMAGE, ZOOKEEPER_IMAGE, ZOOKEEPER_PORT, Unit
+from .plan import (DATA, IMAGE, REDIS_IMAGE, ZOOKEEPER_IMAGE, ZOOKEEPER_PORT, Unit, dns, plan, public_names,
+                   zookeeper_name)
 
 SECRET_FILE = "launch-secret.env"
 FIRST_PUBLISHED = 8080  # the public components on localhost:8080, 8081, ...
@@ -30,6 +31,13 @@ def published_ports(topology) -> dict[str, int]:
     for name in public_names(topology):
         ports[dns(name)], port = port, port + topology[name].count
     return ports
+
+
+def units(topology) -> tuple[list[Unit], dict[str, int]]:
+    """The plan for Compose, and the host ports of what a browser reaches (link(...) is http://localhost:PORT)."""
+    published = published_ports(topology)
+    links = {name: f"http://localhost:{published[dns(name)]}" for name in public_names(topology)}
+    return plan(topology, links, zookeeper_hosts(zookeeper_name(topology))), published
 
 
 def compose(units: list[Unit], published: dict[str, int]) -> dict:

@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 
 from . import footprint
-from .plan import DATA, IMAGE, REDIS_IMAGE, ZOOKEEPER_IMAGE, ZOOKEEPER_PORT, Unit
+from .plan import (DATA, IMAGE, REDIS_IMAGE, ZOOKEEPER_IMAGE, ZOOKEEPER_PORT, Unit, dns, plan, public_names,
+                   zookeeper_name)
 
 SECRET_NAME, SECRET_KEY = "microcosm-launch-secret", "admin-secret"
+SECRET_FILE = "_launch-secret.yaml"  # '_': no component's file can be called so, and it is applied first
 ENSEMBLE = 3  # ZooKeeper servers: a majority (2) survives one lost server
 PART_OF = {"app.kubernetes.io/part-of": "microcosm"}
 
@@ -26,9 +28,16 @@ def zookeeper_hosts(name: str = "zookeeper") -> str:
     return ",".join(f"{name}-{i}.{name}:{ZOOKEEPER_PORT}" for i in range(ENSEMBLE))
 
 
+def units(topology, domain: str) -> tuple[list[Unit], dict[str, str]]:
+    """The plan for a cluster, and the Ingress's host per public component (link(...) is http://HOST)."""
+    hosts = {dns(name): f"{dns(name)}.{domain}" for name in public_names(topology)}  # Service -> host name
+    links = {name: f"http://{hosts[dns(name)]}" for name in public_names(topology)}
+    return plan(topology, links, zookeeper_hosts(zookeeper_name(topology))), hosts
+
+
 def manifests(units: list[Unit], secret: str, hosts: dict[str, str]) -> dict[str, list[dict]]:
     """File name -> the resources in it. `hosts`: component -> the host name the Ingress routes to it."""
-    files = {"_launch-secret.yaml": [_secret(secret)]}  # '_': no component's name, and applied first
+    files = {SECRET_FILE: [_secret(secret)]}
     for unit in units:
         if unit.service == "zookeeper":
             files[f"{unit.name}.yaml"] = _zookeeper(unit)

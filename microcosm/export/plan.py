@@ -79,6 +79,11 @@ def public_names(topology: Topology) -> list[str]:
     return [c.name for c in topology if c.service in PUBLIC and not (c.service == "web" and c.name in behind_cdn)]
 
 
+def zookeeper_name(topology: Topology) -> str:
+    """ZooKeeper's name on the network (the component that runs it, if any)."""
+    return dns(next((c.name for c in topology if c.service == "zookeeper"), "zookeeper"))
+
+
 def plan(topology: Topology, links: dict[str, str], zookeeper_hosts: str) -> list[Unit]:
     """The units of `topology`, in start order. `links` are the public URLs (a browser's, for link(...)); a
     reference to ZooKeeper becomes `zookeeper_hosts` (one server in Compose, the ensemble in Kubernetes)."""

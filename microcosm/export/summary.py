@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..show import HTMLTable, table
 from . import footprint, kubernetes
-from .plan import IN_MEMORY, REDIS_PORT, SERVICE_PORT, Unit, dns, plan, public_names
+from .plan import IN_MEMORY, REDIS_PORT, SERVICE_PORT, Unit
 
 COLUMNS = ("component", "runs as", "replicas", "address in the cluster", "memory request / limit", "autoscaled")
 
@@ -16,14 +16,11 @@ COLUMNS = ("component", "runs as", "replicas", "address in the cluster", "memory
 def in_the_cluster(topology=None, domain: str = "microcosm.localhost") -> HTMLTable:
     from ..system.bring_up import as_topology
 
-    topology = as_topology(topology)
-    links = {name: f"http://{dns(name)}.{domain}" for name in public_names(topology)}
-    zookeeper = next((c.name for c in topology if c.service == "zookeeper"), "zookeeper")
-    units = plan(topology, links, kubernetes.zookeeper_hosts(dns(zookeeper)))
-    return table([_row(u, links) for u in units], COLUMNS)
+    units, hosts = kubernetes.units(as_topology(topology), domain)
+    return table([_row(u, hosts) for u in units], COLUMNS)
 
 
-def _row(unit: Unit, links: dict[str, str]) -> tuple:
+def _row(unit: Unit, hosts: dict[str, str]) -> tuple:
     if unit.service == "zookeeper":
         runs, replicas, address = "StatefulSet, headless Service", kubernetes.ENSEMBLE, \
             kubernetes.zookeeper_hosts(unit.name)
@@ -32,9 +29,8 @@ def _row(unit: Unit, links: dict[str, str]) -> tuple:
         replicas = unit.replicas
         address = f"redis://{unit.name}:{REDIS_PORT}/0" if unit.service == "redis" else \
             f"http://{unit.name}:{SERVICE_PORT}"
-    public = [link for name, link in links.items() if dns(name) == unit.name]
-    if public:
-        address += f" (and {public[0]} through the Ingress)"
+    if unit.name in hosts:
+        address += f" (and http://{hosts[unit.name]} through the Ingress)"
     memory = f"{footprint.memory_request_mib(unit.service)} / {footprint.memory_limit_mib(unit.service)} MiB"
     if unit.stateless:
         scaled = f"yes: {unit.replicas} to {kubernetes.max_replicas(unit.replicas)} on CPU"

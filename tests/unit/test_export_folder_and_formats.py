@@ -69,6 +69,7 @@ def test_a_service_from_a_py_file_cannot_be_exported_and_the_error_says_what_to_
     topology = Topology(Component("reviews", str(service)))
     with pytest.raises(ExportError, match="not in the image: make it a module"):
         microcosm.export(topology, folder=tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # every file is made before any is written
 
 
 def test_a_name_that_cannot_be_a_dns_label_is_a_clear_error(tmp_path):
