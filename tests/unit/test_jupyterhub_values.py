@@ -36,7 +36,7 @@ def test_the_check_refuses_what_the_chart_would(broken, expected):
 def test_the_committed_file_is_what_the_generator_writes_from_the_measured_figures(tmp_path):
     jupyterhub.main([str(tmp_path / "values.yaml")])
     for name in ("values.yaml", "nbgrader-exchange.yaml"):
-        assert (DEPLOY / name).read_text() == (tmp_path / name).read_text(), f"run python -m microcosm.export.jupyterhub"
+        assert (DEPLOY / name).read_text() == (tmp_path / name).read_text(), "run python -m microcosm.export.jupyterhub"
 
 
 def test_each_learner_gets_at_least_the_measured_system_and_jupyterlab(values):
