@@ -112,7 +112,8 @@ def game_day(source, steps: list[Step], *, catalog, orders=None, users: int = 3,
 
 def default_script(system, seconds: float = 1.5) -> list[Step]:
     """A script from what `system` runs: a catalog instance killed, orders frozen, a catalog instance slowed,
-    Redis frozen, a ZooKeeper node killed (each where the system has it)."""
+    the registry frozen, the identity provider killed, Redis frozen, a ZooKeeper node killed (each where the
+    system has it)."""
     names = {p.name for p in system.processes()}
     steps = []
     if "catalog-1" in names:
@@ -124,6 +125,11 @@ def default_script(system, seconds: float = 1.5) -> list[Step]:
     if "catalog-2" in names:
         steps.append(Step("a catalog instance slows down", "slow", "catalog-2", seconds, predict={"p99": False},
                           options={"ms": 400}))
+    if "registry" in names:  # instances keep their last list of peers; heartbeats fail until it thaws
+        steps.append(Step("the registry freezes", "pause", "registry", seconds, predict={"availability": True}))
+    if "identity" in names:  # tokens already issued still verify against the keys the gateway holds
+        steps.append(Step("the identity provider crashes", "kill", "identity", seconds,
+                          predict={"availability": True}))
     if "redis" in names:
         steps.append(Step("Redis freezes", "pause", "redis", seconds, predict={"availability": True}))
     for name in sorted(names):

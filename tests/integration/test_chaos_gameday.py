@@ -7,6 +7,7 @@ import pytest
 import microcosm
 from microcosm.chaos import faults
 from microcosm.chaos.gameday import Step, default_script, game_day
+from microcosm.chaos.panel import ChaosPanel
 from microcosm.system import Component, Topology, url, urls
 from microcosm.testing import process_state
 
@@ -65,3 +66,14 @@ def test_the_default_script_names_only_what_the_system_runs(shop):
                                                      ("slow", "catalog-2")]
     with pytest.raises(ValueError, match="no process named 'redis'"):
         game_day(shop, [Step("Redis freezes", "pause", "redis")], catalog=shop["catalog-lb"], out=None)
+
+
+def test_the_panel_over_a_system_lists_its_processes_and_acts_on_them(shop):
+    panel = ChaosPanel(shop, live=False)
+    assert [name for _, name in panel.target.options] == [p.name for p in shop.processes()]
+    lb = shop["catalog-lb"]
+    fault = panel.act("slow", "catalog-lb")  # a proxy: throttled by signals, not sent a /_chaos it would forward
+    assert "SIGSTOP/SIGCONT" in fault.detail
+    assert all(c.get("/_chaos").json()["delay_ms"] == 0 for c in shop["catalog"])
+    panel.end()
+    assert not faults.in_force() and process_state(lb.pid) in ("S", "R")
