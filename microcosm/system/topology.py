@@ -161,6 +161,10 @@ class Topology:
     def __len__(self) -> int:
         return len(self.components)
 
+    def __contains__(self, item) -> bool:
+        """`"redis" in topology`: a component of that name (or that Component) is in it."""
+        return item in self.components if isinstance(item, str) else item in self.components.values()
+
     def __eq__(self, other) -> bool:
         return isinstance(other, Topology) and list(self) == list(other)
 

@@ -22,6 +22,7 @@ import requests
 import microcosm
 from microcosm.clients import Client
 from microcosm.system import Component, SystemStartError, Topology, url
+from microcosm.traffic.monitor import STREAM
 from microcosm.testing import gone, refuses_connections, wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -89,6 +90,15 @@ def test_a_shopper_goes_from_the_cdn_through_the_gateway_to_the_consumers(system
     assert settled, "inventory never answered the OrderPlaced event"
     lb = system["catalog-lb"].get("/_balancer/status").json()
     assert sorted(b["url"] for b in lb["backends"]) == sorted(c.url for c in system["catalog"])
+
+
+def test_every_service_records_its_hops_in_the_systems_redis_for_the_traffic_view(system):
+    services = [p for p in system.processes() if getattr(p, "config", None) is not None]
+    assert services and all(p.config.get("traffic_redis") == system["redis"].url for p in services)
+    store = system["redis"].client()
+    before = store.xlen(STREAM)
+    assert requests.get(system["catalog-lb"].url + "/products/1", timeout=5).status_code == 200
+    assert wait_until(lambda: store.xlen(STREAM) > before, timeout=5), "no hop recorded: the monitor would be empty"
 
 
 def test_the_handle_names_services_and_shows_a_table(system):

@@ -30,6 +30,12 @@ def test_redis_and_the_registry_come_first_without_being_named():
     assert shop.needs("registry") == ["redis"] and shop.needs("redis") == []
 
 
+def test_a_component_is_in_a_topology_by_its_name():
+    shop = Topology(Component("redis"), Component("catalog"))
+    assert "redis" in shop and shop["catalog"] in shop
+    assert "registry" not in shop and Component("orders") not in shop
+
+
 def test_a_built_in_services_needs_are_filled_from_the_component_of_that_name():
     shop = Topology(Component("redis"), Component("carts"), Component("catalog"), Component("orders"))
     assert shop["carts"].options["redis_url"] == url("redis")
