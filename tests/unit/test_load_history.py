@@ -29,3 +29,17 @@ def test_nothing_before_the_start_or_the_file(tmp_path):
     assert read_history(tmp_path / "missing.csv", t0=1.0) == []
     (tmp_path / "h.csv").write_text(HEAD)
     assert read_history(tmp_path / "h.csv", t0=None) == []
+
+
+def test_each_second_has_the_mean_response_time_of_the_requests_counted_in_it(tmp_path):
+    def aggregated(second, total, average_ms):  # Locust's running average over every request so far
+        line = row(second, "Aggregated", 5, 9, total, 0).split(",")
+        line[20] = str(average_ms)
+        return ",".join(line)
+
+    path = tmp_path / "run_stats_history.csv"
+    path.write_text(HEAD + aggregated(101, 10, 20.0) + aggregated(102, 40, 14.0) + aggregated(103, 40, 14.0))
+    history = read_history(path, t0=100.0)
+    assert history[0]["mean_ms"] == 20.0  # 10 requests, 200 ms in all
+    assert history[1]["mean_ms"] == 12.0  # 30 more requests: (40 x 14 - 200) / 30
+    assert history[2]["mean_ms"] is None  # nothing answered in that second
