@@ -37,7 +37,7 @@ from common import CpuMeter, fmt, machine_line, median, table, wait_quiet  # noq
 from floor import Floor  # noqa: E402
 
 import microcosm  # noqa: E402
-from microcosm.runtime.nginx import NGINX, NGINX_CONF, Nginx  # noqa: E402,F401 - cdn_vs_nginx.py takes them from here
+from microcosm.runtime.nginx import NGINX, Nginx  # noqa: E402,F401 - bench/run.py reads NGINX from here
 
 PATH = "/products/1"
 

@@ -31,7 +31,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cache_conformance  # noqa: E402
 import loadgen  # noqa: E402
-from balancer_vs_nginx import NGINX, NGINX_CONF, Nginx  # noqa: E402
+from microcosm.runtime.nginx import NGINX, NGINX_CACHE_CONF, cached_nginx  # noqa: E402,F401 - bench/run.py reads NGINX
 from common import CpuMeter, fmt, machine_line, median, table, wait_quiet  # noqa: E402
 
 import microcosm  # noqa: E402
@@ -39,35 +39,6 @@ import requests  # noqa: E402
 
 PATH = "/products/1"
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-CACHE_PATH = "    proxy_cache_path @CACHE@ levels=1:2 keys_zone=edge:10m max_size=256m inactive=10m use_temp_path=off;\n"
-CACHING = """\
-            proxy_cache edge;
-            proxy_cache_revalidate on;
-            proxy_cache_lock on;
-            add_header X-Cache $upstream_cache_status always;
-"""
-# balancer_vs_nginx's config (the same start-up, upstream keep-alive, headers), plus a cache zone and its use
-NGINX_CACHE_CONF = NGINX_CONF.replace("    upstream catalog {{", CACHE_PATH + "    upstream catalog {{").replace(
-    "            proxy_next_upstream error timeout http_502 http_503;\n", CACHING)
-assert "@CACHE@" in NGINX_CACHE_CONF and "proxy_cache edge;" in NGINX_CACHE_CONF
-
-
-def cached_nginx(origin_url: str, workers: str = "auto") -> Nginx:
-    """nginx with proxy_cache in front of `origin_url`. Its cache lives in a folder that its workers can reach
-    even when the master runs as root (workers then run as nobody, and the temp prefix is 0700)."""
-    outer = tempfile.mkdtemp(prefix="microcosm-nginx-cache-")
-    os.chmod(outer, 0o755)
-    nginx = Nginx([origin_url], workers, conf=NGINX_CACHE_CONF.replace("@CACHE@", os.path.join(outer, "cache")))
-    stop = nginx.stop
-
-    def stop_and_clean():
-        stop()
-        shutil.rmtree(outer, ignore_errors=True)
-
-    nginx.stop = stop_and_clean
-    return nginx
-
 
 # --- THE EDGE'S SIDE ------------------------------------------------------------------------------------
 def launch_edge(origin_url: str, name: str = "bench-cdn"):

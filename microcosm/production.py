@@ -5,6 +5,7 @@ of our load balancer and nginx, measured in the same run.
     production.parts()                     # the table: each home-made part, its chapter, what replaces it
     figures = production.balancer_vs_nginx(seconds=2)    # two catalogs, each proxy loaded in turn
     production.recorded_balancer_vs_nginx()              # bench/RESULTS.md's figures (where nginx is not installed)
+    production.edge_vs_nginx(seconds=2)                  # the CDN edge and nginx's proxy_cache, hits
 
 The load comes from bench/loadgen.py in a process of its own (wrk when installed, else its Python clients), as in
 bench/balancer_vs_nginx.py, whose full run (3 rounds, CPU per request, latency at low load) is in bench/RESULTS.md.
@@ -17,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,6 +75,26 @@ def load(url: str, seconds: float = 2.0, connections: int = 8) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@contextmanager
+def _side_by_side():
+    """A folder for the catalogs' data and a list of what was started (services, nginx); all stopped at the end."""
+    data_dir, started = tempfile.mkdtemp(prefix="microcosm-ch12-"), []
+    try:
+        yield data_dir, started
+    finally:
+        for s in reversed(started):
+            s.stop()
+            if hasattr(s, "forget"):
+                s.forget()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _in_turn(targets: dict, seconds: float, connections: int) -> dict:
+    for url in targets.values():  # warm up: connections pooled, the caches filled
+        load(url + PATH, 0.5, connections)
+    return {name: load(url + PATH, seconds, connections) for name, url in targets.items()}
+
+
 def balancer_vs_nginx(seconds: float = 2.0, connections: int = 8) -> dict:
     """Two catalog instances; in front of them nginx and our balancer (traffic recording and access logs off for
     all), each loaded with GET /products/1 for `seconds` after a short warm-up, one after the other.
@@ -80,25 +102,30 @@ def balancer_vs_nginx(seconds: float = 2.0, connections: int = 8) -> dict:
     from . import launch
     from .runtime.nginx import Nginx
 
-    data_dir, started, nginx = tempfile.mkdtemp(prefix="microcosm-ch12-"), [], None
-    try:
+    with _side_by_side() as (data_dir, started):
         backends = [launch("catalog", f"ch12-catalog-{i}", data_dir=data_dir, traffic=False, access_log=False)
                     for i in (1, 2)]
         started += backends
         started.append(launch("balancer", "ch12-balancer", upstream="catalog", backends=[b.url for b in backends],
                               traffic=False, access_log=False))
-        nginx = Nginx([b.url for b in backends])
-        targets = {"nginx": nginx.url, "microcosm balancer": started[-1].url}
-        for url in targets.values():
-            load(url + PATH, 0.5, connections)
-        return {name: load(url + PATH, seconds, connections) for name, url in targets.items()}
-    finally:
-        if nginx is not None:
-            nginx.stop()
-        for s in reversed(started):
-            s.stop()
-            s.forget()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        started.append(Nginx([b.url for b in backends]))
+        return _in_turn({"nginx": started[-1].url, "microcosm balancer": started[-2].url}, seconds, connections)
+
+
+def edge_vs_nginx(seconds: float = 2.0, connections: int = 8) -> dict:
+    """One catalog (max_age=3600: nothing expires during the run) and, in front of it, nginx with a proxy_cache
+    zone and our CDN edge; the origin direct, then each cache, loaded with GET /products/1 (hits after the
+    warm-up) for `seconds`. {"origin direct": ..., "nginx proxy_cache": ..., "microcosm edge": ...}."""
+    from . import launch
+    from .runtime.nginx import cached_nginx
+
+    with _side_by_side() as (data_dir, started):
+        origin = launch("catalog", "ch12-origin", data_dir=data_dir, max_age=3600, traffic=False, access_log=False)
+        started.append(origin)
+        started.append(launch("cdn", "ch12-edge", origin=origin.url, traffic=False, access_log=False))
+        started.append(cached_nginx(origin.url))
+        return _in_turn({"origin direct": origin.url, "nginx proxy_cache": started[-1].url,
+                         "microcosm edge": started[-2].url}, seconds, connections)
 
 
 def recorded_balancer_vs_nginx(results: Path = RESULTS) -> dict:
@@ -115,11 +142,25 @@ def recorded_balancer_vs_nginx(results: Path = RESULTS) -> dict:
             "source": f"{results.name}: " + " ".join(found.group(0).split())[:300]}
 
 
-def side_by_side(figures: dict):
-    """A table of figures from balancer_vs_nginx or recorded_balancer_vs_nginx, each against nginx's."""
+def recorded_edge_vs_nginx(results: Path = RESULTS) -> dict:
+    """The edge against nginx's proxy_cache as bench/RESULTS.md records it (bench/cdn_vs_nginx.py: hits, wrk,
+    3 rounds of 5 s): the same keys as edge_vs_nginx, with rps and p99_ms, and "source"."""
+    text, found = results.read_text(), {}
+    for name, row in (("origin direct", "origin direct (catalog)"), ("nginx proxy_cache", "nginx proxy_cache, hits"),
+                      ("microcosm edge", "microcosm edge, hits")):
+        cells = re.search(r"^\| " + re.escape(row) + r" \|(.*)$", text, re.M)
+        if not cells:
+            raise ValueError(f"{results} has no row '{row}' (bench/cdn_vs_nginx.py's hits table)")
+        rps, _, _, _, p99 = [c.strip() for c in cells.group(1).split("|")][:5]
+        found[name] = {"rps": float(rps.replace(",", "")), "p99_ms": float(p99)}
+    return found | {"source": f"{results.name}: bench/cdn_vs_nginx.py, hits, wrk -c16, median of 3 rounds of 5 s"}
+
+
+def side_by_side(figures: dict, baseline: str = "nginx"):
+    """A table of figures from one of the functions above, each against `baseline`'s."""
     from .show import table
 
-    ng = figures["nginx"]
+    ng = figures[baseline]
     rows = [(name, f"{f['rps']:,.0f}", f"{f['rps'] / ng['rps']:.2f}", f"{f['p99_ms']:.1f}",
              f"{f['p99_ms'] / ng['p99_ms']:.2f}", f.get("errors", "")) for name, f in figures.items() if name != "source"]
-    return table(rows, ["proxy", "req/s", "vs nginx", "p99 ms", "p99 vs nginx", "errors"])
+    return table(rows, ["proxy", "req/s", f"vs {baseline}", "p99 ms", f"p99 vs {baseline}", "errors"])

@@ -5,8 +5,9 @@ with a generated config in a temp prefix, on a free loopback port; stopped by `s
     ...
     nginx.stop()
 
-bench/balancer_vs_nginx.py measures with it, bench/cdn_vs_nginx.py gives it a proxy_cache config (`conf`: another
-template with the same fields), chapter 12 runs a short side by side.
+    nginx = cached_nginx(origin.url)             # the same, with a proxy_cache zone: a cache to set beside the CDN edge
+
+bench/balancer_vs_nginx.py and bench/cdn_vs_nginx.py measure with them, chapter 12 runs a short side by side.
 """
 from __future__ import annotations
 
@@ -90,3 +91,32 @@ class Nginx:
 
 def installed() -> bool:
     return os.path.exists(NGINX)
+
+
+CACHE_PATH = "    proxy_cache_path @CACHE@ levels=1:2 keys_zone=edge:10m max_size=256m inactive=10m use_temp_path=off;\n"
+CACHING = """\
+            proxy_cache edge;
+            proxy_cache_revalidate on;
+            proxy_cache_lock on;
+            add_header X-Cache $upstream_cache_status always;
+"""
+# the reverse proxy's config (the same start-up, upstream keep-alive, headers), plus a cache zone and its use
+NGINX_CACHE_CONF = NGINX_CONF.replace("    upstream catalog {{", CACHE_PATH + "    upstream catalog {{").replace(
+    "            proxy_next_upstream error timeout http_502 http_503;\n", CACHING)
+assert "@CACHE@" in NGINX_CACHE_CONF and "proxy_cache edge;" in NGINX_CACHE_CONF
+
+
+def cached_nginx(origin_url: str, workers: str = "auto") -> Nginx:
+    """nginx with proxy_cache in front of `origin_url`. Its cache lives in a folder that its workers can reach
+    even when the master runs as root (workers then run as nobody, and the temp prefix is 0700)."""
+    outer = tempfile.mkdtemp(prefix="microcosm-nginx-cache-")
+    os.chmod(outer, 0o755)
+    nginx = Nginx([origin_url], workers, conf=NGINX_CACHE_CONF.replace("@CACHE@", os.path.join(outer, "cache")))
+    stop = nginx.stop
+
+    def stop_and_clean():
+        stop()
+        shutil.rmtree(outer, ignore_errors=True)
+
+    nginx.stop = stop_and_clean
+    return nginx

@@ -49,3 +49,23 @@ def test_the_recorded_figures_come_from_results_md(tmp_path):
     (tmp_path / "RESULTS.md").write_text("# nothing measured here\n")
     with pytest.raises(ValueError, match="no 'Balancer vs nginx' figures"):
         production.recorded_balancer_vs_nginx(tmp_path / "RESULTS.md")
+
+
+@needs_nginx
+@pytest.mark.slow
+def test_the_edge_side_by_side_loads_origin_and_both_caches_with_hits_and_leaves_nothing_running():
+    figures = production.edge_vs_nginx(seconds=1, connections=4)
+    assert set(figures) == {"origin direct", "nginx proxy_cache", "microcosm edge"}
+    for f in figures.values():
+        assert f["requests"] > 0 and f["errors"] == 0
+    assert not [p for p in process.running() if p.name.startswith("ch12-")]
+    assert "nginx proxy_cache" in repr(production.side_by_side(figures, "nginx proxy_cache"))
+
+
+def test_the_recorded_edge_figures_come_from_results_md(tmp_path):
+    recorded = production.recorded_edge_vs_nginx()
+    assert set(recorded) == {"origin direct", "nginx proxy_cache", "microcosm edge", "source"}
+    assert all(recorded[k]["rps"] > 0 for k in ("origin direct", "nginx proxy_cache", "microcosm edge"))
+    (tmp_path / "RESULTS.md").write_text("| origin direct (catalog) | 745 | 0.03 | 1.00 | 19.44 | 84.44 | 6.44 | 544 |\n")
+    with pytest.raises(ValueError, match="no row 'nginx proxy_cache, hits'"):
+        production.recorded_edge_vs_nginx(tmp_path / "RESULTS.md")
