@@ -25,6 +25,7 @@ from .tally import tally_orders
 
 BUTTONS = ("kill", "pause", "resume", "slow", "isolate", "restart")
 KEEP_LINES = 60
+ORDERS_TIMEOUT = 0.5  # seconds the live scorecard waits for orders' list before drawing without it
 
 _panels: list["ChaosPanel"] = []
 
@@ -168,6 +169,7 @@ class ChaosPanel:
 
     # --- drawing ---------------------------------------------------------------------------------------------
     def refresh(self) -> None:
+        card = self.scorecard_html()  # outside the lock: a frozen orders must not hold the buttons up
         with self._lock:
             processes = self.processes()
             options = [(f"{p.name} ({p.status})", p.name) for p in processes]
@@ -179,22 +181,23 @@ class ChaosPanel:
             self.states.value = " ".join(
                 f"<span style='margin-right:12px'><span style='color:{_colour(p.status)}'>●</span> "
                 f"{html.escape(p.name)}</span>" for p in processes)
-            self.card.value = self.scorecard_html()
+            self.card.value = card
 
     def scorecard_html(self) -> str:
         if self.shoppers is None:
             return "<small>No load: give shoppers= (chaos.Shoppers) to see the scorecard.</small>"
         now = time.time()
-        orders = None
+        orders, note = None, ""
         if self.shoppers.orders_url is not None and self.shoppers.checkout_every:
             try:
-                orders = tally_orders(self.shoppers.orders_url, self.shoppers.checkouts, self.shoppers.since_order_id)
-            except Exception:  # noqa: BLE001 -- orders down: its orders cannot be counted now
-                orders = None
+                orders = tally_orders(self.shoppers.orders_url, self.shoppers.checkouts, self.shoppers.since_order_id,
+                                      timeout=ORDERS_TIMEOUT)
+            except Exception:  # noqa: BLE001 -- orders down or frozen: its orders cannot be counted now
+                note = "<small>orders did not answer: lost and duplicated orders are counted once it does</small>"
         card = scorecard(self.shoppers.seen(now - self.window, now), self.slos, orders=orders,
                          title=f"the last {self.window:g} s, at {time.strftime('%H:%M:%S')}")
         self.last_card = card
-        return card._repr_html_()
+        return card._repr_html_() + note
 
     def _run(self):
         while not self._stop.wait(self.refresh_every):

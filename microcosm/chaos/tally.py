@@ -37,10 +37,10 @@ class OrderTally:
                 f"{self.lost} lost, {self.duplicated} duplicated{bound}")
 
 
-def stored_since(orders, since_order_id: int) -> tuple[set[int], bool]:
+def stored_since(orders, since_order_id: int, timeout: float = 10.0) -> tuple[set[int], bool]:
     """The ids of orders placed after `since_order_id`, and whether that is all of them (not cut at LIMIT)."""
     url = getattr(orders, "url", orders).rstrip("/")
-    answer = requests.get(f"{url}/orders", params={"limit": LIMIT}, timeout=10)
+    answer = requests.get(f"{url}/orders", params={"limit": LIMIT}, timeout=timeout)
     answer.raise_for_status()
     rows = answer.json()["orders"]
     ids = {row["id"] for row in rows if row["id"] > since_order_id}
@@ -48,7 +48,7 @@ def stored_since(orders, since_order_id: int) -> tuple[set[int], bool]:
     return ids, complete
 
 
-def tally_orders(orders, checkouts, since_order_id: int) -> OrderTally:
+def tally_orders(orders, checkouts, since_order_id: int, timeout: float = 10.0) -> OrderTally:
     """Count lost and duplicated orders from the shoppers' `checkouts` and what `orders` stores now.
 
     The answers are read before the orders: an order acknowledged by then was committed by then, and a checkout
@@ -56,7 +56,7 @@ def tally_orders(orders, checkouts, since_order_id: int) -> OrderTally:
     answered = [c.order_id for c in list(checkouts)]  # first: an order acknowledged now is stored by now
     acked = {i for i in answered if i is not None}
     in_doubt = answered.count(None)
-    stored, complete = stored_since(orders, since_order_id)
+    stored, complete = stored_since(orders, since_order_id, timeout)
     lost = len(acked - stored)
     duplicated = max(0, len(stored) - len(acked & stored) - in_doubt)
     return OrderTally(placed=len(checkouts), acknowledged=len(acked), stored=len(stored), lost=lost,

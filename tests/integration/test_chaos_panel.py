@@ -65,3 +65,16 @@ def test_the_panel_lists_every_process_this_kernel_started_by_default(shop):
     names = [name for _, name in panel.target.options]
     assert catalog.name in names and orders.name in names
     assert "No load" in panel.card.value
+
+
+def test_a_frozen_orders_does_not_hold_the_panel_up(shop):
+    catalog, orders, shoppers = shop
+    panel = ChaosPanel([catalog, orders], shoppers=shoppers, live=False)
+    panel.act("pause", orders.name)
+    assert process_state(orders.pid) == "T"
+    assert "orders did not answer" in panel.card.value  # drawn without orders' figures, not stuck waiting
+    assert panel.last_card.orders is None
+    panel.end()
+    assert process_state(orders.pid) in ("S", "R")
+    panel.refresh()
+    assert panel.last_card.orders is not None and "orders did not answer" not in panel.card.value
