@@ -22,7 +22,7 @@ What each one does, exactly:
     restart   stop (SIGTERM) and start again; nothing to undo.
 
 Every fault that is still in force is in `in_force()`; `undo_all()` puts them all back (the experiment context
-in experiment.py does it for you, even when the cell is interrupted).
+in experiments.py does it for you, even when the cell is interrupted).
 """
 from __future__ import annotations
 
