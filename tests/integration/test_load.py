@@ -42,7 +42,7 @@ def test_failures_during_a_kill_show_up_and_stop_after_the_restart(orders, catal
     ({"users": 0}, "users must be a whole number of at least 1"),
     ({"users": -3}, "users must be"),
     ({"users": 2.5}, "users must be"),
-    ({"scenario": "teleport"}, "unknown scenario 'teleport': choose one of browse, flash_sale, gateway_tokens, orders"),
+    ({"scenario": "teleport"}, "unknown scenario 'teleport': choose one of browse, flash_sale, gateway_tokens, orders, shop"),
     ({"duration": 0}, "duration must be between"),
     ({"spawn_rate": 0}, "spawn_rate must be a positive number"),
     ({"events": {99: print}}, "events maps a second within the run"),
