@@ -1,7 +1,6 @@
 """The chaos faults done to real processes: killed, frozen, slowed, cut off, restarted, and always put back."""
 from __future__ import annotations
 
-import socket
 import statistics
 import time
 import uuid
@@ -10,18 +9,8 @@ import pytest
 import requests
 
 from microcosm.chaos import experiment, faults
-from microcosm.runtime.ensemble import four_letter_word
-from microcosm.runtime.infra import RedisServer, ZooKeeperServer
-from microcosm.runtime.ports import HOST
+from microcosm.runtime.infra import RedisServer
 from microcosm.testing import gone, process_state
-
-
-def refuses(port: int) -> bool:
-    try:
-        socket.create_connection((HOST, port), timeout=1).close()
-    except ConnectionRefusedError:
-        return True
-    return False
 
 
 def times_ms(ask, n: int = 7, apart: float = 0.0) -> list[float]:
@@ -164,24 +153,3 @@ def test_a_fault_on_a_stopped_process_is_refused_with_what_to_do(catalog):
     with pytest.raises(TypeError, match="not a process"):
         faults.kill("catalog")
 
-
-def test_a_zookeeper_node_killed_and_frozen_comes_back_with_its_data():
-    server = ZooKeeperServer(name=f"chaos-zk-{uuid.uuid4().hex[:6]}").start()
-    try:
-        zk = server.client()
-        zk.create("/chaos-mark", b"kept")
-        zk.stop()
-        frozen = faults.pause(server)
-        assert four_letter_word(server.port, "ruok", timeout=0.5) == ""  # no answer while frozen
-        frozen.undo()
-        assert four_letter_word(server.port, "ruok") == "imok"
-        pid = server.pid
-        killed = faults.kill(server)
-        assert gone(pid) and refuses(server.port)
-        killed.undo()
-        zk = server.client()
-        assert zk.get("/chaos-mark")[0] == b"kept" and server.pid != pid
-        zk.stop()
-    finally:
-        server.stop()
-        server.forget()
