@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything microcosm needs, on this machine, from the repository's root:
-#   1. system programs: redis-server, ZooKeeper (+ a headless Java), Chromium (for browser tests);
+#   1. system programs: redis-server, ZooKeeper (+ a headless Java), nginx (chapter 12's yardstick), Chromium
+#      (for browser tests);
 #      installed with apt on Debian/Ubuntu when missing, named for you elsewhere;
 #   2. a Python virtual environment in .venv with microcosm and its dev extras installed (editable);
 #   3. mermaid.js for `make book`, fetched once with npm when npm is there.
@@ -73,10 +74,11 @@ apt_setup() {
     have redis-server  || missing+=(redis-server)
     have_zookeeper     || missing+=(zookeeper)
     have_java          || missing+=(default-jre-headless)
+    [ -x /usr/sbin/nginx ] || missing+=(nginx-light)  # chapter 12 sets our balancer and CDN edge beside it
     py=$(pick_python || echo python3)
     { have "$py" && have_venv "$py"; } || missing+=(python3-venv)
     if [ ${#missing[@]} -eq 0 ] && have_chromium; then
-        say "system packages: all there (redis-server, java, zookeeper, chromium)"
+        say "system packages: all there (redis-server, java, zookeeper, nginx, chromium)"
         return 0
     fi
     if [ "${MICROCOSM_SKIP_APT:-}" = 1 ]; then
