@@ -1,6 +1,7 @@
 """A class of learners on a JupyterHub: Zero to JupyterHub's values, each learner's server sized from measurements.
 
-    python -m microcosm.export.jupyterhub deploy/jupyterhub/values.yaml    # write it (tests check it is current)
+    python -m microcosm.export.jupyterhub [FILE]   # write it (default: this checkout's deploy/jupyterhub/values.yaml,
+                                                   # and nbgrader-exchange.yaml beside it; tests check both are current)
 
 Every learner runs the whole system in their own server, beside JupyterLab and a kernel, so a user's memory is:
 
@@ -111,7 +112,7 @@ def claim_text() -> str:
 
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    target = Path(argv[0] if argv else "deploy/jupyterhub/values.yaml")
+    target = Path(argv[0]) if argv else Path(__file__).resolve().parents[2] / "deploy" / "jupyterhub" / "values.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text())
     (target.parent / "nbgrader-exchange.yaml").write_text(claim_text())
