@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 BUILTIN = ("catalog", "orders", "carts", "registry", "balancer", "identity", "gateway", "legacy_stock", "inventory",
-           "notifications", "ledger", "journal", "reporter", "flash_sale", "web", "netem", "cdn")
+           "notifications", "ledger", "journal", "reporter", "flash_sale", "web", "netem", "cdn",
+           "scripted_origin")
 
 
 def load_module(spec: str):

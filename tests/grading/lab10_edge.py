@@ -6,7 +6,7 @@ the rest being the edge's own, so each task is graded on its own.
     edge = LabEdge(launch, storable=f"{lab_dir}/storable.py:refusal")   # Task 3: the edge's freshness
     answers, seen = edge.row("s-maxage", [("Cache-Control", "max-age=0, s-maxage=60")], asks=2)
 
-The origin and edge are the edge tests' (tests/integration/cdn_helpers.py's Cdn, services/scripted_origin.py):
+The origin and edge are the edge tests' (tests/integration/cdn_helpers.py's Cdn, microcosm/services/scripted_origin.py):
 a test scripts the answer of a path (headers, with times as {now-100}; status; ETag; a delay) and reads what the
 origin was asked at its /_count (requests, conditional requests, 304s sent): counted where the load lands, not
 by the learner's code.

@@ -5,7 +5,7 @@ Run by the grader (`python -m microcosm.grade NOTEBOOK`): it executes the lab no
 %%writefile cells leave freshness.py and storable.py there, and points these tests at that folder (conftest.py).
 
 Every test goes through a real edge process (`launch("cdn", freshness=...)`) in front of a real origin whose
-answers the test scripts (tests/integration/services/scripted_origin.py). What the learner's code decided is
+answers the test scripts (microcosm/services/scripted_origin.py). What the learner's code decided is
 read where it shows: the X-Cache and Age of each answer, and what the origin was asked (its own /_count of
 requests, conditional requests and 304s). Task 1's edge runs the learner's lifetime and age with the edge's
 decide, Task 2's the learner's decide with the edge's lifetime and age (lab10_edge.py), Task 3's the learner's

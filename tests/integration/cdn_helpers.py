@@ -1,6 +1,6 @@
 """What the edge cache's tests (test_cdn_*) share: a scripted origin with an edge in front, and a row runner.
 
-`Cdn.script(path, ...)` tells the origin how to answer `path` (tests/integration/services/scripted_origin.py);
+`Cdn.script(path, ...)` tells the origin how to answer `path` (microcosm/services/scripted_origin.py);
 `Cdn.count(path)` is what the origin saw. A row is one RFC behaviour: a script, the requests made through the
 edge in order, and what must follow (X-Cache of each answer, origin requests).
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-ORIGIN = str(Path(__file__).parent / "services" / "scripted_origin.py")
+ORIGIN = "scripted_origin"  # a built-in service: chapter 10 uses it too
 
 
 class Cdn:

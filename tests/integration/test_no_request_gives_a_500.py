@@ -25,6 +25,7 @@ TARGETS = {
     "inventory": ("/stock/1", "/stock/1", "PUT"),
     "notifications": ("/messages?order_id=1", "/_mail", "PUT"),
     "orders with events": ("/_events", "/_events", "PUT"),
+    "scripted origin": ("/_count?path=/a", "/_script", "PUT"),
 }
 DEEP = b"[" * 30_000 + b"]" * 30_000
 
@@ -89,6 +90,7 @@ def system(launch_for_module, tmp_path_factory):
     found["inventory"] = launch("inventory", "sweep-inventory")
     found["notifications"] = launch("notifications", "sweep-notifications")
     found["orders with events"] = launch("orders", "sweep-orders-events", catalog_url=found["catalog"].url, events=True)
+    found["scripted origin"] = launch("scripted_origin", "sweep-scripted-origin")
     return found
 
 
