@@ -40,9 +40,10 @@ def test_the_knee_is_the_step_with_most_throughput_per_millisecond_of_response()
         knee([])
 
 
-def test_the_chart_draws_a_bar_per_step_and_two_lines():
+def test_the_chart_draws_a_bar_per_step_and_the_mean_response_time_as_a_line():
     svg = capacity_chart(steps(HISTORY, think_s=0.1)).svg
-    assert svg.count("<rect") == 3 and svg.count("<polyline") == 2 and "24 users" in svg
+    assert svg.count("<rect") == 3 and svg.count("<polyline") == 1 and svg.count("<circle") == 3
+    assert "24 users" in svg and "60 req/s" in svg and "29.7 ms" in svg
 
 
 def test_the_cpu_meter_counts_a_process_own_cpu_seconds():
