@@ -93,7 +93,7 @@ def capacity_chart(curve: list[dict], width: int = 640) -> SVGChart:
     top_rps = max([s["rps"] for s in curve] + [1]) * 1.15
     top_ms = max([s["mean_ms"] or 0 for s in curve] + [1]) * 1.15
     step = (width - 2 * left) / max(len(curve), 1)
-    parts, points = [], []
+    parts, marks, points = [], [], []
     for i, s in enumerate(curve):
         x = left + i * step + step / 2
         h = (bottom - 20) * s["rps"] / top_rps
@@ -103,14 +103,15 @@ def capacity_chart(curve: list[dict], width: int = 640) -> SVGChart:
                      f"fill='#4c78a8'><title>{s['users']} users: {s['rps']} req/s</title></rect>"
                      f"<text x='{x - step / 4 - 4:.0f}' y='{bottom - h + 12:.0f}' font-size='10' "
                      f"text-anchor='end' fill='#4c78a8'>{s['rps']:g} req/s</text>"
-                     f"<circle cx='{x:.0f}' cy='{y:.0f}' r='3' fill='#e45756'/>"
-                     f"<text x='{x + 6:.0f}' y='{y - 6:.0f}' font-size='10' fill='#e45756'>{s['mean_ms']:g} ms</text>"
-                     f"<text x='{x:.0f}' y='{bottom + 14}' font-size='11' text-anchor='middle'>{s['users']} users</text>")
+                     f"<text x='{x:.0f}' y='{bottom + 14}' font-size='11' text-anchor='middle'>"
+                     f"{s['users']} users</text>")
+        marks.append(f"<circle cx='{x:.0f}' cy='{y:.0f}' r='3' fill='#e45756'/>"
+                     f"<text x='{x + 6:.0f}' y='{y - 6:.0f}' font-size='10' fill='#e45756'>{s['mean_ms']:g} ms</text>")
     line = f"<polyline points='{' '.join(points)}' fill='none' stroke='#e45756' stroke-width='2'/>"
     legend = (f"<text x='{left}' y='12' font-size='11' fill='#4c78a8'>throughput X (bars)</text>"
               f"<text x='{left + 160}' y='12' font-size='11' fill='#e45756'>mean response time R (line, its own "
               f"scale)</text>")
     return SVGChart(f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
                     f"style='font-family:sans-serif'><line x1='{left}' x2='{width - left}' y1='{bottom}' "
-                    f"y2='{bottom}' stroke='#999'/>{legend}{line}{''.join(parts)}</svg>",
+                    f"y2='{bottom}' stroke='#999'/>{legend}{''.join(parts)}{line}{''.join(marks)}</svg>",
                     html.escape(f"capacity curve of {len(curve)} steps"))
