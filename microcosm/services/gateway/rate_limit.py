@@ -28,6 +28,7 @@ fails (Redis down, a bug), the request is let through and a warning logged: the 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -80,11 +81,12 @@ class LuaScript:
             except NoScriptError:
                 redis.script_load(self.text)
                 return redis.execute_command(*command)
-        try:
-            return self._call(connection, command)
-        except NoScriptError:
-            self._call(connection, ("SCRIPT", "LOAD", self.text))
-            return self._call(connection, command)
+        with getattr(redis, "single_connection_lock", None) or contextlib.nullcontext():  # one command at a time
+            try:
+                return self._call(connection, command)
+            except NoScriptError:
+                self._call(connection, ("SCRIPT", "LOAD", self.text))
+                return self._call(connection, command)
 
     @staticmethod
     def _call(connection, command: tuple):
