@@ -8,9 +8,9 @@ its own temp prefix, an upstream with keep-alive connections; stopped at the end
 (round robin). Each is loaded with `GET /products/1` from wrk (or the Python load generator) with C
 keep-alive connections, taking turns over N rounds; the table gives the median over rounds.
 
-Then the latency one hop adds at low load: one connection, paced at about 100 requests/s (so neither the
-backends nor the proxies queue), direct to a catalog instance vs through nginx vs through ours: p50 and p99,
-and the difference to direct.
+Then the latency one hop adds at low load: a connection to each target, one request every 10 ms to each in
+turn (so neither the backends nor the proxies queue, and every target is measured over the same moments),
+direct to a catalog instance vs through nginx vs through ours: p50 and p99, and the difference to direct.
 
 With `--baseline-ref REV`, the balancer as it was at commit REV (bench/baseline.py) runs in the same rounds, so
 the change is measured side by side rather than against a figure from another day.
@@ -84,11 +84,13 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
                              ("rps", "p50_ms", "p99_ms", "proxy_cores", "cpu_us", "other_cores")} | {
                              "errors": sum(x["errors"] for x in rs), "tool": rs[0]["tool"]}
                       for name, rs in runs.items()}
-        latency = {}
-        for name, url in [("direct (catalog-1)", backends[0].url)] + [(n, t.url) for n, t in targets.items()]:
-            wait_quiet(quiet_wait)
-            latency[name] = loadgen.paced_latency(url, PATH, rate=100, seconds=latency_seconds)
-            log(f"  low load: {name}: p50 {latency[name]['p50_ms']:.2f} ms, p99 {latency[name]['p99_ms']:.2f} ms")
+        wait_quiet(quiet_wait)  # every target in turn, so that all of them share the same moments of the machine
+        latency = loadgen.interleaved_latency({name: (url, PATH, None) for name, url in
+                                               [("direct (catalog-1)", backends[0].url)]
+                                               + [(n, t.url) for n, t in targets.items()]},
+                                              rate=100, seconds=latency_seconds)
+        for name, x in latency.items():
+            log(f"  low load: {name}: p50 {x['p50_ms']:.2f} ms, p99 {x['p99_ms']:.2f} ms")
         return {"throughput": throughput, "latency": latency, "duration": duration, "rounds": rounds,
                 "connections": connections}
     finally:
@@ -130,7 +132,7 @@ def report(f: dict) -> str:
             lines.append(f"**now vs {name[len('microcosm balancer '):]}, same run: {us['rps'] / x['rps']:.2f}x the "
                          f"throughput, {us['cpu_us'] / x['cpu_us']:.2f}x the CPU per request, p99 "
                          f"{us['p99_ms'] / x['p99_ms']:.2f}x**\n")
-    lines += ["Latency one hop adds at low load (one connection, 100 requests/s):\n",
+    lines += ["Latency one hop adds at low load (a connection to each target, one request every 10 ms to each in turn):\n",
               table(["path", "p50 ms", "p99 ms", "+p50 ms vs direct", "+p99 ms vs direct", "errors"], lat_rows)]
     return "\n".join(lines)
 
