@@ -127,6 +127,8 @@ def supervise(args, out=print) -> int:
         out(f"error: {error}")
         return 2
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # Ctrl-C stops it even where it was started with SIGINT ignored (a background job of a script inherits that)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     write_state(path, {"pid": os.getpid(), "phase": "starting", "started_at": time.time()})
     try:
         try:

@@ -186,8 +186,10 @@ def terminal(tmp_path):
         argv = [sys.executable, "-m", "microcosm", *args]
         if wait:
             return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        # SIGINT ignored, as a non-interactive shell starts a background job (and as some test runners' workers
+        # pass it on): the supervisor must still stop on Ctrl-C
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
         started.append(proc)
         return proc
 
