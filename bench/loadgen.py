@@ -77,9 +77,11 @@ def _wrk_time_ms(text: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def run_wrk(url: str, connections: int, duration: float, threads: int = 2, headers: dict | None = None) -> dict:
+def run_wrk(url: str, connections: int, duration: float, threads: int = 2, headers: dict | None = None,
+            script: str | None = None) -> dict:
+    """wrk's figures; `script`: a wrk Lua script's path (e.g. a `request` function giving each request a new URL)."""
     argv = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{max(1, round(duration))}s",
-            "--latency", "--timeout", "5s", url]
+            "--latency", "--timeout", "5s", url] + (["-s", script] if script else [])
     for name, value in (headers or {}).items():
         argv += ["-H", f"{name}: {value}"]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60).stdout

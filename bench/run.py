@@ -8,6 +8,7 @@
     .venv/bin/python bench/run.py --only system    # the whole system (microcosm.up()): its RSS/PSS and start time
     .venv/bin/python bench/run.py --only retries   # a retry storm: load amplification by retry style (chapter 09)
     .venv/bin/python bench/run.py --only cdn       # the edge vs nginx proxy_cache, and RFC 9111 probes (chapter 10)
+    .venv/bin/python bench/run.py --only chain     # edge (miss) -> gateway -> balancer -> catalog vs direct (issue 17)
 
 Benchmarks print figures; they are never tests and assert nothing (pytest does not collect bench/).
 Run them on a quiet machine: the "other cores" column of the WSGI table shows how much else was running.
@@ -25,7 +26,7 @@ import wsgi_servers  # noqa: E402
 from common import machine_line  # noqa: E402
 
 BENCHES = ("wsgi", "launch", "hops", "balancer", "gateway", "identity", "memory", "lock", "coordination", "retries",
-           "cdn", "system")  # in the order they run
+           "cdn", "chain", "system")  # in the order they run
 
 
 def main(argv=None) -> None:
@@ -132,6 +133,15 @@ def main(argv=None) -> None:
                 quiet_wait=args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 10.0),
                 miss_seconds=2.0 if args.quick else 5.0, log=say)
             sections += [cdn_vs_nginx.report(figures), cdn_vs_nginx.conformance_section(log=say)]
+    if "chain" in only:
+        import full_chain
+
+        say("the full chain: edge (miss) -> gateway -> balancer -> catalog, vs catalog direct ...")
+        figures = full_chain.measure(
+            duration=duration, rounds=rounds, connections=args.connections, tool=args.loadgen,
+            quiet_wait=args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 10.0),
+            knee=(1, 4, 16) if args.quick else (1, 2, 4, 8, 16, 32, 64), log=say)
+        sections.append(full_chain.report(figures))
     say("")
     say("\n\n".join(sections))
     say(f"\nfinished {machine_line()}; the bench took {time.perf_counter() - started:.0f} s")
