@@ -131,6 +131,8 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
                | {"errors": sum(x["errors"] for x in rs), "tool": rs[0]["tool"],
                   "cpu_us": {p: median([x["cpu_us"][p] for x in rs]) for p in rs[0]["cpu_us"]}}
                for name, rs in runs.items()}
+        for name, rs in runs.items():  # the ratio within each round (same moments of the machine), then the median
+            out[name]["ratio"] = median([x["rps"] / d["rps"] for x, d in zip(rs, runs["catalog direct"])])
         sweep = []
         for c in knee:
             wait_quiet(quiet_wait)
@@ -153,7 +155,7 @@ def report(f: dict) -> str:
     rows = []
     for name, x in t.items():
         cpu = x["cpu_us"]
-        rows.append([name, fmt(x["rps"], 0), fmt(x["rps"] / direct["rps"], 2), fmt(x["p50_ms"], 2),
+        rows.append([name, fmt(x["rps"], 0), fmt(x["rps"] / direct["rps"], 2), fmt(x["ratio"], 2), fmt(x["p50_ms"], 2),
                      fmt(x["p99_ms"], 2), fmt(sum(cpu.values()), 0),
                      ", ".join(f"{k.removeprefix('bench-chain-')} {v:.0f}" for k, v in cpu.items()), x["errors"]])
     full = t["edge (miss) -> gateway -> balancer -> catalog"]
@@ -168,15 +170,22 @@ def report(f: dict) -> str:
         f"{direct['tool']}, {f['duration']:g} s per run, median of {f['rounds']} interleaved rounds, GET product 1. "
         "Misses: every request a new URL (a wrk Lua script), so the edge fetches each one from the gateway "
         f"(X-Cache of a new URL, asked twice: {f['checks']['no token']} without a token, "
-        f"{f['checks']['token']} with one; the hit row: {f['checks']['hit']}). 'CPU us/request': each process "
+        f"{f['checks']['token']} with one; the hit row: {f['checks']['hit']}). "
+        "'vs direct': the ratio of the medians; 'per round': each round's ratio (the same minutes of the machine), "
+        "median over rounds. 'CPU us/request': each process "
         "group's user+system time over the run per request (catalog-1 and -2 share the balancer's requests); "
         "nothing pinned, wrk on the same 2 cores.\n",
-        table(["path", "req/s", "vs direct", "p50 ms", "p99 ms", "CPU us/req, all", "CPU us/req by process",
-               "errors"], rows, align="lrrrrrll"),
+        table(["path", "req/s", "vs direct", "vs direct, per round", "p50 ms", "p99 ms", "CPU us/req, all", "CPU us/req by process",
+               "errors"], rows, align="lrrrrrrll"),
         "",
         f"**the full chain (edge miss, no token): {full['rps'] / direct['rps']:.2f} of direct throughput; "
         f"with the token check: {full_t['rps'] / direct['rps']:.2f}** (goal: at least 0.3); p99 "
-        f"{full['p99_ms'] / direct['p99_ms']:.1f}x direct's\n",
+        f"{full['p99_ms'] / direct['p99_ms']:.1f}x direct's; the same round's ratio, median over rounds: "
+        f"{full['ratio']:.2f} and {full_t['ratio']:.2f}. CPU per request: the chain "
+        f"{sum(full['cpu_us'].values()):.0f} us in all, direct {sum(direct['cpu_us'].values()):.0f} us "
+        f"({sum(direct['cpu_us'].values()) / sum(full['cpu_us'].values()):.2f}); the machine's "
+        f"{os.cpu_count()} cores, if the chain had them to itself, would carry at most "
+        f"{os.cpu_count() / sum(full['cpu_us'].values()) * 1e6:.0f} req/s of it\n",
         f"Capacity at the knee (the full chain, edge miss, no token; {sweep[-1]['tool'].split(' -c')[0]}, "
         "2 s per step, one run):\n",
         table(["connections", "req/s", "p50 ms", "p99 ms", "errors"], sweep_rows),
