@@ -40,7 +40,7 @@ def gone(pid: int) -> bool:
 
 def process_state(pid: int) -> str:
     """The process's state letter from /proc: R running, S sleeping, T stopped (SIGSTOP), Z zombie; "" when gone."""
-    from .runtime.process import _state
+    from .runtime.procfs import state as _state
 
     return _state(pid)
 

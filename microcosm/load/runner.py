@@ -19,7 +19,8 @@ from typing import Callable
 import requests
 
 from ..runtime import paths
-from ..runtime.process import Process, guarded, spawn
+from ..runtime.process import Process
+from ..runtime.spawning import guarded, spawn
 from .chart import history_svg, results_table
 from .history import read_history
 from .live import LiveView

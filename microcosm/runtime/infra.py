@@ -16,7 +16,8 @@ import threading
 
 from . import paths
 from .ports import HOST, free_port
-from .process import LaunchError, Process, guarded, spawn, started
+from .process import LaunchError, Process, started
+from .spawning import guarded, spawn
 
 REDIS_ENV = "MICROCOSM_REDIS_URL"
 ZK_ENV = "MICROCOSM_ZK_HOSTS"

@@ -4,7 +4,7 @@ Every process is started
 
 - in its own session (`start_new_session`), so Jupyter's Interrupt, which sends SIGINT to the kernel's whole
   process group, stops the cell but not the services;
-- from one long-lived spawner thread, because Linux's parent-death signal (see `guard.py`) fires when the
+- from one long-lived spawner thread (`spawning.py`), because Linux's parent-death signal (see `guard.py`) fires when the
   *thread* that forked the child ends, and a cell's thread may end at any time;
 - with its output going to a log file in this kernel's run folder (`paths.py`), never to a pipe that fills.
 """
@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import atexit
 import os
-import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
 from pathlib import Path
 from typing import Callable
 
-from . import paths
-from .guard import PARENT_ENV
+from . import paths, procfs
 from .table import ProcessTable
 
 
@@ -40,64 +37,8 @@ class LaunchError(RuntimeError):
         super().__init__(message)
 
 
-class _Spawner:
-    """One daemon thread that lives as long as the kernel and does every fork."""
-
-    def __init__(self):
-        self._jobs: queue.Queue = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def _loop(self):
-        while True:
-            fn, box, done = self._jobs.get()
-            try:
-                box["result"] = fn()
-            except BaseException as exc:  # handed back to the caller
-                box["error"] = exc
-            done.set()
-
-    def run(self, fn: Callable):
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="microcosm-spawner", daemon=True)
-                self._thread.start()
-        box: dict = {}
-        done = threading.Event()
-        self._jobs.put((fn, box, done))
-        done.wait()
-        if "error" in box:
-            raise box["error"]
-        return box["result"]
-
-
-_spawner = _Spawner()
 _started: dict[str, "Process"] = {}  # name -> process, everything this kernel started
 _started_lock = threading.RLock()
-
-
-def spawn(argv: list[str], log_file: Path, *, env: dict | None = None, pass_fds=(), cwd=None,
-          stdout_file: Path | None = None) -> subprocess.Popen:
-    """Start argv in its own session, tied to this process's life, output appended to log_file
-    (or its standard output alone to `stdout_file`, when the caller wants to read it back)."""
-    full_env = dict(os.environ if env is None else env)
-    full_env[PARENT_ENV] = str(os.getpid())
-    full_env.setdefault("PYTHONUNBUFFERED", "1")
-
-    def start():
-        with open(log_file, "ab") as log, open(stdout_file or os.devnull, "wb") as out:
-            return subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out if stdout_file else log,
-                stderr=log if stdout_file else subprocess.STDOUT,
-                start_new_session=True, pass_fds=tuple(pass_fds), env=full_env, cwd=cwd,
-            )
-
-    return _spawner.run(start)
-
-
-def guarded(argv: list[str]) -> list[str]:
-    """argv wrapped so a binary we do not control still dies with this process (see guard.py)."""
-    return [sys.executable, "-m", "microcosm.runtime.guard", str(os.getpid()), "--", *argv]
 
 
 def tail(path: Path, lines: int = 20) -> str:
@@ -175,7 +116,7 @@ class Process:
 
     def rss_mb(self) -> float | None:
         """Its resident memory (MB), from /proc (Linux); None elsewhere or when it is not running."""
-        return rss_mb(self.pid) if self.alive else None
+        return procfs.rss_mb(self.pid) if self.alive else None
 
     def logs(self, lines: int = 20) -> str:
         """The last `lines` lines the process wrote."""
@@ -219,7 +160,7 @@ class Process:
         if self.alive:
             self._signal_group(signal.SIGSTOP)
             deadline = time.monotonic() + 1.0  # the signal is delivered a moment later: return once it is frozen
-            while _state(self.popen.pid) not in ("T", "") and time.monotonic() < deadline:
+            while procfs.state(self.popen.pid) not in ("T", "") and time.monotonic() < deadline:
                 time.sleep(0.005)
 
     def resume(self) -> None:
@@ -251,7 +192,7 @@ class Process:
             return "not started"
         code = self.popen.poll()
         if code is None:
-            return "paused" if _state(self.popen.pid) == "T" else "running"
+            return "paused" if procfs.state(self.popen.pid) == "T" else "running"
         return f"stopped (exit {code})" if code >= 0 else f"killed ({signal.Signals(-code).name})"
 
     def __repr__(self) -> str:
@@ -301,23 +242,3 @@ def stop_many(procs, kill: bool = False) -> None:
 
 
 atexit.register(stop_all)
-
-
-def rss_mb(pid: int) -> float | None:
-    """The resident memory (MB) of process `pid`, from /proc (Linux); None elsewhere or when it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def _state(pid: int) -> str:
-    """The process's state letter from /proc (R running, S sleeping, T stopped...); "" where there is no /proc."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
-        return ""

@@ -12,7 +12,8 @@ from .. import trust
 from ..services import NEEDS, OPTIONAL
 from . import paths
 from .ports import HOST, listen_socket
-from .process import LaunchError, Process, spawn, started
+from .process import LaunchError, Process, started
+from .spawning import spawn
 
 
 class Service(Process):

@@ -34,7 +34,8 @@ import time
 from pathlib import Path
 
 from ..runtime.paths import runs_root
-from ..runtime.process import rss_mb, tail
+from ..runtime.process import tail
+from ..runtime.procfs import rss_mb
 from ..testing import gone, wait_until
 from .handle import SystemTable
 

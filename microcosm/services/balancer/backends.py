@@ -15,7 +15,7 @@ from collections import deque
 from urllib.parse import urlsplit
 
 from ...discovery import instance_url, is_weight
-from .upstream import Pool
+from .pool import Pool
 
 
 class Backend:

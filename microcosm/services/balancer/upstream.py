@@ -3,7 +3,7 @@
 Small on purpose (the balancer forwards requests, it needs no cookies, redirects, decompression or proxies),
 which is why it costs a fraction of a general HTTP client's CPU per request. What it does:
 
-- `Pool(host, port)` keeps idle connections to one backend and reuses them (a connection the backend closed
+- `Pool(host, port)` (pool.py) keeps idle connections to one backend and reuses them (a connection the backend closed
   while idle, or idle longer than `max_idle`, is not reused; one that receives bytes while idle is closed at
   once: they belong to no request, and the next client must never be served them);
 - `Connection.send(head, body)` writes a request; `read_head()` waits for the status line and headers,
@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
+from typing import TYPE_CHECKING
 
 from .. import http1
 from ..http1 import ProtocolError
+
+if TYPE_CHECKING:
+    from .pool import Pool
 
 HIGH_WATER = 256 * 1024  # unread bytes from a backend before we stop reading from it (flow control)
 
@@ -258,46 +261,3 @@ class Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
         self.pool.forget(self)
-
-
-class Pool:
-    """Idle keep-alive connections to one backend."""
-
-    def __init__(self, host: str, port: int, max_idle: float = 10.0, keep: int = 64):
-        self.host, self.port, self.max_idle, self.keep = host, port, max_idle, keep
-        self.idle: list[Connection] = []
-
-    async def get(self, connect_timeout: float) -> Connection:
-        now = time.monotonic()
-        while self.idle:
-            conn = self.idle.pop()
-            conn.in_pool = False
-            if not conn.closed and not conn.buffer and now - conn.idle_since < self.max_idle:
-                return conn
-            conn.close()  # closed by the backend, too old, or holding bytes that answer no request
-        loop = asyncio.get_running_loop()
-        try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: Connection(self), self.host, self.port), connect_timeout)
-        except asyncio.TimeoutError:
-            raise ConnectFailed(f"connect timed out after {connect_timeout:g} s") from None
-        except OSError as exc:
-            raise ConnectFailed(exc.strerror or str(exc)) from None
-        return conn
-
-    def put_back(self, conn: Connection) -> None:
-        if len(self.idle) >= self.keep:
-            conn.close()
-            return
-        conn.in_pool, conn.idle_since = True, time.monotonic()
-        self.idle.append(conn)
-
-    def forget(self, conn: Connection) -> None:
-        try:
-            self.idle.remove(conn)
-        except ValueError:
-            pass
-
-    def close(self) -> None:
-        for conn in list(self.idle):
-            conn.close()

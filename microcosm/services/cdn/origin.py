@@ -21,7 +21,8 @@ from multidict import CIMultiDict
 
 from ... import trust
 from ..balancer.forward import DROPPED, DROPPED_UNPROVEN, HOP_BY_HOP
-from ..balancer.upstream import Broken, ConnectFailed, Malformed, Pool, Timeout
+from ..balancer.pool import Pool
+from ..balancer.upstream import Broken, ConnectFailed, Malformed, Timeout
 from ..base import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID
 
 CONDITIONAL = frozenset({"if-none-match", "if-modified-since"})  # the edge answers these itself when caching
