@@ -24,7 +24,6 @@ writes an access log, so the proxies' own work is what is compared. Figures, not
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -33,7 +32,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import baseline  # noqa: E402
 import loadgen  # noqa: E402
-from common import CpuMeter, fmt, machine_line, median, table, wait_quiet  # noqa: E402
+from common import CpuMeter, fmt, load_options, machine_line, median, table, wait_quiet  # noqa: E402
 from floor import Floor  # noqa: E402
 
 import microcosm  # noqa: E402
@@ -138,13 +137,7 @@ def report(f: dict) -> str:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="short runs, one round")
-    p.add_argument("--duration", type=float)
-    p.add_argument("--rounds", type=int)
-    p.add_argument("--connections", type=int, default=16)
-    p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
-    p.add_argument("--quiet-wait", type=float)
+    p = load_options(__doc__)
     p.add_argument("--baseline-ref", help="also run our balancer from this commit's code, in the same rounds")
     args = p.parse_args(argv)
     print(f"# balancer vs nginx{' (quick)' if args.quick else ''}\n\n{machine_line()}\n", flush=True)

@@ -20,7 +20,6 @@ Every process runs with traffic recording and access logs off. Figures, not test
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import shutil
@@ -32,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cache_conformance  # noqa: E402
 import loadgen  # noqa: E402
 from microcosm.runtime.nginx import NGINX, NGINX_CACHE_CONF, cached_nginx  # noqa: E402,F401 - bench/run.py reads NGINX
-from common import CpuMeter, fmt, machine_line, median, table, wait_quiet  # noqa: E402
+from common import CpuMeter, fmt, load_options, machine_line, median, table, wait_quiet  # noqa: E402
 
 import microcosm  # noqa: E402
 import requests  # noqa: E402
@@ -161,13 +160,7 @@ def report(f: dict) -> str:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="short runs, one round")
-    p.add_argument("--duration", type=float)
-    p.add_argument("--rounds", type=int)
-    p.add_argument("--connections", type=int, default=16)
-    p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
-    p.add_argument("--quiet-wait", type=float)
+    p = load_options(__doc__)
     p.add_argument("--no-conformance", action="store_true", help="throughput and latency only")
     args = p.parse_args(argv)
     print(f"# CDN edge vs nginx{' (quick)' if args.quick else ''}\n\n{machine_line()}\n", flush=True)

@@ -1,6 +1,7 @@
 """Small helpers the benches share: process-group memory, percentiles, the machine line, table printing."""
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
@@ -159,3 +160,15 @@ def wait_quiet(max_wait: float, below_cores: float = 0.3, window: float = 1.0) -
         load = (machine_busy_seconds() - busy0) / (time.perf_counter() - t0)
         if load < below_cores or time.monotonic() >= deadline or load != load:
             return load
+
+
+def load_options(description: str) -> argparse.ArgumentParser:
+    """The options every side-by-side load bench takes (more can be added to what it returns)."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="short runs, one round")
+    p.add_argument("--duration", type=float)
+    p.add_argument("--rounds", type=int)
+    p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
+    p.add_argument("--quiet-wait", type=float)
+    return p

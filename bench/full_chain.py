@@ -28,7 +28,6 @@ chain and wrk share the machine's cores, as they would on a laptop. Prints Markd
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -37,7 +36,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import loadgen  # noqa: E402
-from common import fmt, group_cpu_seconds, machine_line, median, table, wait_quiet  # noqa: E402
+from common import fmt, group_cpu_seconds, load_options, machine_line, median, table, wait_quiet  # noqa: E402
 from gateway_overhead import SECRET, TOKEN_ROUTE  # noqa: E402
 
 import microcosm  # noqa: E402
@@ -197,13 +196,7 @@ def report(f: dict) -> str:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="short runs, one round")
-    p.add_argument("--duration", type=float)
-    p.add_argument("--rounds", type=int)
-    p.add_argument("--connections", type=int, default=16)
-    p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
-    p.add_argument("--quiet-wait", type=float)
+    p = load_options(__doc__)
     args = p.parse_args(argv)
     print(f"# the full chain{' (quick)' if args.quick else ''}\n\n{machine_line()}\n", flush=True)
     figures = measure(duration=args.duration or (2.0 if args.quick else 5.0),
