@@ -4,6 +4,7 @@ import pytest
 import microcosm
 from launching import Launched
 from microcosm.runtime import process
+from microcosm.runtime.infra import RedisServer
 
 
 @pytest.fixture
@@ -35,6 +36,20 @@ def orders(launch, catalog):
 @pytest.fixture
 def carts(launch):
     return launch("carts")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def redis_emptied_for_each_module():
+    """Each test module starts with this process's Redis empty (when it is running; it is not started here).
+
+    Services of an earlier module leave streams, consumer groups and keys behind: an inventory's consumer group
+    that still owes an OrderPlaced for that module's order 1 hands it to this module's inventory, whose order 1
+    then looks like a duplicate. A Redis named by MICROCOSM_REDIS_URL is not ours to empty."""
+    server = process.started("redis")
+    if isinstance(server, RedisServer) and server.alive:
+        with server.client() as client:
+            client.flushall()
+    yield
 
 
 @pytest.fixture
