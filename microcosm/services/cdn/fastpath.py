@@ -24,7 +24,6 @@ renames them, `usable()` is False and every request takes the ordinary way.
 """
 from __future__ import annotations
 
-import re
 import time
 from http import HTTPStatus
 
@@ -35,6 +34,7 @@ from yarl import URL
 from ..balancer.admin import JSONErrorServer, _JSONErrors
 from ..balancer.proxy import new_hop_id
 from ..base import REQUEST_ID, request_id_from
+from ..plain_head import MAX_OWN_HEAD, read_plain_head
 from .fields import cache_control
 from .flow import PASS_THROUGH
 from .plugin import PluginFailed
@@ -100,34 +100,10 @@ class Head:
         return URL.build(path=self.path.split("?", 1)[0], encoded=True)
 
 
-REQUEST_LINE = re.compile(rb"(GET|HEAD) (/[\x21-\x7e]*) HTTP/1\.1")
-FIELD = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*((?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?)[ \t]*")
-NOT_HERE = frozenset({"content-length", "transfer-encoding", "upgrade", "expect", "te"})
-MAX_OWN_HEAD = 8190
-
-
 def read_head(head: bytes) -> Head | None:
-    """A plain GET/HEAD request head (ending in CRLF CRLF), or None for anything else: a method other than GET
-    or HEAD, HTTP/1.0, a body, Upgrade, Expect, `Connection` other than keep-alive, no Host or two, a byte
-    outside printable ASCII, obs-fold. None is never an error: aiohttp's parser then reads the same bytes."""
-    lines = head[:-4].split(b"\r\n")
-    first = REQUEST_LINE.fullmatch(lines[0])
-    if first is None or len(lines) > 101:
-        return None
-    fields, hosts = [], 0
-    for line in lines[1:]:
-        field = FIELD.fullmatch(line)
-        if field is None:
-            return None
-        name, value = field.group(1).decode("ascii"), field.group(2).decode("ascii")
-        lower = name.lower()
-        if lower in NOT_HERE or lower == "connection" and value.lower() != "keep-alive":
-            return None
-        hosts += lower == "host"
-        fields.append((name, value))
-    if hosts != 1:
-        return None
-    return Head(first.group(1).decode("ascii"), first.group(2).decode("ascii"), CIMultiDict(fields))
+    """A plain GET/HEAD request head (plain_head.py says which), or None: aiohttp's parser then reads it."""
+    plain = read_plain_head(head)
+    return None if plain is None else Head(*plain)
 
 
 class FastHits(_JSONErrors):
