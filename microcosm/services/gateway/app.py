@@ -19,12 +19,12 @@ service takes (`upstream_timeout`, ...).
 """
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, g, request
 
 from ..base import ApiError, create_service, error_response, require_admin
 from . import bff, composition, edge, openapi, proxy, translation
 from .cors import Cors
-from .edge_auth import EdgeAuth, check_owner, identity_headers
+from .edge_auth import EdgeAuth, check_owner, identity_headers, sent_headers
 from .rate_limit import RateLimits
 from .routing import PUBLIC, Route, Upstreams, routes_from_config
 
@@ -36,17 +36,30 @@ class Gateway:
         self.routes, self.upstreams, self.auth, self.limits = routes, upstreams, auth, limits
 
     def admit(self, methods: dict, owner_segment: str | None = None) -> tuple[dict | None, dict]:
-        """Steps 2 and 3 (authenticate, rate limit) for this request: (claims or None, headers to send on)."""
-        method = "GET" if request.method == "HEAD" and "GET" in methods else request.method  # HEAD: GET's rules
-        if method not in methods:
-            error = ApiError(405, f"{request.path} does not accept {request.method} (allowed: {', '.join(methods)})")
+        """Steps 2 and 3 (authenticate, rate limit) for this request: (claims or None, headers to send on).
+        (The asyncio front, front/plain.py, takes the same steps on its event loop.)"""
+        scopes = self.scopes_for(request.method, request.path, methods)
+        claims = self.auth.authenticate(scopes, request.headers.get("Authorization"),
+                                        f"{request.method} {request.path}") if scopes is not PUBLIC else None
+        check_owner(owner_segment, claims, request.path)
+        try:
+            g.rate = self.limits.check(claims, request.remote_addr)
+        except ApiError as refused:
+            g.rate = getattr(refused, "rate", None)
+            raise
+        environ = request.environ
+        return claims, identity_headers(claims, sent_headers(environ), request.remote_addr, request.scheme,
+                                        request.host, environ.get("HTTP_X_FORWARDED_FOR"))
+
+    @staticmethod
+    def scopes_for(method: str, path: str, methods: dict):
+        """The scopes the route asks of this method (HEAD: GET's), or a 405 with Allow."""
+        rule = "GET" if method == "HEAD" and "GET" in methods else method
+        if rule not in methods:
+            error = ApiError(405, f"{path} does not accept {method} (allowed: {', '.join(methods)})")
             error.headers = {"Allow": ", ".join(methods)}
             raise error
-        scopes = methods[method]
-        claims = self.auth.authenticate(scopes) if scopes is not PUBLIC else None
-        check_owner(owner_segment, claims)
-        self.limits.check(claims)
-        return claims, identity_headers(claims)
+        return methods[rule]
 
 
 def create_app(config: dict):

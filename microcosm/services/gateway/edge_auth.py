@@ -28,9 +28,9 @@ passes the token itself on, and the service verifies it.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
-
-from flask import request
+import time
 
 from ... import tokens, trust
 from ..base import ApiError
@@ -63,19 +63,20 @@ class EdgeAuth:
         self.verified = tokens.VerifiedTokens(self.jwks, self.issuer, self.audience) \
             if self.jwks is not None and not own else None
 
-    def authenticate(self, scopes: list[str]) -> dict:
-        """The caller's verified claims, or a 401/403 ApiError with WWW-Authenticate."""
+    def authenticate(self, scopes: list[str], authorization: str | None, where: str = "") -> dict:
+        """The caller's verified claims (from the request's `Authorization` header), or a 401/403 ApiError with
+        WWW-Authenticate. `where` ("GET /api/orders") is for the log line of a refusal."""
         if self.jwks is None:
             raise ApiError(503, "this route needs a token, but the gateway has no identity provider (identity_url)")
         try:
-            token = tokens.bearer_token(request.headers.get("Authorization"))
+            token = tokens.bearer_token(authorization)
             if self.verified is not None:
                 claims = self.verified.verify(token, scopes)
             else:
                 claims = self.verify(token, self.jwks, self.issuer, self.audience, scopes)
             return tokens.check_identity(claims)  # whatever the verifier, what goes on in headers is plain text
         except tokens.TokenError as exc:
-            log.info("token refused on %s %s: %s", request.method, request.path, exc.reason)  # never the token
+            log.info("token refused on %s: %s", where, exc.reason)  # never the token
             if exc.reason == "missing_token":
                 challenge = 'Bearer realm="microcosm"'
             elif exc.status == 403:
@@ -86,6 +87,23 @@ class EdgeAuth:
             error.headers = {"WWW-Authenticate": challenge}
             raise error from None
 
+    def knows(self, authorization: str | None) -> bool:
+        """Whether `authenticate` can answer without I/O: no token, or one already verified whose key the JWKS
+        cache holds and need not fetch again. (The asyncio front checks those on its event loop, the others in
+        a thread: a first sight, a JWKS refetch, or a verifier of your own, which may do anything.)"""
+        if self.jwks is None:
+            return True
+        if self.verified is None:
+            return False
+        try:
+            token = tokens.bearer_token(authorization)
+        except tokens.TokenError:
+            return True
+        entry = self.verified.entries.get(hashlib.sha256(token.encode()).digest())
+        jwks = self.jwks
+        return entry is not None and entry.kid in jwks.keys and time.monotonic() < jwks.expires_at \
+            and not jwks.fetching
+
     def state(self) -> dict:
         """What the gateway knows of the identity provider (for /_gateway)."""
         jwks = self.jwks
@@ -94,21 +112,25 @@ class EdgeAuth:
                 "verified_tokens": self.verified.state() if self.verified else None}
 
 
-def check_owner(owner_segment: str | None, claims: dict | None) -> None:
+def check_owner(owner_segment: str | None, claims: dict | None, path: str) -> None:
     """A route with owner=True: the resource named after the prefix must be the caller's own (else 403)."""
     if owner_segment is not None and claims is not None and owner_segment != claims["sub"]:
-        raise ApiError(403, f"you may only reach your own resource ({request.path.split('/')[2]}/{claims['sub']})",
+        raise ApiError(403, f"you may only reach your own resource ({path.split('/')[2]}/{claims['sub']})",
                        reason="not_owner")
 
 
-def identity_headers(claims: dict | None) -> dict:
-    """The headers sent on: the allow-listed ones of the client's, X-Forwarded-*, and who is calling."""
-    environ = request.environ
-    headers = {h: environ[key] for h, key in _ENVIRON_KEYS if key in environ}
-    forwarded_for = environ.get("HTTP_X_FORWARDED_FOR")
-    headers["X-Forwarded-For"] = f"{forwarded_for}, {request.remote_addr}" if forwarded_for else request.remote_addr
-    headers["X-Forwarded-Proto"] = request.scheme
-    headers["X-Forwarded-Host"] = request.host
+def sent_headers(environ: dict) -> dict:
+    """The allow-listed headers a client sent, read from a WSGI environ."""
+    return {h: environ[key] for h, key in _ENVIRON_KEYS if key in environ}
+
+
+def identity_headers(claims: dict | None, sent: dict, address: str, scheme: str, host: str,
+                     forwarded_for: str | None = None) -> dict:
+    """The headers sent on: the allow-listed ones of the client's (`sent`), X-Forwarded-*, and who is calling."""
+    headers = dict(sent)
+    headers["X-Forwarded-For"] = f"{forwarded_for}, {address}" if forwarded_for else address
+    headers["X-Forwarded-Proto"] = scheme
+    headers["X-Forwarded-Host"] = host
     if claims is not None:
         user, scopes, client = claims["sub"], claims.get("scope", ""), claims.get("client_id") or ""
         headers["X-User"], headers["X-Scopes"] = user, scopes

@@ -15,6 +15,9 @@ For a request under a route's prefix (`/api/orders/7`), `proxy`:
 
 A service that refuses the connection is a 503, one that does not answer within the gateway's
 `upstream_timeout` a 504; the gateway records that hop itself, as the callee could not.
+
+The gateway's asyncio front (front/plain.py) takes these same steps, with these same functions, on its event
+loop; the view below is how the Flask app takes them (with `front=False`, or for a request the front hands it).
 """
 from __future__ import annotations
 
@@ -31,6 +34,15 @@ RETURNED_HEADERS = ("Content-Type", "Location", "ETag", "Last-Modified", "Cache-
                     "Idempotent-Replayed")  # orders: this answer is the stored one of an earlier request (same key)
 
 
+def failure(kind: str, upstream: str, timeout: float) -> UpstreamError:
+    """A service that could not answer: "refused" (503), "timeout" (504), "broken" (503)."""
+    if kind == "refused":
+        return UpstreamError(upstream, f"{upstream} is unreachable (connection refused)", 503)
+    if kind == "timeout":
+        return UpstreamError(upstream, f"{upstream} did not answer within {timeout:g} s", 504)
+    return UpstreamError(upstream, f"{upstream} is unreachable (connection refused or reset)", 503)
+
+
 def forward(pool: Pool, method: str, base_url: str, target: str, upstream: str, headers: dict, body: bytes | None):
     """One call to a service, like base.call but on the gateway's own pool (upstream.py says why): the ids of
     this hop are added to `headers`, which go on as they are."""
@@ -41,20 +53,19 @@ def forward(pool: Pool, method: str, base_url: str, target: str, upstream: str, 
     try:
         return pool.request(method, base_url, target, headers, body, timeout)
     except ConnectFailed:
-        error = UpstreamError(upstream, f"{upstream} is unreachable (connection refused)", 503)
+        error = failure("refused", upstream, timeout)
     except Timeout:
-        error = UpstreamError(upstream, f"{upstream} did not answer within {timeout:g} s", 504)
+        error = failure("timeout", upstream, timeout)
     except Broken:
-        error = UpstreamError(upstream, f"{upstream} is unreachable (connection refused or reset)", 503)
+        error = failure("broken", upstream, timeout)
     record_failed_call(method, base_url + target, upstream, error, started)
     raise error
 
 
-def proxy(gateway, pool, route: Route):
-    """Forward to the route's service. The path is not Flask's `<path:rest>` (decoded, so `%2F` and `/` look
-    alike) but the segments edge_checks read from the raw request line, each one exactly one segment."""
-    depth = len(route.prefix.strip("/").split("/"))
-    rest = g.segments[depth:]
+def rest_of(route: Route, segments: list[str]) -> tuple[list[str], str | None]:
+    """The segments after the route's prefix, and the owner segment (owner=True routes); 404 for an internal
+    segment (one starting with `_`) or an owner route that names no resource."""
+    rest = segments[len(route.prefix.strip("/").split("/")):]
     internal = next((s for s in rest if s.startswith("_")), None)
     if internal is not None:
         raise ApiError(404, f"'{internal}' names an internal route (a segment starting with '_'): "
@@ -62,22 +73,40 @@ def proxy(gateway, pool, route: Route):
     owner = rest[0] if route.owner and rest else None
     if route.owner and owner is None:
         raise ApiError(404, f"name the resource: {route.prefix}/<your username>")
-    claims, headers = gateway.admit(route.methods, owner)
-    if route.forward_token and claims is not None:  # the service checks the token itself (zero trust)
-        headers["Authorization"] = request.headers["Authorization"]
+    return rest, owner
+
+
+def target_of(route: Route, rest: list[str], query: bytes) -> str:
+    """The upstream target: the route's path and the segments, each encoded again, and the query string."""
     target = paths.upstream_path(route.path, rest)
-    if request.query_string:
-        target += "?" + paths.upstream_query(request.query_string)
-    answer = forward(pool, request.method, gateway.upstreams.pick(route.service), target, route.service, headers,
-                     request.get_data() or None)
-    response = Response(answer.data, status=answer.status)
+    return target + "?" + paths.upstream_query(query) if query else target
+
+
+def returned_headers(route: Route, answer) -> dict:
+    """The allow-listed headers of the service's answer, a Location in its own paths made the public one."""
+    out = {}
     for name in RETURNED_HEADERS:
         value = answer.headers.get(name.lower())
         if value is not None:
-            response.headers[name] = value
-    location = response.headers.get("Location", "")
+            out[name] = value
+    location = out.get("Location", "")
     if location.startswith(route.path):  # the service's own path -> the public one
-        response.headers["Location"] = route.prefix + location[len(route.path):]
+        out["Location"] = route.prefix + location[len(route.path):]
+    return out
+
+
+def proxy(gateway, pool, route: Route):
+    """Forward to the route's service. The path is not Flask's `<path:rest>` (decoded, so `%2F` and `/` look
+    alike) but the segments edge_checks read from the raw request line, each one exactly one segment."""
+    rest, owner = rest_of(route, g.segments)
+    claims, headers = gateway.admit(route.methods, owner)
+    if route.forward_token and claims is not None:  # the service checks the token itself (zero trust)
+        headers["Authorization"] = request.headers["Authorization"]
+    target = target_of(route, rest, request.query_string)
+    answer = forward(pool, request.method, gateway.upstreams.pick(route.service), target, route.service, headers,
+                     request.get_data() or None)
+    response = Response(answer.data, status=answer.status)
+    response.headers.update(returned_headers(route, answer))
     return response
 
 

@@ -25,6 +25,10 @@ A limiter is anything with `allow(redis, key, now) -> (allowed, remaining, retry
 config `rate_limit={"capacity": 200, "refill_per_s": 100}` (the defaults) sets the numbers, `rate_limit=False`
 turns limiting off, and `rate_limiter="file.py:Name"` loads your own (chapter 05's lab). If the limiter
 fails (Redis down, a bug), the request is let through and a warning logged: the limiter *fails open*.
+
+The gateway's asyncio front (front/) runs the same check on its event loop: `check_async` sends the built-in
+bucket's EVALSHA on one asyncio connection (front/redis_async.py); a limiter of your own runs in a thread with
+the client above, as it is.
 """
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ import threading
 import time
 
 import redis as redis_lib
-from flask import g, request
+from flask import g
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
@@ -115,7 +119,15 @@ class TokenBucket:
         self.limit, self.rate = capacity, refill_per_s
 
     def allow(self, redis, key: str, now: float):
-        allowed, tokens, retry = self.script.run(redis, [key], [self.limit, self.rate, now, 1])
+        return self.reading(self.script.run(redis, [key], [self.limit, self.rate, now, 1]))
+
+    async def allow_async(self, redis, key: str, now: float):
+        """The same on an asyncio Redis connection (front/redis_async.py: its `run` is LuaScript.run's twin)."""
+        return self.reading(await redis.run(self.script, [key], [self.limit, self.rate, now, 1]))
+
+    @staticmethod
+    def reading(reply) -> tuple:
+        allowed, tokens, retry = reply
         return bool(allowed), int(float(tokens)), float(retry)
 
 
@@ -171,34 +183,67 @@ class RateLimits:
             store = self.local.store = redis_lib.Redis(connection_pool=self.pool, single_connection_client=True)
         return store
 
-    def check(self, claims: dict | None) -> None:
-        """Take a token from each of the caller's buckets, or raise a 429 (the numbers go in g.rate)."""
+    def check(self, claims: dict | None, address: str):
+        """Take a token from each of the caller's buckets: the numbers of the last one taken (for the RateLimit-*
+        headers: limit, remaining, retry after, refill), or a 429 ApiError that carries them as `.rate`."""
         limiter = self.limiter
         if limiter is None:
-            return
-        keys = caller_keys(claims, request.remote_addr)
-        now = time.time()
-        for key in keys:
+            return None
+        rate, now = None, time.time()
+        for key in caller_keys(claims, address):
             try:
-                allowed, remaining, retry_after = limiter.allow(self.store, f"{self.prefix}{key}", now)
+                answer = limiter.allow(self.store, f"{self.prefix}{key}", now)
             except Exception as exc:  # Redis down, or a limiter's bug: let traffic through, say so in the log
-                log.warning("rate limiter unavailable, request let through: %s: %s", type(exc).__name__, exc)
-                return
-            g.rate = (getattr(limiter, "limit", 0), max(0, int(remaining)), retry_after, getattr(limiter, "rate", None))
-            if not allowed:
-                wait = max(1, math.ceil(retry_after))
-                error = ApiError(429, f"rate limit exceeded for {key.split(':')[0]}: try again in {wait} s",
-                                 retry_after=wait)
-                error.headers = {"Retry-After": str(wait)}
-                raise error
+                return fail_open(exc, rate)
+            rate = self.judge(key, answer)
+        return rate
+
+    async def check_async(self, claims: dict | None, address: str, redis, in_thread):
+        """`check` on an event loop: the built-in bucket on `redis` (an asyncio client), any other limiter by
+        `await in_thread(self.check, claims, address)`."""
+        limiter = self.limiter
+        if limiter is None:
+            return None
+        if type(limiter) is not TokenBucket or redis is None:
+            return await in_thread(self.check, claims, address)
+        rate, now = None, time.time()
+        for key in caller_keys(claims, address):
+            try:
+                answer = await limiter.allow_async(redis, f"{self.prefix}{key}", now)
+            except Exception as exc:
+                return fail_open(exc, rate)
+            rate = self.judge(key, answer)
+        return rate
+
+    def judge(self, key: str, answer: tuple) -> tuple:
+        """The limiter's answer for one bucket: its numbers, or a 429 carrying them."""
+        allowed, remaining, retry_after = answer
+        limiter = self.limiter
+        rate = (getattr(limiter, "limit", 0), max(0, int(remaining)), retry_after, getattr(limiter, "rate", None))
+        if not allowed:
+            wait = max(1, math.ceil(retry_after))
+            error = ApiError(429, f"rate limit exceeded for {key.split(':')[0]}: try again in {wait} s",
+                             retry_after=wait)
+            error.headers, error.rate = {"Retry-After": str(wait)}, rate
+            raise error
+        return rate
+
+
+def fail_open(exc: Exception, rate):
+    log.warning("rate limiter unavailable, request let through: %s: %s", type(exc).__name__, exc)
+    return rate
+
+
+def rate_limit_headers(rate, status: int) -> dict:
+    """RateLimit-Limit/-Remaining/-Reset for an answer, from the numbers `check` gave (None: no headers)."""
+    if not rate:
+        return {}
+    limit, remaining, retry_after, refill = rate
+    reset = retry_after if status == 429 else ((limit - remaining) / refill if refill else 0)
+    return {"RateLimit-Limit": str(int(limit)), "RateLimit-Remaining": str(remaining),
+            "RateLimit-Reset": str(math.ceil(reset))}
 
 
 def add_rate_limit_headers(response) -> None:
-    """RateLimit-Limit/-Remaining/-Reset on the answer of a request that took a token (see check)."""
-    rate = g.get("rate")
-    if rate:
-        limit, remaining, retry_after, refill = rate
-        reset = retry_after if response.status_code == 429 else ((limit - remaining) / refill if refill else 0)
-        response.headers["RateLimit-Limit"] = str(int(limit))
-        response.headers["RateLimit-Remaining"] = str(remaining)
-        response.headers["RateLimit-Reset"] = str(math.ceil(reset))
+    """The headers above on a Flask answer, from the numbers the request's check left in `g.rate`."""
+    response.headers.update(rate_limit_headers(g.get("rate"), response.status_code))

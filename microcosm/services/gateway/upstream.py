@@ -18,6 +18,7 @@ plain socket and the strict parser the balancer uses (services/http1.py) about 0
 """
 from __future__ import annotations
 
+import functools
 import re
 import select
 import socket
@@ -67,19 +68,11 @@ class Pool:
     def __init__(self, keep: int = 16):
         self.keep = keep
         self.idle: dict[tuple, deque] = {}
-        self.places: dict[str, tuple] = {}  # base URL -> ((host, port), path prefix, Host header)
 
     def request(self, method: str, base_url: str, target: str, headers: dict, body: bytes | None,
                 timeout: float) -> Answer:
-        address, prefix, host = self._place(base_url)
-        lines = [f"{method} {prefix}{target} HTTP/1.1", f"Host: {host}"]
-        for name, value in headers.items():
-            if LINE_BREAK.search(name) or LINE_BREAK.search(value):
-                raise ValueError(f"header {name[:40]!r} holds a line break")
-            lines.append(f"{name}: {value}")
-        if body is not None or method in BODY_EXPECTED:
-            lines.append(f"Content-Length: {len(body or b'')}")
-        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+        address, prefix, host = place(base_url)
+        request = encode_request(method, prefix + target, host, headers, body)
         for attempt in (1, 2):
             sock, reused = self._connection(address, timeout)
             try:
@@ -103,16 +96,6 @@ class Pool:
             self._put_back(address, sock) if keep else sock.close()
             return answer
         raise AssertionError("unreachable")
-
-    def _place(self, base_url: str) -> tuple:
-        found = self.places.get(base_url)
-        if found is None:
-            parts = urlsplit(base_url)  # an upstream URL may have a path of its own (http://host:port/prefix)
-            found = ((parts.hostname, parts.port or 80), parts.path.rstrip("/"), parts.netloc)
-            if len(self.places) > 1024:  # base URLs come from config and the registry: few, but bounded anyway
-                self.places.clear()
-            self.places[base_url] = found
-        return found
 
     def _connection(self, address: tuple, timeout: float) -> tuple[socket.socket, bool]:
         idle = self.idle.get(address)
@@ -141,6 +124,25 @@ class Pool:
             idle.append(sock)
         else:
             sock.close()
+
+
+@functools.lru_cache(maxsize=1024)  # base URLs come from config and the registry: few, but bounded anyway
+def place(base_url: str) -> tuple:
+    """A service's base URL -> ((host, port), its path prefix, the Host header)."""
+    parts = urlsplit(base_url)  # an upstream URL may have a path of its own (http://host:port/prefix)
+    return (parts.hostname, parts.port or 80), parts.path.rstrip("/"), parts.netloc
+
+
+def encode_request(method: str, target: str, host: str, headers: dict, body: bytes | None) -> bytes:
+    """The request's bytes: request line, Host, the headers (never one with a line break), the body."""
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
+    for name, value in headers.items():
+        if LINE_BREAK.search(name) or LINE_BREAK.search(value):
+            raise ValueError(f"header {name[:40]!r} holds a line break")
+        lines.append(f"{name}: {value}")
+    if body is not None or method in BODY_EXPECTED:
+        lines.append(f"Content-Length: {len(body or b'')}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
 
 
 def still_idle(sock: socket.socket) -> bool:
