@@ -12,6 +12,9 @@ Then the latency one hop adds at low load: a connection to each target, one requ
 turn (so neither the backends nor the proxies queue, and every target is measured over the same moments),
 direct to a catalog instance vs through nginx vs through ours: p50 and p99, and the difference to direct.
 
+The row `fast_path=False` is today's balancer with its fast path turned off (every request the ordinary aiohttp
+way: balancer/fastpath.py), in the same rounds.
+
 With `--baseline-ref REV`, the balancer as it was at commit REV (bench/baseline.py) runs in the same rounds, so
 the change is measured side by side rather than against a figure from another day.
 
@@ -54,8 +57,11 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
         ours = microcosm.launch("balancer", "bench-balancer", upstream="catalog",
                                 backends=[b.url for b in backends], traffic=False, access_log=False)
         started.append(ours)
+        slow = microcosm.launch("balancer", "bench-balancer-ordinary", upstream="catalog", fast_path=False,
+                                backends=[b.url for b in backends], traffic=False, access_log=False)
+        started.append(slow)
         nginx = Nginx([b.url for b in backends])
-        targets = {"nginx": nginx, "microcosm balancer": ours}
+        targets = {"nginx": nginx, "microcosm balancer": ours, "microcosm balancer, fast_path=False": slow}
         if old_code is not None:
             old = baseline.launch(old_code.__enter__(), "balancer", "bench-balancer-baseline", upstream="catalog",
                                   backends=[b.url for b in backends], traffic=False, access_log=False)

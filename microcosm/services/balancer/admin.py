@@ -136,6 +136,7 @@ class Admin:
         return {"name": self.name, "service": self.service, "strategy": strategy_name(self.strategy),
                 "source": self.source, "backends": [b.as_dict() for b in self.backends],
                 "available": len(self.available()),
+                "fast_path": {"on": self.fast_path, "requests": self.fast_served},
                 "settings": {"timeout_s": self.timeout, "connect_timeout_s": self.connect_timeout,
                              "health_interval_s": self.health_interval, "unhealthy_threshold": self.down_after,
                              "healthy_threshold": self.up_after, "eject_after": self.eject_after,

@@ -82,15 +82,15 @@ class Forwarding:
                 chunked = True
         return "\r\n".join(lines) + "\r\n\r\n", chunked
 
-    async def _forward(self, request, backend: Backend, method, body, can_retry, request_id, hop_id, client=""):
-        """One attempt on `backend`: (response to send, status), or UpstreamFailed."""
+    async def _exchange(self, request, backend: Backend, method, body, can_retry, request_id, hop_id, client=""):
+        """Send the request to `backend` on a pooled connection and read the answer's head: (the connection, at
+        the start of the body; the status; the headers to pass on), or UpstreamFailed."""
         head, chunked = self._forward_headers(request, request.headers, client, request_id, hop_id, backend)
         head = f"{method} {request.raw_path} HTTP/1.1\r\n{head}".encode("utf-8", "surrogateescape")
         try:
             conn = await backend.pool.get(self.connect_timeout)
         except ConnectFailed as exc:  # nothing was sent: always safe to try another backend
             raise UpstreamFailed(502, f"{backend.id} refused the connection ({exc})", True) from None
-        finished = False
         try:
             try:
                 await conn.send(head, body.iter_any() if isinstance(body, StreamReader) else body, chunked)
@@ -103,40 +103,63 @@ class Forwarding:
                 raise UpstreamFailed(502, f"{backend.id} dropped the connection ({exc})", False) from None
             if can_retry and status in (502, 503):
                 raise UpstreamFailed(status, f"{backend.id} answered {status}", True)
-            out_headers = self._response_headers(raw_headers)
-            out_headers["X-Backend"] = backend.id  # which instance answered (for curious cells and tests)
+        except BaseException:
+            conn.close()
+            raise
+        out_headers = self._response_headers(raw_headers)
+        out_headers["X-Backend"] = backend.id  # which instance answered (for curious cells and tests)
+        return conn, status, out_headers
+
+    async def _read_whole(self, conn, backend: Backend) -> bytes:
+        """A small answer's body, read whole (so a backend that breaks off is a clean 502 or 504)."""
+        data = bytearray()
+        try:
+            while piece := await conn.read_chunk(self.timeout):
+                data += piece
+        except Timeout:
+            raise UpstreamFailed(504, f"{backend.id} did not finish its answer within {self.timeout:g} s",
+                                 False) from None
+        except Malformed as exc:
+            raise UpstreamFailed(502, f"{backend.id} sent a malformed answer ({exc})", False) from None
+        except (Broken, OSError) as exc:
+            raise UpstreamFailed(502, f"{backend.id} broke off its answer ({exc})", False) from None
+        return bytes(data)
+
+    async def _pass_on(self, conn, backend: Backend, write) -> bool:
+        """A big (or unknown-size) body through `write`, piece by piece, never whole in memory. False if the
+        backend broke off: the caller then closes the client's connection, so a cut body is never taken for a
+        whole one."""
+        try:
+            while piece := await conn.read_chunk(self.timeout):
+                await write(piece)
+        except (Timeout, Broken, OSError) as exc:
+            self._failed(backend, f"broke off a streamed answer ({type(exc).__name__})")
+            return False
+        return True
+
+    async def _forward(self, request, backend: Backend, method, body, can_retry, request_id, hop_id, client=""):
+        """One attempt on `backend`: (response to send, status), or UpstreamFailed."""
+        conn, status, out_headers = await self._exchange(request, backend, method, body, can_retry, request_id,
+                                                         hop_id, client)
+        finished = False
+        try:
             length = conn.body_length
             if length is not None and length <= SMALL_BODY:
-                data = bytearray()
-                try:
-                    while piece := await conn.read_chunk(self.timeout):
-                        data += piece
-                except Timeout:
-                    raise UpstreamFailed(504, f"{backend.id} did not finish its answer within {self.timeout:g} s",
-                                         False) from None
-                except Malformed as exc:
-                    raise UpstreamFailed(502, f"{backend.id} sent a malformed answer ({exc})", False) from None
-                except (Broken, OSError) as exc:
-                    raise UpstreamFailed(502, f"{backend.id} broke off its answer ({exc})", False) from None
+                data = await self._read_whole(conn, backend)
                 finished = True
                 conn.release()
                 if method == "HEAD" and "Content-Length" in out_headers:
                     response = web.Response(status=status, headers=out_headers)
                     return response, status
-                return web.Response(status=status, body=bytes(data), headers=out_headers), status
-            # a big (or unknown-size) body: stream it through, piece by piece, never whole in memory
+                return web.Response(status=status, body=data, headers=out_headers), status
             out_headers.popall("Content-Length", None)
             response = web.StreamResponse(status=status, headers=out_headers)
             if length is not None:
                 response.content_length = length
             await response.prepare(request)
-            try:
-                while piece := await conn.read_chunk(self.timeout):
-                    await response.write(piece)
-            except (Timeout, Broken, OSError) as exc:
-                self._failed(backend, f"broke off a streamed answer ({type(exc).__name__})")
+            if not await self._pass_on(conn, backend, response.write):
                 if request.transport is not None:
-                    request.transport.close()  # the client must not take a cut body for a whole one
+                    request.transport.close()
                 return response, status
             await response.write_eof()
             finished = True

@@ -56,6 +56,19 @@ class Proxy:
 
     async def proxy(self, request):
         started = time.perf_counter()
+        body, body_kept = None, True
+        if request.body_exists:
+            length = request.content_length
+            if request.method in IDEMPOTENT and length is not None and length <= RETRY_BUFFER:
+                body = await request.read()  # small enough to keep: the request stays retriable
+            else:
+                body, body_kept = request.content, False  # streamed: retriable only until it is sent
+        return await self.balance(request, started, body, body_kept, self._forward, self.error)
+
+    async def balance(self, request, started, body, body_kept, forward, error):
+        """Steps 1-4 for one request: what `forward(request, backend, ...)` or `error(status, message, ...)`
+        gives to send back. The ordinary way passes `_forward` and `error` (aiohttp's response objects); the fast
+        path (fastpath.py) passes its own two, which give the same answer as bytes."""
         in_headers = request.headers
         request_id = request_id_from(in_headers.get(REQUEST_ID))
         hop_id = new_hop_id()
@@ -63,13 +76,6 @@ class Proxy:
         info = RequestInfo(request.method, request.path, request.query, in_headers, client)
         method = request.method
         idempotent = method in IDEMPOTENT
-        body, body_kept = None, True
-        if request.body_exists:
-            length = request.content_length
-            if idempotent and length is not None and length <= RETRY_BUFFER:
-                body = await request.read()  # small enough to keep: the request stays retriable
-            else:
-                body, body_kept = request.content, False  # streamed: retriable only until it is sent
         tried: list[Backend] = []
         response = None
         status = 503
@@ -83,13 +89,12 @@ class Proxy:
                 backend = self.strategy.pick(candidates, info)
             except Exception as exc:  # the strategy's bug: say so, do not hide it
                 log.exception("%s: strategy failed", self.name)
-                response = self.error(500, f"the balancing strategy failed: {type(exc).__name__}: {exc}",
-                                      request_id)
+                response = error(500, f"the balancing strategy failed: {type(exc).__name__}: {exc}", request_id)
                 status, error_text = 500, "strategy failed"
                 break
             if backend not in candidates:
-                response = self.error(500, f"the balancing strategy returned {backend!r}, "
-                                           "which is not one of the backends it was given", request_id)
+                response = error(500, f"the balancing strategy returned {backend!r}, "
+                                      "which is not one of the backends it was given", request_id)
                 status, error_text = 500, "strategy returned a stranger"
                 break
             tried.append(backend)
@@ -97,8 +102,8 @@ class Proxy:
             backend.in_flight += 1
             attempt_started = time.perf_counter()
             try:
-                response, status = await self._forward(request, backend, method, body, can_retry, request_id,
-                                                       hop_id, client)
+                response, status = await forward(request, backend, method, body, can_retry, request_id, hop_id,
+                                                 client)
                 if status in (502, 503, 504):
                     self._failed(backend, f"answered {status}")
                 else:
@@ -117,15 +122,15 @@ class Proxy:
         if response is None:
             if last is not None and not last.retriable:
                 status, error_text = last.status, last.message
-                response = self.error(last.status, f"{self.service or 'backend'}: {last.message}", request_id)
+                response = error(last.status, f"{self.service or 'backend'}: {last.message}", request_id)
             else:
                 status = 503  # none up, or every one tried refused the connection
                 known = len(self.backends)
                 error_text = (f"no {self.service or 'backend'} instance is available "
                               f"({known} known, {len(self.available())} up"
                               + (f"; {len(tried)} tried: {last.message})" if last else ")"))
-                response = self.error(503, error_text, request_id,
-                                      headers={"Retry-After": str(max(1, round(self.health_interval)))})
+                response = error(503, error_text, request_id,
+                                 headers={"Retry-After": str(max(1, round(self.health_interval)))})
         ms = (time.perf_counter() - started) * 1000
         self.metrics.record(f"{method} (proxied)", status, ms)
         if self.hops is not None:

@@ -1,7 +1,8 @@
 """The balancer put together: its settings, its list of backends, and the process that runs it.
 
 `Balancer` is made of the parts in the other modules, each mixed in as one class: `Proxy` (proxy.py, the
-request loop), `Forwarding` (forward.py, one attempt on one backend), `HealthChecks` (health.py, which
+request loop), `Forwarding` (forward.py, one attempt on one backend), `FastPath` (fastpath.py, the same for a
+plain request read straight from the connection's bytes), `HealthChecks` (health.py, which
 backends may take traffic) and `Admin` (admin.py, its own routes). This module holds what they share: the
 settings read from the launch config, the backends (a fixed list, or the registry's, kept up to date by a
 discovery cache), and starting and stopping. `serve(sock, config)` is what `python -m microcosm.serve
@@ -16,8 +17,9 @@ import socket
 
 from ..base import Metrics
 from ..redaction import redact_access_log
-from .admin import Admin, JSONErrorServer
+from .admin import Admin
 from .backends import Backend, parse_backends
+from .fastpath import BalancerServer, FastPath
 from .forward import Forwarding
 from .health import HealthChecks
 from .proxy import Proxy
@@ -26,7 +28,7 @@ from .strategies import make_strategy
 log = logging.getLogger("microcosm.balancer")
 
 
-class Balancer(Proxy, Forwarding, HealthChecks, Admin):
+class Balancer(Proxy, Forwarding, FastPath, HealthChecks, Admin):
     def __init__(self, config: dict):
         self.config = config
         self.name = str(config.get("name", "balancer"))
@@ -45,6 +47,8 @@ class Balancer(Proxy, Forwarding, HealthChecks, Admin):
         self.eject_after = int(config.get("eject_after", 3))  # failed requests in a row -> ejected
         self.eject_for = float(config.get("eject_for", 5.0))  # seconds before an ejected backend gets traffic
         self.access_log = bool(config.get("access_log", True))
+        self.fast_path = bool(config.get("fast_path", True))  # plain GET/HEAD proxied from the bytes (fastpath.py)
+        self.fast_served = 0  # requests the fast path answered
         redact_access_log()  # ?password=... on its way to identity is not written to the log in clear
         # callers whose X-Forwarded-Proto/-Host are believed (a CDN or proxy in front); anyone else's are replaced
         self.trusted_proxies = frozenset(config.get("trusted_proxies") or ())
@@ -108,7 +112,8 @@ class Balancer(Proxy, Forwarding, HealthChecks, Admin):
             self.discovery.wait_for(bool, timeout=float(self.config.get("discovery_wait", 1.0)))
             self._from_registry(self.discovery.instances())
         self.health_task = asyncio.get_running_loop().create_task(self.health_loop())
-        server = JSONErrorServer(self.handle, access_log=None, handler_cancellation=False)
+        server = BalancerServer(self.handle, self, fast=self.fast_path, access_log=None, handler_cancellation=False)
+        self.fast_path = server.fast  # (False when this aiohttp lacks what the fast path uses)
         self.server = await asyncio.get_running_loop().create_server(server, sock=sock, backlog=1024)
 
     async def close(self) -> None:
