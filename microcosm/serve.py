@@ -145,6 +145,12 @@ def main(argv=None) -> None:
         module.serve(sock, config)
         return
     app = load_app(module, config)
+    front = getattr(module, "serve_front", None) if args.server == "waitress" and config.get("front", True) else None
+    if callable(front):  # the gateway: an asyncio front answers its plain routes, the app the rest (in threads)
+        print(f"{name}: serving {args.service} on {where} with its asyncio front, the app in {args.threads} threads",
+              flush=True)
+        front(app, sock, config, args.threads)
+        return
     print(f"{name}: serving {args.service} on {where} with {args.server}", flush=True)
     if args.server == "waitress":
         serve_waitress(app, sock, args.threads, app.config.get("MAX_CONTENT_LENGTH") or 1 << 20)

@@ -45,6 +45,7 @@ Where each part lives, one idea a module:
     cors.py          which web pages may call from a browser: preflights, Access-Control-* headers
     openapi.py       the public API's OpenAPI document, generated from the routing table
     app.py           create_app(config): the parts put together, and the order a request meets them
+    front/           the port served by an asyncio front: plain routes on its event loop, the rest by the app
 """
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ _WHERE = {  # name -> the module that defines it: imported on first use (PEP 562
     "openapi_document": "openapi", "RETURNED_HEADERS": "proxy", "TOKEN_BUCKET_LUA": "rate_limit",
     "RateLimits": "rate_limit", "TokenBucket": "rate_limit", "caller_keys": "rate_limit", "load_limiter": "rate_limit",
     "DEFAULT_ROUTES": "routing", "ID_MAX": "routing", "PUBLIC": "routing", "Route": "routing", "Upstreams": "routing",
-    "routes_from_config": "routing",
+    "routes_from_config": "routing", "serve_front": "front",
 }
 
 

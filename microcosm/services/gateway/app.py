@@ -72,6 +72,7 @@ def create_app(config: dict):
     upstreams = Upstreams(config, {r.service for r in routes} | {"catalog", "stock"})
     gateway = Gateway(routes, upstreams, auth, limits)
     app.extensions["gateway"] = {"routes": routes, "upstreams": upstreams, "jwks": auth.jwks, "limiter": limits.limiter}
+    app.extensions["gateway.parts"] = gateway  # what the asyncio front (front/) answers plain routes with
 
     app.register_blueprint(proxy.routes(gateway))
     app.register_blueprint(translation.routes(gateway))
