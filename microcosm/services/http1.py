@@ -39,7 +39,6 @@ _QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
 _EXTENSION = rb"[ \t]*;[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?"
 _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]+)(?:" + _EXTENSION + rb")*")
 _FIELD_LINES = re.compile(rb"(?:" + _TOKEN + rb":[^\x00-\x08\x0a-\x1f\x7f]*\r\n)*")  # any number, each well-formed
-_FIELD_PARTS = re.compile(r"([^:\r\n]+):[ \t]*(.*?)[ \t]*\r\n")  # (name, value) of each line _FIELD_LINES passed
 _FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
@@ -63,7 +62,10 @@ class Head:
 
     def values(self, name: str) -> list[str]:
         """Every value of one of the framing headers (lower-case name), comma-separated lists split up."""
-        return [item.strip() for value in self.framing_fields.get(name, ()) for item in value.split(",")]
+        found = self.framing_fields.get(name)
+        if not found:
+            return []
+        return [item.strip() for value in found for item in value.split(",")]
 
 
 def line_at(buf, pos: int, limit: int) -> tuple[bytes, int] | None:
@@ -110,10 +112,21 @@ def parse_head(buf) -> tuple[Head, int] | None:
         _refuse_fields(block[first + 2:])
     if len(block) > MAX_LINE and max(map(len, block.split(b"\r\n"))) > MAX_LINE:  # a short head has no long line
         raise ProtocolError(f"a line longer than {MAX_LINE} bytes")
-    headers = _FIELD_PARTS.findall(block.decode("latin-1"), first + 2)  # every line is well-formed: split them
+    headers = split_fields(block[first + 2:-2].decode("latin-1"))  # every line is well-formed: split them
     if len(headers) > MAX_FIELDS:
         raise ProtocolError(f"more than {MAX_FIELDS} header lines")
     return Head(int(status[1]), int(status[2]), headers), end + 4
+
+
+def split_fields(lines: str) -> list[tuple[str, str]]:
+    """(name, value) of each of the CRLF-separated header lines that _FIELD_LINES passed (value without the
+    whitespace around it). Plain str methods: a regex with a lazy value group cost twice as much."""
+    fields = []
+    if lines:
+        for line in lines.split("\r\n"):
+            name, _, value = line.partition(":")
+            fields.append((name, value.strip(" \t")))
+    return fields
 
 
 def _check_unfinished(buf) -> None:
