@@ -1,0 +1,277 @@
+"""The gateway's asyncio front (gateway/front/) answers as the Flask app under waitress does (issue 12).
+
+Two gateways in front of the same services: one served by its front (the default), one with `front=False`
+(waitress alone). The same requests get the same status, the same JSON (apart from request ids) and the same
+allow-listed headers from both; malformed input at the front is a 4xx in JSON; what the front answers itself is
+still counted in /metrics and recorded as a hop; chaos set on the gateway still applies; a Redis that dies lets
+requests through and the limit is exact again once it is back.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import PATH_ECHO, PATH_ECHO_ROUTES
+
+LOCATED = str(Path(__file__).parent / "services" / "located.py")
+ROUTES = PATH_ECHO_ROUTES + [{"prefix": "/api/loc", "service": "located", "path": "/loc",
+                              "methods": {"GET": None, "POST": None}}]
+from identity_helpers import ADMIN, CHEAP_ARGON2, user_token
+from raw_http import raw_request
+from microcosm.runtime.infra import RedisServer
+from microcosm.traffic.hops import newest_hops
+
+# headers whose value must be the same from both (the others: dates, ids, the server's name, lengths of ids)
+COMPARED = ("Content-Type", "Location", "ETag", "Cache-Control", "Retry-After", "WWW-Authenticate", "Allow",
+            "RateLimit-Limit", "Idempotent-Replayed", "Access-Control-Allow-Origin")
+IDS = ("request_id", "X-Request-Id", "X-Request-ID", "X-Parent-Hop", "X-Identity-Proof",
+       "X-Forwarded-Host", "X-Caller-Instance")  # (the last two: each gateway's own address and name)
+
+
+@pytest.fixture(scope="module")
+def pair(launch_for_module, tmp_path_factory):
+    """(front, waitress-only) gateways over the same services, and alice's and bob's Authorization headers."""
+    tag, root = uuid.uuid4().hex[:8], tmp_path_factory.mktemp("front")
+
+    def start(service, name, **config):
+        return launch_for_module(service, f"front-{name}-{tag}", traffic=False, **config)
+
+    identity = start("identity", "identity", data_dir=str(root / "identity"), admin_secret=ADMIN, argon2=CHEAP_ARGON2)
+    catalog = start("catalog", "catalog", data_dir=str(root / "catalog"))
+    orders = start("orders", "orders", catalog_url=catalog.url, data_dir=str(root / "orders"))
+    stock = start("legacy_stock", "stock", data_dir=str(root / "stock"))
+    echo = start(PATH_ECHO, "echo")
+    located = start(LOCATED, "located")
+    common = dict(identity_url=identity.url, routes=ROUTES, cors_origins=["http://shop.example"],
+                  rate_limit={"capacity": 1000, "refill_per_s": 1},
+                  upstreams={"catalog": catalog.url, "orders": orders.url, "stock": stock.url, "path_echo": echo.url,
+                             "prefixed_echo": f"{echo.url}/behind", "located": located.url, "carts": "http://127.0.0.1:9"})
+    front = start("gateway", "gw-front", rate_limit_prefix=f"front-{tag}:a:", **common)
+    plain = start("gateway", "gw-waitress", front=False, rate_limit_prefix=f"front-{tag}:b:", **common)
+    assert "asyncio front" in front.logs(50) and "with waitress" in plain.logs(50)
+    alice = {"Authorization": f"Bearer {user_token(identity, 'alice')}"}
+    bob = {"Authorization": f"Bearer {user_token(identity, 'bob')}"}
+    return front, plain, alice, bob
+
+
+def same_answer(answer):
+    """What must be equal: status, JSON (or text) without request ids, the compared headers."""
+    try:
+        body = answer.json()
+    except ValueError:
+        body = answer.text
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k not in IDS}
+        if isinstance(body.get("headers"), dict):  # the echo's view of what reached it
+            body["headers"] = {k: v for k, v in body["headers"].items() if k not in IDS}
+    headers = {h: answer.headers.get(h) for h in COMPARED}
+    if headers["Allow"]:  # werkzeug lists a rule's methods from a set: the order differs between processes
+        headers["Allow"] = sorted(headers["Allow"].split(", "))
+    return answer.status_code, body, headers
+
+
+# name: (method, path, whose token, extra headers, body)
+TABLE = {
+    "a product (public)": ("GET", "/api/products/1", None, {}, None),
+    "the product list": ("GET", "/api/products", None, {}, None),
+    "HEAD of a product": ("HEAD", "/api/products/1", None, {}, None),
+    "a product that is not there": ("GET", "/api/products/999999", None, {}, None),
+    "an internal segment": ("GET", "/api/products/_chaos", None, {}, None),
+    "an encoded slash": ("GET", "/api/echo/a%2Fb", None, {}, None),
+    "a dot segment": ("GET", "/api/echo/%2e%2e/x", None, {}, None),
+    "a double slash": ("GET", "/api/echo//x", None, {}, None),
+    "a secret in the query": ("GET", "/api/echo/x?access_token=abc", None, {}, None),
+    "a method the route has not": ("DELETE", "/api/products/1", None, {}, None),
+    "PATCH": ("PATCH", "/api/echo/x", "alice", {}, b"{}"),
+    "no token": ("GET", "/api/orders", None, {}, None),
+    "a bad token": ("GET", "/api/orders", None, {"Authorization": "Bearer a.b.c"}, None),
+    "not a bearer token": ("GET", "/api/orders", None, {"Authorization": "Basic YWxpY2U6cHc="}, None),
+    "a good token": ("GET", "/api/echo/x/y?q=a%20b&r=1", "alice", {"Accept-Language": "de"}, None),
+    "a made-up identity": ("GET", "/api/echo/x", "alice", {"X-User": "root", "X-Scopes": "admin"}, None),
+    "someone else's resource": ("GET", "/api/mine/bob", "alice", {}, None),
+    "one's own resource": ("GET", "/api/mine/alice/things", "alice", {}, None),
+    "no resource named": ("GET", "/api/mine", "alice", {}, None),
+    "a POST with a body": ("POST", "/api/echo/x", "alice", {"Content-Type": "application/json"}, b'{"a": 1}'),
+    "a PUT": ("PUT", "/api/echo/x", "alice", {"Content-Type": "text/plain"}, b"hello"),
+    "an upstream with a path": ("GET", "/api/prefixed/x", None, {}, None),
+    "a Location made public": ("POST", "/api/loc/x", None, {}, b"a body"),
+    "only allow-listed headers back": ("GET", "/api/loc/y", None, {}, None),
+    "a service that refuses": ("GET", "/api/carts/alice", "alice", {}, None),
+    "no route": ("GET", "/nope", None, {}, None),
+    "the composition": ("GET", "/api/product-page/1", None, {}, None),
+    "the translation": ("GET", "/api/stock/1", None, {}, None),
+    "a CORS request": ("GET", "/api/products/1", None, {"Origin": "http://shop.example"}, None),
+    "a preflight": ("OPTIONS", "/api/products/1", None, {"Origin": "http://shop.example",
+                                                          "Access-Control-Request-Method": "GET"}, None),
+    "headers too large": ("GET", "/api/products/1", None, {"X-Padding": "y" * 9000}, None),
+    "a body over the limit": ("POST", "/api/echo/x", "alice", {"Content-Type": "text/plain"}, b"x" * 70_000),
+}
+
+
+@pytest.mark.parametrize("name", list(TABLE))
+def test_the_front_answers_as_waitress_does(pair, name):
+    front, plain, alice, bob = pair
+    method, path, who, headers, body = TABLE[name]
+    headers = {**({"alice": alice, "bob": bob}.get(who) or {}), **headers}
+    answers = [requests.request(method, g.url + path, headers=headers, data=body, timeout=10) for g in (front, plain)]
+    if name == "a body over the limit":  # waitress refuses it itself, in words of its own
+        assert [a.status_code for a in answers] == [413, 413]
+        assert answers[0].json()["error"] == answers[1].json()["error"] == "request_entity_too_large"
+        return
+    assert same_answer(answers[0]) == same_answer(answers[1])
+    if name == "a Location made public":
+        assert answers[0].headers["Location"] == "/api/loc/x/1" and answers[0].text == "a body"
+    if name == "only allow-listed headers back":
+        assert answers[0].headers["ETag"] == '"v1"' and answers[0].headers["Cache-Control"] == "no-store"
+        assert all(h not in a.headers for a in answers for h in ("Set-Cookie", "X-Internal"))
+    assert answers[0].headers.get("X-Request-ID")
+    if answers[0].status_code >= 400 and method != "HEAD":
+        assert answers[0].headers["Content-Type"].startswith("application/json")
+
+
+MALFORMED = {  # name: (method, target, header lines, body)
+    "a bad request line": ("GET", "/api/products/1 extra", [], b""),
+    "a 20 KB header": ("GET", "/api/products/1", ["X-Big: " + "z" * 20_000], b""),
+    "dot segments": ("GET", "/api/products/../orders", [], b""),
+    "an encoded dot segment": ("GET", "/api/products/%2E%2E/orders", [], b""),
+    "%2F": ("GET", "/api/products/1%2F2", [], b""),
+    "a body over the limit": ("POST", "/api/echo/x", ["Content-Type: text/plain"], b"x" * 70_000),
+    "a chunked body over the limit": ("POST", "/api/echo/x", ["Transfer-Encoding: chunked"],
+                                      b"11170\r\n" + b"x" * 70_000 + b"\r\n0\r\n\r\n"),
+    "an odd method": ("FROB", "/api/products/1", [], b""),
+    "a bad token": ("GET", "/api/orders", ["Authorization: Bearer \xff\xfe.e30.x"], b""),
+    "a bad Content-Length": ("POST", "/api/echo/x", ["Content-Length: 12abc"], b"{}"),
+    "two Content-Lengths": ("POST", "/api/echo/x", ["Content-Length: 2", "Content-Length: 3"], b"{}"),
+    "a header without a colon": ("GET", "/api/products/1", ["NoColonHere"], b""),
+    "a target that is not a path": ("GET", "*", [], b""),
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_malformed_input_at_the_front_is_a_4xx_in_json(pair, name):
+    front = pair[0]
+    method, target, lines, body = MALFORMED[name]
+    status, headers, answer = raw_request(front.url, method, target, None, body, extra_lines=lines,
+                                          content_length=not any("Length" in x or "Transfer" in x for x in lines))
+    assert 400 <= status < 500, (status, answer)
+    assert headers["Content-Type"].startswith("application/json") and answer["status"] == status, answer
+    assert front.get("/health").status_code == 200  # and it is still there
+
+
+def test_front_answered_requests_are_counted_and_recorded_as_hops(launch, redis_server):
+    catalog = launch("catalog", f"front-hops-catalog-{uuid.uuid4().hex[:6]}")
+    gateway = launch("gateway", f"front-hops-gw-{uuid.uuid4().hex[:6]}", upstreams={"catalog": catalog.url},
+                     rate_limit=False)
+    ids = [uuid.uuid4().hex for _ in range(5)]
+    for rid in ids:
+        assert gateway.get("/api/products/1", headers={"X-Request-ID": rid}).status_code == 200
+    failed = uuid.uuid4().hex
+    assert gateway.get("/api/products/_x", headers={"X-Request-ID": failed}).status_code == 404
+    routes = gateway.get("/metrics").json()["routes"]
+    assert routes["GET /api/products/<path:rest>"]["count"] == 6
+    assert routes["GET /api/products/<path:rest>"]["statuses"] == {"200": 5, "404": 1}
+    client = redis_server.client()
+    deadline, hops = time.time() + 5, []
+    while time.time() < deadline:
+        hops = [h for h in newest_hops(client, 2000) if h["request_id"] in ids + [failed]]
+        if len([h for h in hops if h["callee"] == "gateway"]) == 6 and len(hops) == 11:
+            break
+        time.sleep(0.1)
+    into_gateway = {h["request_id"]: h for h in hops if h["callee"] == "gateway"}
+    into_catalog = {h["request_id"]: h for h in hops if h["callee"] == "catalog"}
+    assert set(into_gateway) == set(ids) | {failed} and set(into_catalog) == set(ids)
+    for rid in ids:  # client -> gateway -> catalog: a tree
+        assert into_gateway[rid]["caller"] == "client" and into_gateway[rid]["path"] == "/api/products/1"
+        assert into_catalog[rid]["parent"] == into_gateway[rid]["hop"] and into_catalog[rid]["caller"] == "gateway"
+    assert into_gateway[failed]["status"] == 404
+    assert "GET /api/products/1 -> 200" in gateway.logs(50)  # the access log line
+
+
+def test_a_service_that_cannot_answer_is_a_503_and_its_hop_is_recorded(launch, redis_server):
+    gateway = launch("gateway", f"front-dead-gw-{uuid.uuid4().hex[:6]}", rate_limit=False,
+                     upstreams={"catalog": "http://127.0.0.1:9"})
+    rid = uuid.uuid4().hex
+    answer = gateway.get("/api/products/1", headers={"X-Request-ID": rid})
+    assert answer.status_code == 503 and answer.json()["upstream"] == "catalog"
+    assert answer.json()["request_id"] == rid
+    client, deadline, hops = redis_server.client(), time.time() + 5, []
+    while time.time() < deadline and len(hops) < 2:
+        hops = [h for h in newest_hops(client, 2000) if h["request_id"] == rid]
+        time.sleep(0.1)
+    failed = next(h for h in hops if h["callee"] == "catalog")
+    assert failed["caller"] == "gateway" and failed["status"] == 503 and "unreachable" in failed["error"]
+
+
+def test_chaos_set_on_the_gateway_still_applies_to_plain_routes(launch):
+    catalog = launch("catalog", f"front-chaos-catalog-{uuid.uuid4().hex[:6]}")
+    gateway = launch("gateway", f"front-chaos-gw-{uuid.uuid4().hex[:6]}", upstreams={"catalog": catalog.url},
+                     rate_limit=False, traffic=False)
+    assert gateway.put("/_chaos", json={"fail_next": 2}).status_code == 200  # the handle sends the launch secret
+    answers = [requests.get(f"{gateway.url}/api/products/1", timeout=5) for _ in range(3)]
+    assert [a.status_code for a in answers] == [503, 503, 200]
+    assert answers[0].json()["message"] == "failure injected by /_chaos"
+    assert gateway.put("/_chaos", json={"delay_ms": 300}).status_code == 200
+    started = time.monotonic()
+    assert requests.get(f"{gateway.url}/api/products/1", timeout=5).status_code == 200
+    waited = time.monotonic() - started
+    gateway.delete("/_chaos")
+    assert waited >= 0.3  # the delay was applied (a lower bound: never a wall-clock ceiling)
+
+
+def test_redis_killed_lets_requests_through_and_the_limit_is_exact_once_it_is_back(launch):
+    server = RedisServer(name=f"front-rl-{uuid.uuid4().hex[:6]}", aof=False).start()
+    try:
+        catalog = launch("catalog", f"front-rl-catalog-{uuid.uuid4().hex[:6]}")
+        gateway = launch("gateway", f"front-rl-gw-{uuid.uuid4().hex[:6]}", upstreams={"catalog": catalog.url},
+                         redis_url=server.url, rate_limit={"capacity": 4, "refill_per_s": 0.001}, traffic=False)
+
+        def statuses(n):
+            return [requests.get(f"{gateway.url}/api/products/1", timeout=10).status_code for _ in range(n)]
+
+        assert statuses(6) == [200] * 4 + [429] * 2
+        server.kill()
+        down = [requests.get(f"{gateway.url}/api/products/1", timeout=10) for _ in range(6)]
+        assert [a.status_code for a in down] == [200] * 6  # fails open
+        assert all("RateLimit-Remaining" not in a.headers for a in down)
+        server.start()  # the same port, empty (no AOF): the script is unknown to it (NOSCRIPT), the bucket full
+        assert statuses(6) == [200] * 4 + [429] * 2
+    finally:
+        server.stop()
+        server.forget()
+
+
+def test_a_sigkilled_gateway_leaves_no_process_behind(launch):
+    gateway = launch("gateway", f"front-kill-gw-{uuid.uuid4().hex[:6]}", rate_limit=False, traffic=False,
+                     upstreams={"catalog": "http://127.0.0.1:9"})
+    pid = gateway.pid
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + 5
+    while time.time() < deadline and os.path.exists(f"/proc/{pid}") and \
+            open(f"/proc/{pid}/stat").read().split()[2] != "Z":
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    children = [p for p in os.listdir("/proc") if p.isdigit() and os.path.exists(f"/proc/{p}/stat")
+                and _parent(p) == pid]
+    assert children == []  # the front's threads went with it; it started no process of its own
+
+
+def _parent(pid: str) -> int | None:
+    try:
+        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def test_the_front_and_waitress_give_the_same_openapi(pair):
+    front, plain = pair[0], pair[1]
+    documents = [g.get("/openapi.json").json() for g in (front, plain)]
+    for document in documents:
+        document.pop("servers")  # each gateway's own address
+    assert json.dumps(documents[0], sort_keys=True) == json.dumps(documents[1], sort_keys=True)
