@@ -9,6 +9,7 @@ Targets, side by side in interleaved rounds (GET one product from catalog):
   gateway: routing only  GET /api/products/1, public route, rate limit off
   + token check          the same route needing a token (RS256 verify against the cached JWKS)
   + rate limit           and a token bucket per user in Redis (one Lua script per request; never trips)
+  + rate limit (front=False)  the last one served by waitress alone, without the gateway's asyncio front
   + rate limit (REV)     with --baseline-ref: the last one, run from the code of commit REV (bench/baseline.py)
 
 Every gateway is its own process; all gateway threads are pinned to one core and catalog's to the other
@@ -74,6 +75,8 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
         tokened = start("gateway", "bench-gw-token", rate_limit=False, routes=TOKEN_ROUTE, **common)
         limited = start("gateway", "bench-gw-limited", routes=TOKEN_ROUTE,
                         rate_limit={"capacity": 1e12, "refill_per_s": 1e12}, **common)
+        unfronted = start("gateway", "bench-gw-waitress", routes=TOKEN_ROUTE, front=False,
+                          rate_limit={"capacity": 1e12, "refill_per_s": 1e12}, **common)
         old = None
         if old_code is not None:
             old = start("gateway", "bench-gw-baseline", code=old_code.__enter__(), routes=TOKEN_ROUTE,
@@ -82,7 +85,7 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
         auth = {"Authorization": f"Bearer {token}"}
         if len(cores) > 1:
             pin(catalog.pid, cores[0])
-            for g in (identity, routing, tokened, limited, floor, floor_base, old):
+            for g in (identity, routing, tokened, limited, unfronted, floor, floor_base, old):
                 if g is not None:
                     pin(g.pid, cores[1])
         targets = {  # name: (process measured, url, path, headers)
@@ -92,6 +95,7 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
             "gateway: routing only": (routing, routing.url, "/api/products/1", {}),
             "gateway: + token check": (tokened, tokened.url, "/api/products/1", auth),
             "gateway: + rate limit": (limited, limited.url, "/api/products/1", auth),
+            "gateway: + rate limit (front=False)": (unfronted, unfronted.url, "/api/products/1", auth),
         }
         if old is not None:
             targets[f"gateway: + rate limit ({baseline.label(baseline_ref)})"] = (old, old.url, "/api/products/1", auth)

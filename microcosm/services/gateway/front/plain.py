@@ -37,7 +37,7 @@ _FORWARDED = [(name, name.lower()) for name in FORWARDED_HEADERS]
 class Plain:
     """The plain-route half of the `Front` (server.py), which sets what it uses: `gateway`, `adapter`,
     `endpoints`, `max_header_bytes`, `max_body`, `redis`, `forwarder`, `server`, `name`, `instance`,
-    `in_thread`, `error`, `account`, `record_failed`."""
+    `in_thread`, `in_request`, `error`, `account`, `record_failed`."""
 
     def plain_route(self, request, target: str, query: bytes, fields: dict):
         """(route, rule, segments) when the front may answer this request itself, else None (the bridge's).
@@ -84,7 +84,8 @@ class Plain:
             if gateway.auth.knows(authorization):
                 claims = gateway.auth.authenticate(scopes, authorization, where)
             else:
-                claims = await self.in_thread(gateway.auth.authenticate, scopes, authorization, where)
+                claims = await self.in_thread(self.in_request, request_id, hop, gateway.auth.authenticate, scopes,
+                                              authorization, where)  # in a request: a JWKS fetch names its caller
         check_owner(owner, claims, path)
         address = request.remote or ""
         rate = await gateway.limits.check_async(claims, address, self.redis, self.in_thread)

@@ -20,6 +20,7 @@ from functools import partial
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from flask import g
 
 from ...balancer.admin import JSONErrorServer
 from ...balancer.proxy import new_hop_id
@@ -62,6 +63,13 @@ class Front(Plain):
 
     async def in_thread(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args))
+
+    def in_request(self, request_id: str, hop: str, fn, *args):
+        """Run `fn` (in a thread) inside a Flask request of the app carrying this request's ids, so what it calls
+        sees them as in a view: tokens.keys names the gateway, and this hop, when it fetches the JWKS."""
+        with self.app.test_request_context():
+            g.request_id, g.hop = request_id, hop
+            return fn(*args)
 
     async def handle(self, request) -> web.StreamResponse:
         target = request.raw_path.encode("utf-8", "surrogateescape").decode("latin-1")  # the bytes, as waitress has them
