@@ -115,12 +115,24 @@ TABLE = {
 }
 
 
+ON_THE_LOOP = {"a product (public)", "the product list", "HEAD of a product", "a product that is not there",
+               "an internal segment", "no token", "a bad token", "not a bearer token", "a good token",
+               "a made-up identity", "someone else's resource", "one's own resource", "no resource named",
+               "a POST with a body", "a PUT", "an upstream with a path", "a Location made public",
+               "only allow-listed headers back", "a service that refuses"}
+
+
 @pytest.mark.parametrize("name", list(TABLE))
 def test_the_front_answers_as_waitress_does(pair, name):
     front, plain, alice, bob = pair
     method, path, who, headers, body = TABLE[name]
     headers = {**({"alice": alice, "bob": bob}.get(who) or {}), **headers}
+    before = front.get("/_gateway").json()["front"]
     answers = [requests.request(method, g.url + path, headers=headers, data=body, timeout=10) for g in (front, plain)]
+    after = front.get("/_gateway").json()["front"]
+    assert plain.get("/_gateway").json()["front"] is None  # waitress alone
+    on_the_loop = after["on_the_loop"] - before["on_the_loop"]
+    assert on_the_loop == (name in ON_THE_LOOP), (name, after, before)  # the front's own answer, or the app's
     if name == "a body over the limit":  # waitress refuses it itself, in words of its own
         assert [a.status_code for a in answers] == [413, 413]
         assert answers[0].json()["error"] == answers[1].json()["error"] == "request_entity_too_large"

@@ -19,7 +19,7 @@ service takes (`upstream_timeout`, ...).
 """
 from __future__ import annotations
 
-from flask import Blueprint, g, request
+from flask import Blueprint, current_app, g, request
 
 from ..base import ApiError, create_service, error_response, require_admin
 from . import bff, composition, edge, openapi, proxy, translation
@@ -109,6 +109,7 @@ def status_route(gateway: Gateway, cors: Cors) -> Blueprint:
             "rate_limiter": type(gateway.limits.limiter).__name__ if gateway.limits.limiter is not None else None,
             "cors_origins": cors.state()["origins"],
             "cors": cors.state(),
+            "front": current_app.extensions.get("gateway.front"),  # requests answered on its loop / by this app
         }
 
     return bp

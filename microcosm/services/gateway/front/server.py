@@ -60,6 +60,8 @@ class Front(Plain):
         limiter = gateway.limits.limiter
         self.redis = AsyncRedis(config["redis_url"]) if type(limiter) is TokenBucket else None
         self.forwarder = Forwarder(float(app.config["UPSTREAM_TIMEOUT"]))
+        self.counts = {"on_the_loop": 0, "through_the_app": 0}  # /_gateway shows them (app.py's status)
+        app.extensions["gateway.front"] = self.counts
 
     async def in_thread(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args))
@@ -79,11 +81,13 @@ class Front(Plain):
             query = target.partition("?")[2].partition("#")[0].encode("latin-1")
             found = self.plain_route(request, target, query, fields) if "origin" not in fields else None
             if found is not None:
+                self.counts["on_the_loop"] += 1
                 try:
                     return await self.plain(request, *found, query, fields)
                 except Exception:  # a bug of ours: a 500 that says so, the details in the log (as base.py does)
                     log.error("unhandled error on %s %s\n%s", request.method, request.path, traceback.format_exc())
                     return self.error(500, "internal error: the service logged the details")
+        self.counts["through_the_app"] += 1
         return await self.bridge(request, target)
 
     async def bridge(self, request, target: str) -> web.StreamResponse:
