@@ -136,7 +136,8 @@ class FastProxy(_JSONErrors):
                     return
                 continue
             end = inbox.find(END_OF_HEAD, 0, MAX_OWN_HEAD + 4)
-            if end < 0 and len(inbox) <= MAX_OWN_HEAD:
+            if end < 0 and len(inbox) <= MAX_OWN_HEAD and inbox.count(b"\n") == inbox.count(b"\r\n"):
+                # (a line ended by a bare LF: no plain head, and aiohttp's parser decides what it is)
                 if self._buffer_paused:
                     self._resume_reading_for_buffer()
                 self._wake = loop.create_future()
