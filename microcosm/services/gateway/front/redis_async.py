@@ -5,6 +5,7 @@ but the loop does not: many requests' commands go out on one connection one afte
 them in the order they came, so each reply is handed to the oldest waiting request (RESP has no ids; order is
 the protocol). Replies are parsed by hiredis's C reader, as redis-py's are in the gateway's threads.
 
+- the commands of the requests that reach the rate limit in the same turn of the loop go out in one write;
 - `AsyncRedis.run(script, keys, args)` is `LuaScript.run`'s twin: EVALSHA, and on NOSCRIPT (Redis restarted,
   or SCRIPT FLUSH) SCRIPT LOAD and the EVALSHA once more;
 - a connection that dies (Redis restarted, killed) fails the commands in flight and is replaced by the next
@@ -46,6 +47,7 @@ class _Connection(asyncio.Protocol):
         self.transport = None
         self.reader = hiredis.Reader()
         self.waiting: deque[asyncio.Future] = deque()
+        self.unsent: list[bytes] = []
         self.dead = False
 
     def connection_made(self, transport):
@@ -65,10 +67,20 @@ class _Connection(asyncio.Protocol):
         self.close(f"the connection to Redis was lost ({exc or 'closed'})")
 
     def send(self, args) -> asyncio.Future:
-        waiter = asyncio.get_running_loop().create_future()
+        """Queue a command; the commands queued in one turn of the loop go out in one write (one system call
+        for all the requests that reached their rate limit together)."""
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
         self.waiting.append(waiter)
-        self.transport.write(encode(args))
+        self.unsent.append(encode(args))
+        if len(self.unsent) == 1:
+            loop.call_soon(self._flush)
         return waiter
+
+    def _flush(self) -> None:
+        if self.unsent and not self.dead:
+            self.transport.write(b"".join(self.unsent))
+        self.unsent.clear()
 
     def close(self, why: str) -> None:
         self.dead = True
