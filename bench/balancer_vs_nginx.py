@@ -23,7 +23,8 @@ server answering every request itself, and a bare asyncio.Protocol doing the sam
 their req/s is not a proxy's; their CPU per request is what a server of that kind costs before any proxying.
 
 Every process runs with traffic recording off (`traffic=False`: no hop records to Redis) and neither proxy
-writes an access log, so the proxies' own work is what is compared. Figures, not tests: nothing asserts.
+writes an access log, so the proxies' own work is what is compared (`--access-log`: our balancers write theirs,
+as a notebook launches them, to see what the log costs against the baseline's). Figures, not tests: nothing asserts.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ PATH = "/products/1"
 
 
 def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0, latency_seconds=5.0, log=print,
-            baseline_ref=None):
+            baseline_ref=None, access_log=False):
     data_dir = tempfile.mkdtemp(prefix="microcosm-bench-catalog-")
     started = []
     nginx = None
@@ -55,16 +56,16 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
                                      access_log=False) for i in (1, 2)]
         started += backends
         ours = microcosm.launch("balancer", "bench-balancer", upstream="catalog",
-                                backends=[b.url for b in backends], traffic=False, access_log=False)
+                                backends=[b.url for b in backends], traffic=False, access_log=access_log)
         started.append(ours)
         slow = microcosm.launch("balancer", "bench-balancer-ordinary", upstream="catalog", fast_path=False,
-                                backends=[b.url for b in backends], traffic=False, access_log=False)
+                                backends=[b.url for b in backends], traffic=False, access_log=access_log)
         started.append(slow)
         nginx = Nginx([b.url for b in backends])
         targets = {"nginx": nginx, "microcosm balancer": ours, "microcosm balancer, fast_path=False": slow}
         if old_code is not None:
             old = baseline.launch(old_code.__enter__(), "balancer", "bench-balancer-baseline", upstream="catalog",
-                                  backends=[b.url for b in backends], traffic=False, access_log=False)
+                                  backends=[b.url for b in backends], traffic=False, access_log=access_log)
             started.append(old)
             targets[f"microcosm balancer ({baseline.label(baseline_ref)})"] = old
         for name, option in (("floor: aiohttp server, no proxying", "--aiohttp"),
@@ -145,6 +146,8 @@ def report(f: dict) -> str:
 def main(argv=None) -> None:
     p = load_options(__doc__)
     p.add_argument("--baseline-ref", help="also run our balancer from this commit's code, in the same rounds")
+    p.add_argument("--access-log", action="store_true",
+                   help="every microcosm balancer writes its access log, as a notebook launches it (nginx does not)")
     args = p.parse_args(argv)
     print(f"# balancer vs nginx{' (quick)' if args.quick else ''}\n\n{machine_line()}\n", flush=True)
     figures = measure(duration=args.duration or (2.0 if args.quick else 5.0),
@@ -152,7 +155,8 @@ def main(argv=None) -> None:
                       tool=args.loadgen,
                       quiet_wait=args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 10.0),
                       latency_seconds=2.0 if args.quick else 5.0,
-                      log=lambda s: print(s, flush=True), baseline_ref=args.baseline_ref)
+                      log=lambda s: print(s, flush=True), baseline_ref=args.baseline_ref,
+                      access_log=args.access_log)
     print()
     print(report(figures))
 

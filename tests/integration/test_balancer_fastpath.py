@@ -364,3 +364,20 @@ def test_a_client_that_sends_without_reading_does_not_grow_memory(pair, backend)
     assert sent < 50 * MB
     assert memory.grown < 20 * MB, f"the balancer's memory peaked {memory.grown / MB:.0f} MB higher"
     assert fast.get("/health").status_code == 200
+
+
+def test_the_access_log_has_every_requests_line_after_a_clean_stop(launch, backend):
+    """The lines are written by a thread of their own (accesslog.py); stopping the balancer writes the rest."""
+    lb = launch("balancer", "lb-log", upstream="fake", backends=[backend.url], health_interval=60)
+    ids = [uuid.uuid4().hex for _ in range(200)]
+    with requests.Session() as session:
+        for rid in ids[:-1]:
+            assert session.get(f"{lb.url}/case/logged?token=t0ps3cret", headers={"X-Request-ID": rid},
+                               timeout=10).ok
+        assert session.post(f"{lb.url}/case/logged", data=b"x", headers={"X-Request-ID": ids[-1]}, timeout=10).ok
+    lb.stop()  # SIGTERM: a clean stop
+    log = Path(lb.log_path).read_text(errors="replace")
+    lines = [line for line in log.splitlines() if "[request " in line]
+    assert [line.rsplit("[request ", 1)[1].rstrip("]") for line in lines] == ids  # every one, in order
+    assert "lb-log GET /case/logged?token=[redacted] -> 200" in lines[0] and "t0ps3cret" not in log
+    assert "lb-log POST /case/logged -> 200" in lines[-1]

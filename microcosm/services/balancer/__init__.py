@@ -28,6 +28,9 @@ Where each part lives, one idea a module:
     health.py       active health checks and passive ejection: which backends may take traffic
     proxy.py        the loop for each request: pick, forward, retry once, record the hops
     forward.py      one attempt on one backend: the headers sent on, the answer passed back
+    fastpath.py     the same loop for a plain GET/HEAD read straight from the connection's bytes (the hot path)
+    wire.py         the fast path's request as the code reads it, its answer as aiohttp writes it
+    accesslog.py    the access log's lines, written by a thread of their own
     admin.py        its own routes (/health, /metrics, /_balancer/*, the admin ones need the launch secret)
     upstream.py     the pooled HTTP/1.1 client to the backends
     ../http1.py     the strict parser of the backends' answers (RFC 9112), shared with the gateway

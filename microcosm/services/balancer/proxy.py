@@ -27,7 +27,6 @@ from .forward import UpstreamFailed
 from .strategies import RequestInfo
 
 log = logging.getLogger("microcosm.balancer")
-access_log = logging.getLogger("microcosm.access")
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 RETRY_BUFFER = 1 << 20  # an idempotent request body up to this size is kept, so the request can be retried
@@ -41,7 +40,7 @@ def new_hop_id() -> str:
 
 class Proxy:
     """The balancer's request loop. The `Balancer` (server.py) mixes it in and sets what it uses: `name`,
-    `service`, `strategy`, `backends`, `health_interval`, `metrics`, `hops`, `access_log`, and the methods
+    `service`, `strategy`, `backends`, `health_interval`, `metrics`, `hops`, `access`, and the methods
     `admin` (admin.py), `available` and `_failed` (health.py), `_forward` (forward.py)."""
 
     async def handle(self, request):
@@ -138,9 +137,9 @@ class Proxy:
             self._record_hop(request_id, hop_id, in_headers.get(PARENT_HOP, ""), "balancer", self.name, method,
                              request.path, status, started, error_text, caller=in_headers.get(CALLER, "client"),
                              caller_instance=in_headers.get(CALLER_INSTANCE, ""))
-        if self.access_log:
-            access_log.info("%s %s %s -> %s %.1f ms via %s [request %s]", self.name, method_label(method), request.path_qs,
-                            status, ms, "/".join(b.id for b in tried) or "-", request_id)
+        if self.access is not None:  # (written by accesslog.py's thread, off this request's path)
+            self.access.line("%s %s %s -> %s %.1f ms via %s [request %s]", self.name, method_label(method),
+                             request.path_qs, status, ms, "/".join(b.id for b in tried) or "-", request_id)
         return response
 
     def error(self, status: int, message: str, request_id: str | None = None, headers: dict | None = None, **details):

@@ -17,6 +17,7 @@ import socket
 
 from ..base import Metrics
 from ..redaction import redact_access_log
+from .accesslog import AccessLog
 from .admin import Admin
 from .backends import Backend, parse_backends
 from .fastpath import BalancerServer, FastPath
@@ -47,6 +48,7 @@ class Balancer(Proxy, Forwarding, FastPath, HealthChecks, Admin):
         self.eject_after = int(config.get("eject_after", 3))  # failed requests in a row -> ejected
         self.eject_for = float(config.get("eject_for", 5.0))  # seconds before an ejected backend gets traffic
         self.access_log = bool(config.get("access_log", True))
+        self.access = AccessLog() if self.access_log else None  # its lines, written by a thread of their own
         self.fast_path = bool(config.get("fast_path", True))  # plain GET/HEAD proxied from the bytes (fastpath.py)
         self.fast_served = 0  # requests the fast path answered
         redact_access_log()  # ?password=... on its way to identity is not written to the log in clear
@@ -125,6 +127,8 @@ class Balancer(Proxy, Forwarding, FastPath, HealthChecks, Admin):
             b.pool.close()
         if self.hops is not None:
             self.hops.flush()
+        if self.access is not None:
+            self.access.close()  # every line noted so far is written before the process ends
 
 
 def serve(sock: socket.socket, config: dict) -> None:
