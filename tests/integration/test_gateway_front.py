@@ -18,11 +18,16 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import PATH_ECHO, PATH_ECHO_ROUTES
-
-LOCATED = str(Path(__file__).parent / "services" / "located.py")
-ROUTES = PATH_ECHO_ROUTES + [{"prefix": "/api/loc", "service": "located", "path": "/loc",
-                              "methods": {"GET": None, "POST": None}}]
+SERVICES = Path(__file__).parent / "services"
+PATH_ECHO, LOCATED = str(SERVICES / "path_echo.py"), str(SERVICES / "located.py")
+ROUTES = [  # (conftest's world has the first three too; a module of another folder's conftest can shadow it)
+    {"prefix": "/api/echo", "service": "path_echo", "path": "/echo",
+     "methods": {"GET": None, "PUT": [], "POST": [], "DELETE": []}},
+    {"prefix": "/api/mine", "service": "path_echo", "path": "/mine", "methods": {"GET": [], "DELETE": []},
+     "owner": True},
+    {"prefix": "/api/prefixed", "service": "prefixed_echo", "path": "/p", "methods": {"GET": None}},
+    {"prefix": "/api/loc", "service": "located", "path": "/loc", "methods": {"GET": None, "POST": None}},
+]
 from identity_helpers import ADMIN, CHEAP_ARGON2, user_token
 from raw_http import raw_request
 from microcosm.runtime.infra import RedisServer
