@@ -19,17 +19,10 @@ import requests
 
 from microcosm.testing import wait_until
 from microcosm.traffic.hops import newest_hops
-from test_balancer_backend_parser import CHUNKED, MB, OK, PeakMemory, ScriptedBackend
+from test_balancer_backend_parser import CHUNKED, MB, OK, PeakMemory, ScriptedBackend, backend  # noqa: F401 (a fixture)
 
 ECHO = str(Path(__file__).parent / "services" / "echo_service.py")
 BIG = 100 * 1024  # over forward.SMALL_BODY: streamed
-
-
-@pytest.fixture(scope="module")
-def backend():
-    fake = ScriptedBackend()
-    yield fake
-    fake.close()
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,6 @@ import logging
 import time
 
 from .admin import JSONErrorServer, _JSONErrors
-from .forward import SMALL_BODY
 
 try:
     from .wire import answer_bytes, read_request, stream_head
@@ -41,39 +40,29 @@ MAX_OWN_HEAD = 8190  # (plain_head.MAX_OWN_HEAD) a longer head is aiohttp's to r
 
 
 class FastPath:
-    """The fast path's answers, as bytes. The `Balancer` (server.py) mixes it in; it uses `_exchange`,
-    `_read_whole`, `_pass_on` (forward.py) and `error` (proxy.py)."""
+    """The fast path's answers, as bytes. The `Balancer` (server.py) mixes it in; it uses `_attempt` and
+    `_pass_on` (forward.py) and `error` (proxy.py)."""
 
     async def _forward_fast(self, request, backend, method, body, can_retry, request_id, hop_id, client=""):
         """`Forwarding._forward` for a FastRequest: (the answer's bytes, status). A big or unknown-size answer is
         streamed to the client here, and b"" is given (nothing more to write)."""
-        conn, status, out_headers = await self._exchange(request, backend, method, body, can_retry, request_id,
-                                                         hop_id, client)
-        finished = False
-        try:
-            length = conn.body_length
-            if length is not None and length <= SMALL_BODY:
-                data = await self._read_whole(conn, backend)
-                finished = True
-                conn.release()
-                return answer_bytes(method, status, out_headers, data), status
-            out_headers.popall("Content-Length", None)
-            protocol = request.protocol
-            if protocol.transport is None:  # the client has gone: nothing to stream to
-                return b"", status
-            protocol.transport.write(stream_head(status, out_headers, length))
-            if not await self._pass_on(conn, backend, functools.partial(write_piece, protocol, length is None)):
-                if protocol.transport is not None:
-                    protocol.transport.close()  # the client must not take a cut body for a whole one
-                return b"", status
-            if length is None:
-                protocol.transport.write(b"0\r\n\r\n")
-            finished = True
-            conn.release()
-            return b"", status
-        finally:
-            if not finished:
-                conn.close()
+        return await self._attempt(request, backend, method, body, can_retry, request_id, hop_id, client,
+                                   answer_bytes, self._stream_bytes)
+
+    async def _stream_bytes(self, request, conn, backend, status, out_headers, length):
+        """A big or unknown-size answer written to the client piece by piece, as aiohttp's StreamResponse would:
+        (b"", whether it was passed on to its end)."""
+        protocol = request.protocol
+        if protocol.transport is None:  # the client has gone: nothing to stream to
+            return b"", False
+        protocol.transport.write(stream_head(status, out_headers, length))
+        if not await self._pass_on(conn, backend, functools.partial(write_piece, protocol, length is None)):
+            if protocol.transport is not None:
+                protocol.transport.close()  # the client must not take a cut body for a whole one
+            return b"", False
+        if length is None:
+            protocol.transport.write(b"0\r\n\r\n")
+        return b"", True
 
     def error_bytes(self, method, status, message, request_id=None, headers=None, **details) -> bytes:
         """`Proxy.error`'s JSON answer, as bytes (for a request of `method`)."""

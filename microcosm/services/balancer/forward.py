@@ -137,8 +137,12 @@ class Forwarding:
             return False
         return True
 
-    async def _forward(self, request, backend: Backend, method, body, can_retry, request_id, hop_id, client=""):
-        """One attempt on `backend`: (response to send, status), or UpstreamFailed."""
+    async def _attempt(self, request, backend: Backend, method, body, can_retry, request_id, hop_id, client, whole,
+                       stream):
+        """One attempt on `backend`: (the answer, status), or UpstreamFailed. A small answer is read whole and
+        made by `whole(method, status, headers, body)`; a big (or unknown-size) one is passed on by
+        `stream(request, conn, backend, status, headers, length)`, which gives (the answer, whether it was read
+        to its end). The ordinary way's two make aiohttp responses, the fast path's bytes (fastpath.py)."""
         conn, status, out_headers = await self._exchange(request, backend, method, body, can_retry, request_id,
                                                          hop_id, client)
         finished = False
@@ -148,26 +152,38 @@ class Forwarding:
                 data = await self._read_whole(conn, backend)
                 finished = True
                 conn.release()
-                if method == "HEAD" and "Content-Length" in out_headers:
-                    response = web.Response(status=status, headers=out_headers)
-                    return response, status
-                return web.Response(status=status, body=data, headers=out_headers), status
+                return whole(method, status, out_headers, data), status
             out_headers.popall("Content-Length", None)
-            response = web.StreamResponse(status=status, headers=out_headers)
-            if length is not None:
-                response.content_length = length
-            await response.prepare(request)
-            if not await self._pass_on(conn, backend, response.write):
-                if request.transport is not None:
-                    request.transport.close()
-                return response, status
-            await response.write_eof()
-            finished = True
-            conn.release()
-            return response, status
+            answer, finished = await stream(request, conn, backend, status, out_headers, length)
+            if finished:
+                conn.release()
+            return answer, status
         finally:
             if not finished:
                 conn.close()
+
+    async def _forward(self, request, backend: Backend, method, body, can_retry, request_id, hop_id, client=""):
+        """One attempt on `backend`, the ordinary way: (aiohttp response to send, status), or UpstreamFailed."""
+        return await self._attempt(request, backend, method, body, can_retry, request_id, hop_id, client,
+                                   self._whole_response, self._stream_response)
+
+    @staticmethod
+    def _whole_response(method, status, out_headers, data) -> web.Response:
+        if method == "HEAD" and "Content-Length" in out_headers:
+            return web.Response(status=status, headers=out_headers)
+        return web.Response(status=status, body=data, headers=out_headers)
+
+    async def _stream_response(self, request, conn, backend, status, out_headers, length):
+        response = web.StreamResponse(status=status, headers=out_headers)
+        if length is not None:
+            response.content_length = length
+        await response.prepare(request)
+        if not await self._pass_on(conn, backend, response.write):
+            if request.transport is not None:
+                request.transport.close()
+            return response, False
+        await response.write_eof()
+        return response, True
 
     @staticmethod
     def _response_headers(headers) -> CIMultiDict:

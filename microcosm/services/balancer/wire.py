@@ -1,4 +1,4 @@
-"""The fast path's two ends on the wire: a plain request as the balancer's code reads it, an answer as aiohttp writes it.
+"""The fast path's two ends on the wire: a plain request as the balancer reads it, an answer as aiohttp writes it.
 
 - `FastRequest` is a plain GET or HEAD (plain_head.py says which) with what proxy.py and forward.py read of
   aiohttp's request: method, path, raw_path, path_qs, query, headers, remote, scheme, body_exists,
