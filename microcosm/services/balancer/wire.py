@@ -20,7 +20,7 @@ from yarl import URL
 from ..plain_head import read_plain_head
 
 NO_QUERY = MultiDictProxy(MultiDict())
-OWN_PATHS = ("/_balancer", "/health", "/metrics")  # the balancer's own routes (proxy.Proxy.handle)
+OWN_PATHS = ("/health", "/metrics")  # the balancer's own routes, with /_balancer/... (proxy.Proxy.handle)
 
 
 class FastRequest:
@@ -54,10 +54,10 @@ def read_request(head: bytes, remote: str, protocol) -> FastRequest | None:
     if plain is None:
         return None
     method, target, headers = plain
-    if "%" in target or "#" in target or "/." in target or target.startswith(OWN_PATHS):
+    if "%" in target or "#" in target or "/." in target:
         return None
     path, _, query_string = target.partition("?")
-    if path in OWN_PATHS[1:]:  # (prefix above: /healthz is proxied, /health is the balancer's)
+    if path.startswith("/_balancer") or path in OWN_PATHS:  # (as Proxy.handle tells them apart)
         return None
     return FastRequest(method, target, query_string, headers, remote, protocol)
 
