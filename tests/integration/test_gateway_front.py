@@ -292,3 +292,23 @@ def test_the_front_and_waitress_give_the_same_openapi(pair):
     for document in documents:
         document.pop("servers")  # each gateway's own address
     assert json.dumps(documents[0], sort_keys=True) == json.dumps(documents[1], sort_keys=True)
+
+
+@pytest.mark.parametrize("path, status", [("/api/echo/x", b"200"),  # on the loop
+                                          ("/_chaos", b"401")])  # through the app (alice holds no launch secret)
+def test_a_client_that_expects_100_continue_gets_it_before_sending_its_body(pair, path, status):
+    import socket
+    from urllib.parse import urlsplit
+
+    front, alice = pair[0], pair[2]
+    where = urlsplit(front.url)
+    with socket.create_connection((where.hostname, where.port), timeout=10) as sock:
+        sock.sendall(f"PUT {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {alice['Authorization']}\r\n"
+                     "Content-Type: application/json\r\nContent-Length: 2\r\nExpect: 100-continue\r\n"
+                     "Connection: close\r\n\r\n".encode())
+        assert sock.recv(64).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")  # before any byte of the body
+        sock.sendall(b"{}")
+        answer = b""
+        while piece := sock.recv(65536):
+            answer += piece
+    assert answer.split(b" ", 2)[1] == status

@@ -38,6 +38,8 @@ async def read_body(request, limit: int) -> bytes:
         raise TooBig(request.content_length)
     if not request.body_exists:
         return b""
+    if request.headers.get("Expect", "").lower() == "100-continue":  # the client waits for a go-ahead (curl does
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # over 1 KiB), as waitress gives it
     data = bytearray()
     while piece := await request.content.readany():
         data += piece
