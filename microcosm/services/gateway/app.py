@@ -14,8 +14,8 @@ Config (every key optional): `routes`, `replace_routes`, `upstreams`, `registry_
 `identity_url`, `jwks_url`, `issuer`, `audience`, `token_verifier` (edge_auth.py); `rate_limit`,
 `rate_limiter`, `rate_limit_prefix`, `redis_url` (rate_limit.py); `composition_timeouts` (composition.py);
 `bff_timeouts` (bff.py, the mobile screen `/api/mobile/home`);
-`cors_origins`, `cors_credentials`, `cors_max_age` (cors.py); `max_header_bytes` (edge.py); and what every
-service takes (`upstream_timeout`, ...).
+`cors_origins`, `cors_credentials`, `cors_max_age` (cors.py); `max_header_bytes` (edge.py); `front` (False: served
+by waitress alone, without the asyncio front of front/); and what every service takes (`upstream_timeout`, ...).
 """
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ the protocol). Replies are parsed by hiredis's C reader, as redis-py's are in th
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import deque
 
 import hiredis
@@ -52,6 +53,9 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # no Nagle: a command must not wait for the reply to the one before it
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data):
         self.reader.feed(data)
