@@ -16,11 +16,13 @@ plain text; `_JSONErrors` makes that a JSON error too, like every microcosm serv
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from http import HTTPStatus
 
 from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
 from ... import trust
@@ -151,6 +153,8 @@ class _JSONErrors(RequestHandler):
     def handle_error(self, request, status=500, exc=None, message=None):
         if request.writer.output_size > 0:  # part of an answer went out already: only closing is left
             raise ConnectionError("the answer has started; it cannot become an error")
+        if isinstance(exc, LineTooLong):  # a request line or a header field over MAX_LINE bytes
+            status = 431
         what = (message or "").split("\n", 1)[0].split(":", 1)[0][:200] or HTTPStatus(status).phrase
         if status >= 500:
             log.error("balancer: error handling a request: %s", what, exc_info=exc)
@@ -162,11 +166,51 @@ class _JSONErrors(RequestHandler):
         return response
 
 
+MAX_CONNECTIONS = 256  # open client connections per server (waitress's services: 200)
+MAX_LINE = 8190  # bytes in the request line, and in each header field (aiohttp's default; nginx's is 8 KiB)
+MAX_HEADERS = 64  # header fields in one request: with MAX_LINE, at most 512 KiB of head per connection
+
+
 class JSONErrorServer(web.Server):
-    """aiohttp's low-level server, with `_JSONErrors` as the handler of each connection (`who` names the
-    server in its errors: the balancer, or the cdn edge, which uses it too)."""
+    """aiohttp's low-level server, with `_JSONErrors` (or `connection_handler()`) as the handler of each
+    connection (`who` names the server in its errors: the balancer, the cdn edge, the gateway's front).
+
+    Memory stays bounded whatever clients send: a request line or header field over MAX_LINE bytes is a 431,
+    more than MAX_HEADERS fields a 400, and beyond MAX_CONNECTIONS open connections a new one gets a 503 in JSON
+    and is closed (each connection may hold one request's head while it is read: without a limit on their
+    number, slow clients sending heads could take all the memory there is)."""
 
     who = "balancer"
+    max_connections = MAX_CONNECTIONS
+
+    def __init__(self, handler, **kwargs):
+        kwargs.setdefault("max_line_size", MAX_LINE)
+        kwargs.setdefault("max_field_size", MAX_LINE)
+        kwargs.setdefault("max_headers", MAX_HEADERS)
+        super().__init__(handler, **kwargs)
+
+    def connection_handler(self) -> type:
+        return _JSONErrors
 
     def __call__(self):
-        return _JSONErrors(self, loop=self._loop, **self._kwargs)
+        if len(self._connections) >= self.max_connections:
+            return _Refused(self.who, self.max_connections)
+        return self.connection_handler()(self, loop=self._loop, **self._kwargs)
+
+
+class _Refused(asyncio.Protocol):
+    """A connection over the server's limit: a 503 in JSON with Retry-After, then closed."""
+
+    def __init__(self, who: str, limit: int):
+        self.who, self.limit = who, limit
+
+    def connection_made(self, transport):
+        body = json.dumps({"error": "service_unavailable", "status": 503,
+                           "message": f"the {self.who} has {self.limit} connections open, its limit: try again "
+                                      "in a moment"}).encode()
+        transport.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+                        b"Content-Length: %d\r\nConnection: close\r\n\r\n%b" % (len(body), body))
+        transport.close()  # after the answer is written; whatever the client sends meanwhile is not read
+
+    def data_received(self, data):
+        pass

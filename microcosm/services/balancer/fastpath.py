@@ -183,6 +183,5 @@ class BalancerServer(JSONErrorServer):
         super().__init__(handler, **kwargs)
         self.balancer, self.fast = balancer, fast and usable()
 
-    def __call__(self):
-        kind = FastProxy if self.fast else _JSONErrors
-        return kind(self, loop=self._loop, **self._kwargs)
+    def connection_handler(self) -> type:
+        return FastProxy if self.fast else _JSONErrors

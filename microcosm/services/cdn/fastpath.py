@@ -191,6 +191,5 @@ class EdgeServer(JSONErrorServer):
         super().__init__(handler, **kwargs)
         self.edge, self.fast = edge, usable()
 
-    def __call__(self):
-        kind = FastHits if self.fast else _JSONErrors
-        return kind(self, loop=self._loop, **self._kwargs)
+    def connection_handler(self) -> type:
+        return FastHits if self.fast else _JSONErrors

@@ -36,7 +36,6 @@ from .redis_async import AsyncRedis
 log = logging.getLogger("microcosm")
 access_log = logging.getLogger("microcosm.access")
 _CALLER, _CALLER_INSTANCE, _PARENT_HOP = CALLER.lower(), CALLER_INSTANCE.lower(), PARENT_HOP.lower()
-MAX_HEAD_LINE = 256 * 1024  # aiohttp's own limit per line: above waitress's, so the edge check's 431 speaks first
 
 
 class GatewayServer(JSONErrorServer):
@@ -158,8 +157,7 @@ def serve(app, sock, config: dict, threads: int = 8) -> None:
 
     async def main():
         front = Front(app, config, threads, sock.getsockname()[:2])
-        server = GatewayServer(front.handle, access_log=None, handler_cancellation=False,
-                               max_line_size=MAX_HEAD_LINE, max_field_size=MAX_HEAD_LINE)
+        server = GatewayServer(front.handle, access_log=None, handler_cancellation=False)
         listening = await asyncio.get_running_loop().create_server(server, sock=sock, backlog=1024)
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
