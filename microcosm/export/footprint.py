@@ -18,21 +18,21 @@ from __future__ import annotations
 
 import math
 
-SOURCE = "bench/system_memory.py --rounds 1, 2026-11-29 07:01 UTC (bench/RESULTS.md)"
+SOURCE = "bench/system_memory.py --rounds 1, 2026-11-29 10:33 UTC (bench/RESULTS.md)"
 RSS_MB = {  # process -> resident memory in MB (10**6 bytes), as measured
-    "redis": 12.4,
+    "redis": 12.5,
     "zookeeper": 54.9,  # one server, java -Xmx64m -XX:+UseSerialGC (the image is given the same JVMFLAGS)
-    "registry": 41.6,
-    "identity": 58.9,
-    "catalog": 43.7,
-    "balancer": 54.5,
-    "orders": 49.3,
-    "inventory": 43.7,
-    "notifications": 43.4,
-    "carts": 41.1,
-    "web": 41.1,
-    "cdn": 54.7,
-    "gateway": 58.4,
+    "registry": 42.3,
+    "identity": 59.1,
+    "catalog": 43.9,
+    "balancer": 54.8,
+    "orders": 49.4,
+    "inventory": 43.9,
+    "notifications": 43.7,
+    "carts": 41.2,
+    "web": 41.9,
+    "cdn": 55.1,
+    "gateway": 70.7,  # its asyncio front: aiohttp and uvloop beside Flask
     "legacy_stock": 42.6,  # bench/process_memory.py, 2026-11-28
 }
 DEFAULT = "catalog"

@@ -111,8 +111,15 @@ def claim_text() -> str:
 
 
 def main(argv=None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    target = Path(argv[0]) if argv else Path(__file__).resolve().parents[2] / "deploy" / "jupyterhub" / "values.yaml"
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m microcosm.export.jupyterhub",
+                                     description="Write Zero to JupyterHub's values.yaml, each learner's server sized "
+                                                 "from measurements, and nbgrader-exchange.yaml beside it.")
+    parser.add_argument("file", nargs="?", type=Path,
+                        default=Path(__file__).resolve().parents[2] / "deploy" / "jupyterhub" / "values.yaml",
+                        help="where to write values.yaml (default: this checkout's deploy/jupyterhub/values.yaml)")
+    target = parser.parse_args(sys.argv[1:] if argv is None else argv).file
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text())
     (target.parent / "nbgrader-exchange.yaml").write_text(claim_text())
