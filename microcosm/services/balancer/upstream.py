@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING
 
 from .. import http1
 from ..http1 import ProtocolError
+from .deadlines import deadlines
 
 if TYPE_CHECKING:
     from .pool import Pool
 
 HIGH_WATER = 256 * 1024  # unread bytes from a backend before we stop reading from it (flow control)
+WHOLE = 64 * 1024  # a body up to this size, its length known, wakes the reader once with its head
 
 
 class ConnectFailed(Exception):
@@ -62,10 +64,15 @@ class Connection(asyncio.Protocol):
         self.known_length: int | None = 0
         self.reusable = True
         self.in_pool = False  # idle in the pool, between requests
+        self.deadlines = None  # the loop's Deadlines (deadlines.py): when a wait has lasted too long
+        self.head_for: str | None = None  # the method whose answer's head the reader waits for
+        self.parsed: tuple[http1.Head, int] | None = None  # that head, parsed on arrival (see _ready)
+        self.need = 0  # bytes to hold before the reader is woken (its answer's head and small body)
 
     # --- asyncio.Protocol ---------------------------------------------------------------------------
     def connection_made(self, transport):
         self.transport = transport
+        self.deadlines = deadlines()
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -78,7 +85,32 @@ class Connection(asyncio.Protocol):
         if len(self.buffer) > HIGH_WATER and not self.paused:
             self.paused = True
             self.transport.pause_reading()
-        self._wake()
+        if self.waiter is not None and self._ready():
+            self._wake()
+
+    def _ready(self) -> bool:
+        """Has what the reader waits for arrived? While it waits for an answer's head: the head, with its body
+        when that is small and of known length, so one wake (one resumption of the reader's coroutines) serves
+        the whole answer, not one for each piece the backend wrote. Anything odd wakes it: it decides."""
+        if self.need:
+            return len(self.buffer) >= self.need or self.paused
+        if self.head_for is None or self.paused:
+            return True
+        try:
+            parsed = http1.parse_head(self.buffer)
+            if parsed is None:
+                return False  # (as the reader would: a head not ended yet and not broken yet waits for more)
+            self.parsed = parsed  # the reader takes it as it is: parsed once
+            head, used = parsed
+            if head.status < 200 or head.status in (204, 304) or self.head_for == "HEAD":
+                return True
+            length = http1.content_length(head)
+        except ProtocolError:
+            return True  # the reader parses it again and says what is wrong
+        if length is None or length > WHOLE or len(self.buffer) >= used + length:
+            return True
+        self.need = used + length
+        return False
 
     def eof_received(self):
         self.closed = True
@@ -113,19 +145,18 @@ class Connection(asyncio.Protocol):
         if self.paused:
             self.paused = False
             self.transport.resume_reading()
-        loop = asyncio.get_running_loop()
-        self.waiter = loop.create_future()
-        timer = loop.call_later(timeout, self._time_out, self.waiter)
+        self.waiter = self.deadlines.loop.create_future()
+        self.deadlines.wait(self, timeout)
         try:
             await self.waiter
         finally:
-            timer.cancel()
-            self.waiter = None
+            self.deadlines.done(self)
+            self.waiter, self.need = None, 0
 
-    @staticmethod
-    def _time_out(waiter):
-        if not waiter.done():
-            waiter.set_exception(Timeout())
+    def _time_out(self) -> None:
+        """The deadline of the current wait has passed (deadlines.py calls this)."""
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(Timeout())
 
     def _take(self, n: int) -> bytes:
         """The first n buffered bytes, removed from the buffer."""
@@ -165,7 +196,7 @@ class Connection(asyncio.Protocol):
         An answer that breaks HTTP/1.1 (http1.py says how) raises `Malformed`, a kind of `Broken`."""
         try:
             for _ in range(http1.MAX_INTERIM + 1):
-                head = await self._read_one_head(timeout)
+                head = await self._read_one_head(method, timeout)
                 if head.status == 101:
                     raise ProtocolError("101 Switching Protocols, which the balancer never asks for")
                 if head.status >= 200:
@@ -175,16 +206,21 @@ class Connection(asyncio.Protocol):
         except ProtocolError as exc:
             raise Malformed(f"the backend's answer breaks HTTP/1.1: {exc}") from None
 
-    async def _read_one_head(self, timeout: float) -> http1.Head:
+    async def _read_one_head(self, method: str, timeout: float) -> http1.Head:
         """One status line and its header lines (at most http1.MAX_HEAD bytes are ever held)."""
         while True:
-            if self.buffer:  # (right after a request is sent nothing has arrived yet: no need to parse nothing)
+            parsed, self.parsed = self.parsed, None  # (parsed by _ready as it arrived)
+            if parsed is None and self.buffer:  # (right after a request is sent nothing has arrived yet)
                 parsed = http1.parse_head(self.buffer)
-                if parsed is not None:
-                    break
+            if parsed is not None:
+                break
             if self.closed:
                 raise Broken("the backend closed the connection before answering")
-            await self._more(timeout)
+            self.head_for = method
+            try:
+                await self._more(timeout)
+            finally:
+                self.head_for = None
         head, used = parsed
         self._drop(used)
         return head
