@@ -1,8 +1,10 @@
 """The gateway's asyncio front (gateway/front/) answers as the Flask app under waitress does (issue 12).
 
-Two gateways in front of the same services: one served by its front (the default), one with `front=False`
-(waitress alone). The same requests get the same status, the same JSON (apart from request ids) and the same
-allow-listed headers from both; malformed input at the front is a 4xx in JSON; what the front answers itself is
+Three gateways in front of the same services: one served by its front (the default: a plain GET/HEAD read
+straight from the connection's bytes, front/fast.py), one by its front with `fast_path=False` (every request
+through aiohttp's parser), one with `front=False` (waitress alone). The same requests get the same status, the
+same JSON (apart from request ids) and the same allow-listed headers from the front's two ways and waitress; the
+front's two ways answer byte for byte alike (apart from the date), pipelined requests in order across them; malformed input at the front is a 4xx in JSON; what the front answers itself is
 still counted in /metrics and recorded as a hop; chaos set on the gateway still applies; a Redis that dies lets
 requests through and the limit is exact again once it is back.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 import uuid
@@ -42,7 +45,8 @@ IDS = ("request_id", "X-Request-Id", "X-Request-ID", "X-Parent-Hop", "X-Identity
 
 @pytest.fixture(scope="module")
 def pair(launch_for_module, tmp_path_factory):
-    """(front, waitress-only) gateways over the same services, and alice's and bob's Authorization headers."""
+    """(front, waitress-only) gateways over the same services, alice's and bob's Authorization headers, and the
+    front with `fast_path=False`."""
     tag, root = uuid.uuid4().hex[:8], tmp_path_factory.mktemp("front")
 
     def start(service, name, **config):
@@ -60,10 +64,11 @@ def pair(launch_for_module, tmp_path_factory):
                              "prefixed_echo": f"{echo.url}/behind", "located": located.url, "carts": "http://127.0.0.1:9"})
     front = start("gateway", "gw-front", rate_limit_prefix=f"front-{tag}:a:", **common)
     plain = start("gateway", "gw-waitress", front=False, rate_limit_prefix=f"front-{tag}:b:", **common)
+    parsed = start("gateway", "gw-parsed", fast_path=False, rate_limit_prefix=f"front-{tag}:c:", **common)
     assert "asyncio front" in front.logs(50) and "with waitress" in plain.logs(50)
     alice = {"Authorization": f"Bearer {user_token(identity, 'alice')}"}
     bob = {"Authorization": f"Bearer {user_token(identity, 'bob')}"}
-    return front, plain, alice, bob
+    return front, plain, alice, bob, parsed
 
 
 def same_answer(answer):
@@ -125,11 +130,14 @@ ON_THE_LOOP = {"a product (public)", "the product list", "HEAD of a product", "a
                "a made-up identity", "someone else's resource", "one's own resource", "no resource named",
                "a POST with a body", "a PUT", "an upstream with a path", "a Location made public",
                "only allow-listed headers back", "a service that refuses"}
+FROM_BYTES = {name for name in ON_THE_LOOP if TABLE[name][0] in ("GET", "HEAD")}  # (requests' heads are plain)
 
 
+@pytest.mark.parametrize("way", ["from the bytes", "aiohttp's parser"])
 @pytest.mark.parametrize("name", list(TABLE))
-def test_the_front_answers_as_waitress_does(pair, name):
-    front, plain, alice, bob = pair
+def test_the_front_answers_as_waitress_does(pair, name, way):
+    plain, alice, bob = pair[1:4]
+    front = pair[0] if way == "from the bytes" else pair[4]
     method, path, who, headers, body = TABLE[name]
     headers = {**({"alice": alice, "bob": bob}.get(who) or {}), **headers}
     before = front.get("/_gateway").json()["front"]
@@ -138,6 +146,8 @@ def test_the_front_answers_as_waitress_does(pair, name):
     assert plain.get("/_gateway").json()["front"] is None  # waitress alone
     on_the_loop = after["on_the_loop"] - before["on_the_loop"]
     assert on_the_loop == (name in ON_THE_LOOP), (name, after, before)  # the front's own answer, or the app's
+    from_bytes = after["read_from_bytes"] - before["read_from_bytes"]
+    assert from_bytes == (name in FROM_BYTES and way == "from the bytes"), (name, after, before)
     if name == "headers too large":  # a field over 8190 bytes: the front's parser refuses it, in its words
         assert [a.status_code for a in answers] == [431, 431]
         assert answers[0].json()["error"] == answers[1].json()["error"] == "request_header_fields_too_large"
@@ -316,3 +326,82 @@ def test_a_client_that_expects_100_continue_gets_it_before_sending_its_body(pair
         while piece := sock.recv(65536):
             answer += piece
     assert answer.split(b" ", 2)[1] == status
+
+
+def _answers(sock, methods: list) -> list:
+    """The raw answers (head and body, as bytes) to the requests of `methods` sent on `sock`, in order."""
+    stream, answers = sock.makefile("rb"), []
+    for method in methods:
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            line = stream.readline()
+            assert line, f"the connection closed after {len(answers)} answers"
+            head += line
+        length = re.search(rb"\r\nContent-Length: (\d+)\r\n", head)
+        body = stream.read(int(length.group(1))) if length and method != "HEAD" else b""
+        answers.append(head + body)
+    return answers
+
+
+def _head(method, path, headers: dict) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: gateway", *(f"{k}: {v}" for k, v in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+SAME_BYTES = {  # name: (method, path, whose token), answered from the bytes by one front, after aiohttp's parser by
+    "a product": ("GET", "/api/products/1", None),  # the other
+    "HEAD of a product": ("HEAD", "/api/products/1", None),
+    "a product that is not there": ("GET", "/api/products/999999", None),
+    "an internal segment": ("GET", "/api/products/_chaos", None),
+    "no token": ("GET", "/api/orders", None),
+    "HEAD without a token": ("HEAD", "/api/orders", None),
+    "someone else's resource": ("GET", "/api/mine/bob", "alice"),
+    "a service that refuses": ("GET", "/api/carts/alice", "alice"),
+    "a redirect kept": ("GET", "/api/loc/y", None),
+}
+
+
+@pytest.mark.parametrize("name", list(SAME_BYTES))
+def test_the_front_answers_the_same_bytes_from_the_bytes_as_after_aiohttps_parser(pair, name):
+    import socket
+    from urllib.parse import urlsplit
+
+    method, path, who = SAME_BYTES[name]
+    headers = {"X-Request-ID": f"same-bytes-{uuid.uuid4().hex}", **({"alice": pair[2]}.get(who) or {})}
+    raw = []
+    for gateway in (pair[0], pair[4]):
+        before = gateway.get("/_gateway").json()["front"]["read_from_bytes"]
+        where = urlsplit(gateway.url)
+        with socket.create_connection((where.hostname, where.port), timeout=10) as sock:
+            sock.sendall(_head(method, path, headers))
+            raw.append(_answers(sock, [method])[0])
+        assert gateway.get("/_gateway").json()["front"]["read_from_bytes"] - before == (gateway is pair[0])
+    masked = [re.sub(rb"\r\n(Date|RateLimit-Remaining|RateLimit-Reset): [^\r]*", rb"\r\n\1: -", a) for a in raw]
+    assert masked[0] == masked[1]
+    assert raw[0].startswith(b"HTTP/1.1 ") and headers["X-Request-ID"].encode() in raw[0]
+
+
+def test_pipelined_requests_are_answered_in_order_across_both_ways_of_the_front(pair):
+    import socket
+    from urllib.parse import urlsplit
+
+    front, alice = pair[0], pair[2]
+    ids = [f"pipelined-{i}-{uuid.uuid4().hex[:8]}" for i in range(7)]
+    requests_sent = [("GET", "/api/products/1", {}), ("HEAD", "/api/products/1", {}),
+                     ("GET", "/api/orders", {}), ("GET", "/api/products/999999", {}),
+                     ("PUT", "/api/echo/x", {**alice, "Content-Type": "text/plain", "Content-Length": "5"}),
+                     ("GET", "/api/products/1", {}), ("GET", "/api/stock/1", {})]  # a body: aiohttp's from there on
+    data = b"".join(_head(m, p, {**h, "X-Request-ID": rid}) + (b"hello" if m == "PUT" else b"")
+                    for (m, p, h), rid in zip(requests_sent, ids))
+    before = front.get("/_gateway").json()["front"]
+    where = urlsplit(front.url)
+    with socket.create_connection((where.hostname, where.port), timeout=10) as sock:
+        sock.sendall(data)
+        answers = _answers(sock, [m for m, _, _ in requests_sent])
+    after = front.get("/_gateway").json()["front"]
+    assert [a.split(b" ", 2)[1] for a in answers] == [b"200", b"200", b"401", b"404", b"200", b"200", b"200"]
+    for answer, rid in zip(answers, ids):
+        assert f"\r\nX-Request-ID: {rid}\r\n".encode() in answer
+    assert after["read_from_bytes"] - before["read_from_bytes"] == 4  # the rest: aiohttp's parser
+    assert after["on_the_loop"] - before["on_the_loop"] == 6
+    assert after["through_the_app"] - before["through_the_app"] == 2  # the translation, and the second /_gateway

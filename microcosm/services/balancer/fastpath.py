@@ -2,8 +2,8 @@
 
 For each request aiohttp builds a Request object, a task and a Response written by a StreamWriter: about a
 third of the balancer's CPU per request (bench/RESULTS.md, issue 12; its low-level server costs 47-59 us a
-request answering nothing, a bare asyncio.Protocol 7-8). So `FastProxy`, the connection handler, reads each plain
-GET or HEAD itself (wire.read_request) and one task per connection proxies them in turn, through the same
+request answering nothing, a bare asyncio.Protocol 7-8). So `FastConnection`, the connection handler, reads each
+plain GET or HEAD itself (wire.read_request) and one task per connection proxies them in turn, through the same
 `Proxy.balance` as every other request (the strategy's pick, in-flight counts, retries, ejection, metrics, hop
 records, the access log) and the same `Forwarding` parts (the head sent on, the answer's head and body read),
 and writes the answer's bytes as aiohttp would have written them (wire.answer_bytes): a client cannot tell.
@@ -11,6 +11,10 @@ and writes the answer's bytes as aiohttp would have written them (wire.answer_by
 Everything else goes to aiohttp's parser and the ordinary way, unchanged, from that request on (for the rest of
 the connection, in order): a body, another method, HTTP/1.0, `Connection: close`, Expect, Upgrade, an escaped or
 unusual target, the balancer's own routes, a head over 8 KiB, anything malformed (which aiohttp answers 4xx).
+
+`FastConnection` knows nothing of the balancer: the server's `fast_side` reads and answers (`read_fast`,
+`answer_fast`, `failed_fast`), here the balancer's `FastPath`; the gateway's front (gateway/front/fast.py) is the
+other side it serves.
 
 Memory stays bounded: at most `INBOX` unread bytes are held (then the connection is not read until the worker
 catches up), and a client that does not read its answers fills the transport's write buffer, after which the
@@ -40,8 +44,24 @@ MAX_OWN_HEAD = 8190  # (plain_head.MAX_OWN_HEAD) a longer head is aiohttp's to r
 
 
 class FastPath:
-    """The fast path's answers, as bytes. The `Balancer` (server.py) mixes it in; it uses `_attempt` and
-    `_pass_on` (forward.py) and `error` (proxy.py)."""
+    """The fast path's answers, as bytes: the balancer as a `FastConnection`'s side. The `Balancer` (server.py)
+    mixes it in; it uses `balance` and `error` (proxy.py), `_attempt` and `_pass_on` (forward.py)."""
+
+    def read_fast(self, head: bytes, remote: str, protocol):
+        """The request in `head` if the fast path takes it, else None (aiohttp's way)."""
+        return read_request(head, remote, protocol)
+
+    async def answer_fast(self, request, started: float) -> bytes:
+        """The answer's bytes (b"" when it was streamed already)."""
+        answer = await self.balance(request, started, None, True, self._forward_fast,
+                                    functools.partial(self.error_bytes, request.method))
+        self.fast_served += 1
+        return answer
+
+    def failed_fast(self, request) -> bytes:
+        """The 500 aiohttp's way would give, after a bug of ours (the connection is then closed)."""
+        log.exception("%s: error proxying a request", self.name)
+        return self.error_bytes(request.method, 500, "the balancer failed")
 
     async def _forward_fast(self, request, backend, method, body, can_retry, request_id, hop_id, client=""):
         """`Forwarding._forward` for a FastRequest: (the answer's bytes, status). A big or unknown-size answer is
@@ -81,9 +101,9 @@ async def write_piece(protocol, chunked: bool, piece: bytes) -> None:
         await protocol._drain_helper()
 
 
-class FastProxy(_JSONErrors):
-    """aiohttp's connection handler (with the balancer's JSON errors), proxying plain requests itself until the
-    connection's first one that is not plain; from that one on, aiohttp's parser reads everything."""
+class FastConnection(_JSONErrors):
+    """aiohttp's connection handler (with JSON errors), answering plain requests itself until the connection's
+    first one that its server's `fast_side` does not take; from that one on, aiohttp's parser reads everything."""
 
     _fed = False  # has aiohttp's parser had bytes on this connection? (then everything is aiohttp's)
     _inbox: bytearray | None = None  # bytes received and not read yet (before _fed)
@@ -113,7 +133,7 @@ class FastProxy(_JSONErrors):
 
     async def _work(self) -> None:
         """Take the plain requests in `_inbox` one after the other; hand the rest to aiohttp."""
-        balancer = self._manager.balancer
+        side = self._manager.fast_side
         peer = self.transport.get_extra_info("peername")
         remote = peer[0] if isinstance(peer, (list, tuple)) else str(peer or "")
         inbox, loop = self._inbox, self._loop
@@ -136,21 +156,19 @@ class FastProxy(_JSONErrors):
                     self._wake = None
                 continue
             started = time.perf_counter()
-            request = read_request(bytes(inbox[:end + 4]), remote, self) if end >= 0 else None
+            request = side.read_fast(bytes(inbox[:end + 4]), remote, self) if end >= 0 else None
             if request is None:
                 return self._hand_over()
             del inbox[:end + 4]
             self._next_keepalive_close_time = loop.time() + self._keepalive_timeout  # in use: not idle
             try:
-                answer = await balancer.balance(request, started, None, True, balancer._forward_fast,
-                                                functools.partial(balancer.error_bytes, request.method))
+                answer = await side.answer_fast(request, started)
             except Exception:  # a bug of ours: the client gets the 500 aiohttp's way would give, and a closed line
-                log.exception("%s: error proxying a request", balancer.name)
+                failed = side.failed_fast(request)
                 if self.transport is not None:
-                    self.transport.write(balancer.error_bytes(request.method, 500, "the balancer failed"))
+                    self.transport.write(failed)
                     self.force_close()
                 return
-            balancer.fast_served += 1
             if self.transport is not None and answer:
                 self.transport.write(answer)
             self._next_keepalive_close_time = loop.time() + self._keepalive_timeout
@@ -166,7 +184,7 @@ class FastProxy(_JSONErrors):
 
 
 def usable() -> bool:
-    """Does this aiohttp have the parts FastProxy and wire.py use?"""
+    """Does this aiohttp have the parts FastConnection and wire.py use?"""
     if answer_bytes is None:
         return False
     slots = {s for c in _JSONErrors.__mro__ for s in getattr(c, "__slots__", ())}
@@ -175,13 +193,18 @@ def usable() -> bool:
                      "_next_keepalive_close_time", "_paused"} and all(hasattr(_JSONErrors, m) for m in methods)
 
 
-class BalancerServer(JSONErrorServer):
-    """aiohttp's low-level server for the balancer: `FastProxy` per connection (when usable and not turned off
-    with `fast_path=False`), else `_JSONErrors`; both answer what aiohttp cannot parse in JSON."""
+class FastServer(JSONErrorServer):
+    """aiohttp's low-level server with `FastConnection` per connection (when usable and not turned off), its
+    plain requests read and answered by `fast_side`; else `_JSONErrors`. Both answer in JSON what aiohttp
+    cannot parse."""
 
-    def __init__(self, handler, balancer, fast: bool = True, **kwargs):
+    def __init__(self, handler, fast_side, fast: bool = True, **kwargs):
         super().__init__(handler, **kwargs)
-        self.balancer, self.fast = balancer, fast and usable()
+        self.fast_side, self.fast = fast_side, fast and usable()
 
     def connection_handler(self) -> type:
-        return FastProxy if self.fast else _JSONErrors
+        return FastConnection if self.fast else _JSONErrors
+
+
+class BalancerServer(FastServer):
+    """The balancer's: its `FastPath` proxies the plain requests."""

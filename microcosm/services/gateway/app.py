@@ -15,7 +15,8 @@ Config (every key optional): `routes`, `replace_routes`, `upstreams`, `registry_
 `rate_limiter`, `rate_limit_prefix`, `redis_url` (rate_limit.py); `composition_timeouts` (composition.py);
 `bff_timeouts` (bff.py, the mobile screen `/api/mobile/home`);
 `cors_origins`, `cors_credentials`, `cors_max_age` (cors.py); `max_header_bytes` (edge.py); `front` (False: served
-by waitress alone, without the asyncio front of front/); and what every service takes (`upstream_timeout`, ...).
+by waitress alone, without the asyncio front of front/), `fast_path` (False: the front reads every request with
+aiohttp's parser, none straight from the bytes: front/fast.py); and what every service takes (`upstream_timeout`, ...).
 """
 from __future__ import annotations
 
@@ -109,7 +110,7 @@ def status_route(gateway: Gateway, cors: Cors) -> Blueprint:
             "rate_limiter": type(gateway.limits.limiter).__name__ if gateway.limits.limiter is not None else None,
             "cors_origins": cors.state()["origins"],
             "cors": cors.state(),
-            "front": current_app.extensions.get("gateway.front"),  # requests answered on its loop / by this app
+            "front": current_app.extensions.get("gateway.front"),  # answered on its loop (read from bytes) / by this app
         }
 
     return bp

@@ -84,12 +84,22 @@ class Upstreams:
         found = self.discovery.get(service)
         if found is None:
             return []
-        if found.last_refresh is None and not found.urls():  # just started: ask once rather than wait for the poll
-            try:
-                found.refresh(0)
-            except Exception:
-                pass
+        if self.unasked(service):  # just started: ask once rather than wait for the poll
+            self.ask(service)
         return found.urls()
+
+    def unasked(self, service: str) -> bool:
+        """Has the registry not been asked about `service` yet, and nothing known of it? (Then the first `pick`
+        asks it, a blocking call: the asyncio front makes that call with `ask` in a thread first.)"""
+        found = self.discovery.get(service)
+        return found is not None and found.last_refresh is None and not found.urls()
+
+    def ask(self, service: str) -> None:
+        """Ask the registry once, now, where `service`'s instances are."""
+        try:
+            self.discovery[service].refresh(0)
+        except Exception:
+            pass
 
     def pick(self, service: str) -> str:
         urls = self.urls(service)

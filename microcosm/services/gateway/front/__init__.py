@@ -9,6 +9,7 @@ Flask app that `create_app(config)` built, in a thread. `front=False` in the con
 
     server.py        which half answers a request; what every answer gets (request id, metrics, hop, log); serve
     plain.py         a plain route on the loop: edge checks, route, token, owner, rate limit, forward, answer
+    fast.py          a plain GET/HEAD read straight from the connection's bytes (the balancer's FastConnection)
     forward.py       the call to one instance, on the balancer's pooled asyncio connections
     redis_async.py   the rate limit's EVALSHA on one pipelined asyncio Redis connection
     bridge.py        the WSGI bridge: a request as waitress would give it to the Flask app, run in a thread

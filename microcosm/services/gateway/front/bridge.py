@@ -52,12 +52,16 @@ def fields_of(request) -> dict:
     """The request's headers as waitress reads them: lower-case name -> value, the bytes read as latin-1, a
     repeated header's values joined by ", ", a name holding `_` dropped. (aiohttp reads them as UTF-8 and keeps
     each repeated one apart: a token with a byte over 127, or two Authorization headers, must read the same.)"""
+    return fields_from((name.decode("latin-1"), value.decode("latin-1")) for name, value in request.raw_headers)
+
+
+def fields_from(pairs) -> dict:
+    """fields_of's dict from (name, value) pairs as sent."""
     fields: dict[str, str] = {}
-    for raw_name, raw_value in request.raw_headers:
-        name = raw_name.decode("latin-1").lower()
+    for name, value in pairs:
+        name = name.lower()
         if "_" in name:
             continue
-        value = raw_value.decode("latin-1")
         fields[name] = f"{fields[name]}, {value}" if name in fields else value
     return fields
 

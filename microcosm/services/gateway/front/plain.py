@@ -107,7 +107,10 @@ class Plain:
             body = await read_body(request, self.max_body)
         except TooBig as big:
             raise ApiError(413, f"the body is {big.args[0]} bytes; the limit is {self.max_body}") from None
-        base_url = self.gateway.upstreams.pick(route.service)
+        upstreams = self.gateway.upstreams
+        if upstreams.unasked(route.service):  # the registry's first answer, a blocking call: not on the loop
+            await self.in_thread(upstreams.ask, route.service)
+        base_url = upstreams.pick(route.service)
         headers.update({REQUEST_ID: request_id, CALLER: self.name, CALLER_INSTANCE: self.instance, PARENT_HOP: hop})
         forwarded = time.perf_counter()
         try:

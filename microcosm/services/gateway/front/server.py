@@ -6,7 +6,8 @@ it), and plain.py finds a plain route for it; everything else goes through the b
 app. What the Flask app gives every answer (base.py), the loop gives its own: an `X-Request-ID`, a count in the
 same `Metrics` that `/metrics` shows (under the same route names), a hop record in the same recorder, the same
 access log line, and JSON errors; a service it could not reach gets a hop of its own, as `record_failed_call`
-records it.
+records it. A plain GET or HEAD is read straight from the connection's bytes and answered by the same plain.py
+(fast.py), unless `fast_path=False` is in the config.
 """
 from __future__ import annotations
 
@@ -22,13 +23,14 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from flask import g
 
-from ...balancer.admin import JSONErrorServer
+from ...balancer.fastpath import FastServer
 from ...balancer.proxy import new_hop_id
 from ...calls import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID
 from ...errors import error_body
 from ...metrics import method_label
 from ..rate_limit import TokenBucket
 from .bridge import TooBig, call_app, environ_of, fields_of, read_body, response_of
+from .fast import FastFront
 from .forward import Forwarder
 from .plain import PLAIN_METHODS, Plain
 from .redis_async import AsyncRedis
@@ -38,11 +40,11 @@ access_log = logging.getLogger("microcosm.access")
 _CALLER, _CALLER_INSTANCE, _PARENT_HOP = CALLER.lower(), CALLER_INSTANCE.lower(), PARENT_HOP.lower()
 
 
-class GatewayServer(JSONErrorServer):
+class GatewayServer(FastServer):
     who = "gateway"  # "the gateway could not read the request: ..."
 
 
-class Front(Plain):
+class Front(FastFront, Plain):
     def __init__(self, app, config: dict, threads: int, server: tuple):
         self.app, self.server = app, server
         self.gateway = gateway = app.extensions["gateway.parts"]
@@ -59,7 +61,7 @@ class Front(Plain):
         limiter = gateway.limits.limiter
         self.redis = AsyncRedis(config["redis_url"]) if type(limiter) is TokenBucket else None
         self.forwarder = Forwarder(float(app.config["UPSTREAM_TIMEOUT"]))
-        self.counts = {"on_the_loop": 0, "through_the_app": 0}  # /_gateway shows them (app.py's status)
+        self.counts = {"on_the_loop": 0, "read_from_bytes": 0, "through_the_app": 0}  # /_gateway shows them (app.py's status)
         app.extensions["gateway.front"] = self.counts
 
     async def in_thread(self, fn, *args):
@@ -157,7 +159,8 @@ def serve(app, sock, config: dict, threads: int = 8) -> None:
 
     async def main():
         front = Front(app, config, threads, sock.getsockname()[:2])
-        server = GatewayServer(front.handle, access_log=None, handler_cancellation=False)
+        server = GatewayServer(front.handle, front, fast=bool(config.get("fast_path", True)), access_log=None,
+                               handler_cancellation=False)
         listening = await asyncio.get_running_loop().create_server(server, sock=sock, backlog=1024)
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
