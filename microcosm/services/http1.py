@@ -22,7 +22,7 @@ Pure functions on bytes, no sockets: each one is given what has arrived so far a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MAX_LINE = 8 * 1024  # one status, header or trailer line
 MAX_HEAD = 64 * 1024  # all the lines of one head together (and all the trailers of one body)
@@ -40,6 +40,7 @@ _EXTENSION = rb"[ \t]*;[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"
 _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]+)(?:" + _EXTENSION + rb")*")
 _FIELD_LINES = re.compile(rb"(?:" + _TOKEN + rb":[^\x00-\x08\x0a-\x1f\x7f]*\r\n)*")  # any number, each well-formed
 _FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection"})
+_FRAMING_LENGTHS = frozenset(map(len, _FRAMING_FIELDS))  # (a cheaper first look than lower-casing every name)
 
 
 class ProtocolError(ValueError):
@@ -52,9 +53,13 @@ class Head:
     minor: int  # HTTP/1.<minor>
     status: int
     headers: list[tuple[str, str]]
+    # the values of the headers that decide the framing, by lower-case name (parse_head finds them as it splits)
+    framing_fields: dict[str, list[str]] | None = field(default=None, repr=False)
 
     def __post_init__(self):
-        self.framing_fields: dict[str, list[str]] = {}  # the values of the headers that decide the framing
+        if self.framing_fields is not None:
+            return
+        self.framing_fields = {}
         for name, value in self.headers:
             lower = name.lower()
             if lower in _FRAMING_FIELDS:
@@ -112,20 +117,25 @@ def parse_head(buf) -> tuple[Head, int] | None:
         _refuse_fields(block[first + 2:])
     if len(block) > MAX_LINE and max(map(len, block.split(b"\r\n"))) > MAX_LINE:  # a short head has no long line
         raise ProtocolError(f"a line longer than {MAX_LINE} bytes")
-    headers = split_fields(block[first + 2:-2].decode("latin-1"))  # every line is well-formed: split them
+    framing_fields: dict[str, list[str]] = {}
+    headers = split_fields(block[first + 2:-2].decode("latin-1"), framing_fields)  # all well-formed: split them
     if len(headers) > MAX_FIELDS:
         raise ProtocolError(f"more than {MAX_FIELDS} header lines")
-    return Head(int(status[1]), int(status[2]), headers), end + 4
+    return Head(int(status[1]), int(status[2]), headers, framing_fields), end + 4
 
 
-def split_fields(lines: str) -> list[tuple[str, str]]:
+def split_fields(lines: str, framing_fields: dict | None = None) -> list[tuple[str, str]]:
     """(name, value) of each of the CRLF-separated header lines that _FIELD_LINES passed (value without the
-    whitespace around it). Plain str methods: a regex with a lazy value group cost twice as much."""
+    whitespace around it); the values of the framing headers also go into `framing_fields`, by lower-case name.
+    Plain str methods: a regex with a lazy value group cost twice as much."""
     fields = []
     if lines:
         for line in lines.split("\r\n"):
             name, _, value = line.partition(":")
-            fields.append((name, value.strip(" \t")))
+            value = value.strip(" \t")
+            fields.append((name, value))
+            if framing_fields is not None and len(name) in _FRAMING_LENGTHS and name.lower() in _FRAMING_FIELDS:
+                framing_fields.setdefault(name.lower(), []).append(value)
     return fields
 
 
@@ -159,9 +169,15 @@ def _refuse_fields(block: bytes) -> None:
 
 def content_length(head: Head) -> int | None:
     """The Content-Length (None if there is none): ASCII digits only, every copy the same, not absurdly big."""
-    values = head.values("content-length")
-    if not values:
+    found = head.framing_fields.get("content-length")
+    if not found:
         return None
+    if len(found) == 1 and found[0].isascii() and found[0].isdigit() and len(found[0]) <= 16:  # the usual one
+        length = int(found[0])
+        if length > MAX_CONTENT_LENGTH:
+            raise ProtocolError(f"a Content-Length of {length} bytes")
+        return length
+    values = head.values("content-length")
     if not all(v.isascii() and v.isdigit() and len(v) <= 16 for v in values):  # "²".isdigit() is true, too
         raise ProtocolError(f"a malformed Content-Length {', '.join(values)[:60]!r}")
     lengths = {int(v) for v in values}
@@ -175,6 +191,8 @@ def content_length(head: Head) -> int | None:
 
 def is_chunked(head: Head) -> bool:
     """Whether the body is chunked: Transfer-Encoding must be exactly `chunked` if it is there at all."""
+    if "transfer-encoding" not in head.framing_fields:
+        return False
     codings = [c.lower() for c in head.values("transfer-encoding")]
     if not codings:
         return False
@@ -187,6 +205,8 @@ def is_chunked(head: Head) -> bool:
 
 def keep_alive(head: Head) -> bool:
     """Whether the connection may carry another request after this answer."""
+    if "connection" not in head.framing_fields:
+        return head.minor >= 1
     tokens = {t.lower() for t in head.values("connection")}
     return "close" not in tokens and (head.minor >= 1 or "keep-alive" in tokens)
 
