@@ -9,6 +9,8 @@ Targets, side by side in interleaved rounds (GET one product from catalog):
   gateway: routing only  GET /api/products/1, public route, rate limit off
   + token check          the same route needing a token (RS256 verify against the cached JWKS)
   + rate limit           and a token bucket per user in Redis (one Lua script per request; never trips)
+  + rate limit (fast_path=False)  the last one with its front reading every request with aiohttp's parser
+                         (not straight from the bytes: front/fast.py)
   + rate limit (front=False)  the last one served by waitress alone, without the gateway's asyncio front
   + rate limit (REV)     with --baseline-ref: the last one, run from the code of commit REV (bench/baseline.py)
 
@@ -75,6 +77,8 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
         tokened = start("gateway", "bench-gw-token", rate_limit=False, routes=TOKEN_ROUTE, **common)
         limited = start("gateway", "bench-gw-limited", routes=TOKEN_ROUTE,
                         rate_limit={"capacity": 1e12, "refill_per_s": 1e12}, **common)
+        parsed = start("gateway", "bench-gw-parsed", routes=TOKEN_ROUTE, fast_path=False,
+                       rate_limit={"capacity": 1e12, "refill_per_s": 1e12}, **common)
         unfronted = start("gateway", "bench-gw-waitress", routes=TOKEN_ROUTE, front=False,
                           rate_limit={"capacity": 1e12, "refill_per_s": 1e12}, **common)
         old = None
@@ -85,7 +89,7 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
         auth = {"Authorization": f"Bearer {token}"}
         if len(cores) > 1:
             pin(catalog.pid, cores[0])
-            for g in (identity, routing, tokened, limited, unfronted, floor, floor_base, old):
+            for g in (identity, routing, tokened, limited, parsed, unfronted, floor, floor_base, old):
                 if g is not None:
                     pin(g.pid, cores[1])
         targets = {  # name: (process measured, url, path, headers)
@@ -95,6 +99,7 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
             "gateway: routing only": (routing, routing.url, "/api/products/1", {}),
             "gateway: + token check": (tokened, tokened.url, "/api/products/1", auth),
             "gateway: + rate limit": (limited, limited.url, "/api/products/1", auth),
+            "gateway: + rate limit (fast_path=False)": (parsed, parsed.url, "/api/products/1", auth),
             "gateway: + rate limit (front=False)": (unfronted, unfronted.url, "/api/products/1", auth),
         }
         if old is not None:
@@ -121,7 +126,8 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
         for name in targets:
             out[name]["low"] = low[name]
             log(f"  low load: {name}: p50 {low[name]['p50_ms']:.2f} ms, p99 {low[name]['p99_ms']:.2f} ms")
-        return {"targets": out, "duration": duration, "rounds": rounds, "connections": connections}
+        front = limited.get("/_gateway").json()["front"]  # (how many of its requests the front read from the bytes)
+        return {"targets": out, "duration": duration, "rounds": rounds, "connections": connections, "front": front}
     finally:
         for s in reversed(started):
             s.stop()
@@ -165,6 +171,9 @@ def report(f: dict) -> str:
             lines.append(f"**now vs {name[len('gateway: + rate limit '):]}, same run: {full['rps'] / x['rps']:.2f}x "
                          f"the throughput, {full['cpu_us'] / x['cpu_us']:.2f}x the CPU per request, low-load p50 "
                          f"{full['low']['p50_ms'] - x['low']['p50_ms']:+.2f} ms**\n")
+    if f.get("front"):
+        lines.append(f"_the full gateway's front answered {f['front']['on_the_loop']} requests on its loop, "
+                     f"{f['front'].get('read_from_bytes', 0)} of them read straight from the bytes_\n")
     lines.append(f"_{machine_line()}_")
     return "\n".join(lines)
 
