@@ -405,3 +405,30 @@ def test_pipelined_requests_are_answered_in_order_across_both_ways_of_the_front(
     assert after["read_from_bytes"] - before["read_from_bytes"] == 4  # the rest: aiohttp's parser
     assert after["on_the_loop"] - before["on_the_loop"] == 6
     assert after["through_the_app"] - before["through_the_app"] == 2  # the translation, and the second /_gateway
+
+
+def test_the_first_registry_lookup_of_a_service_does_not_hold_up_the_front(launch):
+    """A service found through the registry, which nobody has asked about yet: the first pick asks the registry,
+    here a slow one that fails (a fault injected at it), in the thread pool; meanwhile the loop answers others."""
+    import threading
+
+    tag = uuid.uuid4().hex[:6]
+    registry = launch("registry", f"front-reg-{tag}", traffic=False)
+    catalog = launch("catalog", f"front-reg-catalog-{tag}", traffic=False)
+    assert registry.put("/_chaos", json={"delay_ms": 1500, "fail_rate": 1.0}).status_code == 200
+    gateway = launch("gateway", f"front-reg-gw-{tag}", registry_url=registry.url, rate_limit=False, traffic=False,
+                     upstreams={"catalog": catalog.url},
+                     routes=[{"prefix": "/api/found", "service": "found", "path": "/x", "methods": {"GET": None}}])
+    finished = []
+
+    def get(path):
+        answer = requests.get(gateway.url + path, timeout=10)
+        finished.append((path, answer.status_code))
+
+    slow = threading.Thread(target=get, args=("/api/found/1",))
+    slow.start()
+    time.sleep(0.3)  # the slow one is asking the registry by now
+    get("/api/products/1")
+    slow.join()
+    registry.delete("/_chaos")
+    assert finished == [("/api/products/1", 200), ("/api/found/1", 503)]  # the loop was not held up
