@@ -24,7 +24,10 @@ their req/s is not a proxy's; their CPU per request is what a server of that kin
 
 Every process runs with traffic recording off (`traffic=False`: no hop records to Redis) and neither proxy
 writes an access log, so the proxies' own work is what is compared (`--access-log`: our balancers write theirs,
-as a notebook launches them, to see what the log costs against the baseline's). Figures, not tests: nothing asserts.
+as a notebook launches them, to see what the log costs against the baseline's). With `--as-notebook`, two more rows
+of today's balancer: hop records on (`traffic=True`, to this kernel's Redis, as a notebook launches it) with its
+access log off, and both on (a notebook's defaults); against the row with both off, in the same rounds.
+Figures, not tests: nothing asserts.
 """
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ PATH = "/products/1"
 
 
 def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0, latency_seconds=5.0, log=print,
-            baseline_ref=None, access_log=False):
+            baseline_ref=None, access_log=False, as_notebook=False):
     data_dir = tempfile.mkdtemp(prefix="microcosm-bench-catalog-")
     started = []
     nginx = None
@@ -63,6 +66,11 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
         started.append(slow)
         nginx = Nginx([b.url for b in backends])
         targets = {"nginx": nginx, "microcosm balancer": ours, "microcosm balancer, fast_path=False": slow}
+        if as_notebook:  # hop records to Redis (the kernel's: launch starts it), then the access log as well
+            for label, log_on in (("hops on", False), ("hops + access log on", True)):
+                started.append(microcosm.launch("balancer", f"bench-balancer-{len(started)}", upstream="catalog",
+                                                backends=[b.url for b in backends], access_log=log_on))
+                targets[f"microcosm balancer, {label}"] = started[-1]
         if old_code is not None:
             old = baseline.launch(old_code.__enter__(), "balancer", "bench-balancer-baseline", upstream="catalog",
                                   backends=[b.url for b in backends], traffic=False, access_log=access_log)
@@ -138,6 +146,10 @@ def report(f: dict) -> str:
             lines.append(f"**now vs {name[len('microcosm balancer '):]}, same run: {us['rps'] / x['rps']:.2f}x the "
                          f"throughput, {us['cpu_us'] / x['cpu_us']:.2f}x the CPU per request, p99 "
                          f"{us['p99_ms'] / x['p99_ms']:.2f}x**\n")
+        if name.startswith("microcosm balancer, hops"):
+            lines.append(f"**{name[len('microcosm balancer, '):]} vs both off, same run: {x['rps'] / us['rps']:.2f}x the "
+                         f"throughput, {x['cpu_us'] / us['cpu_us']:.2f}x the CPU per request, p99 "
+                         f"{x['p99_ms'] / us['p99_ms']:.2f}x**\n")
     lines += ["Latency one hop adds at low load (a connection to each target, one request every 10 ms to each in turn):\n",
               table(["path", "p50 ms", "p99 ms", "+p50 ms vs direct", "+p99 ms vs direct", "errors"], lat_rows)]
     return "\n".join(lines)
@@ -146,6 +158,8 @@ def report(f: dict) -> str:
 def main(argv=None) -> None:
     p = load_options(__doc__)
     p.add_argument("--baseline-ref", help="also run our balancer from this commit's code, in the same rounds")
+    p.add_argument("--as-notebook", action="store_true",
+                   help="two more rows: today's balancer with hop records on, and with hop records and access log on")
     p.add_argument("--access-log", action="store_true",
                    help="every microcosm balancer writes its access log, as a notebook launches it (nginx does not)")
     args = p.parse_args(argv)
@@ -156,7 +170,7 @@ def main(argv=None) -> None:
                       quiet_wait=args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 10.0),
                       latency_seconds=2.0 if args.quick else 5.0,
                       log=lambda s: print(s, flush=True), baseline_ref=args.baseline_ref,
-                      access_log=args.access_log)
+                      access_log=args.access_log, as_notebook=args.as_notebook)
     print()
     print(report(figures))
 
