@@ -63,10 +63,11 @@ class FastPath:
         log.exception("%s: error proxying a request", self.name)
         return self.error_bytes(request.method, 500, "the balancer failed")
 
-    async def _forward_fast(self, request, backend, method, body, can_retry, request_id, hop_id, client=""):
-        """`Forwarding._forward` for a FastRequest: (the answer's bytes, status). A big or unknown-size answer is
-        streamed to the client here, and b"" is given (nothing more to write)."""
-        return await self._attempt(request, backend, method, body, can_retry, request_id, hop_id, client,
+    def _forward_fast(self, request, backend, method, body, can_retry, request_id, hop_id, client=""):
+        """`Forwarding._forward` for a FastRequest: what `balance` awaits for (the answer's bytes, status). A big or
+        unknown-size answer is streamed to the client here, and b"" is given (nothing more to write). (It gives
+        `_attempt`'s coroutine rather than awaiting it: one coroutine less to resume at each wake.)"""
+        return self._attempt(request, backend, method, body, can_retry, request_id, hop_id, client,
                                    answer_bytes, self._stream_bytes)
 
     async def _stream_bytes(self, request, conn, backend, status, out_headers, length):

@@ -162,9 +162,10 @@ class Forwarding:
             if not finished:
                 conn.close()
 
-    async def _forward(self, request, backend: Backend, method, body, can_retry, request_id, hop_id, client=""):
-        """One attempt on `backend`, the ordinary way: (aiohttp response to send, status), or UpstreamFailed."""
-        return await self._attempt(request, backend, method, body, can_retry, request_id, hop_id, client,
+    def _forward(self, request, backend: Backend, method, body, can_retry, request_id, hop_id, client=""):
+        """One attempt on `backend`, the ordinary way: what `balance` awaits for (aiohttp response to send,
+        status), or UpstreamFailed (`_attempt`'s coroutine, given as it is: one coroutine less to resume)."""
+        return self._attempt(request, backend, method, body, can_retry, request_id, hop_id, client,
                                    self._whole_response, self._stream_response)
 
     @staticmethod
