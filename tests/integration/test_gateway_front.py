@@ -357,7 +357,10 @@ SAME_BYTES = {  # name: (method, path, whose token), answered from the bytes by 
     "HEAD without a token": ("HEAD", "/api/orders", None),
     "someone else's resource": ("GET", "/api/mine/bob", "alice"),
     "a service that refuses": ("GET", "/api/carts/alice", "alice"),
-    "a redirect kept": ("GET", "/api/loc/y", None),
+    "allow-listed headers back": ("GET", "/api/loc/y", None),
+    "a fragment": ("GET", "/api/products/1#part", None),
+    "an escape in the query": ("GET", "/api/products/1?q=%41%20b", None),
+    "an escaped path": ("GET", "/api/products/%31", None),
 }
 
 
