@@ -250,6 +250,23 @@ def test_a_silent_backend_is_a_json_504_after_the_timeout(pair, backend):
         assert time.monotonic() - started >= 1.9  # not before the timeout (an order, not a speed)
 
 
+def test_a_head_whose_small_body_stalls_is_a_json_504_that_says_so(pair, backend):
+    """(upstream.py wakes its reader once the head and a small body are both in: a body that never comes still
+    times out, and the client is told it was the body)"""
+    fast, ordinary = pair
+
+    def stall(conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+        time.sleep(3)
+        return True
+
+    backend.scripts["stall"] = stall
+    for lb in (fast, ordinary):
+        answer = exchange(lb, get("/case/stall"))[0]
+        assert answer.startswith(b"HTTP/1.1 504 Gateway Timeout\r\n"), answer[:200]
+        assert b"did not finish its answer within 2 s" in answer
+
+
 def dead_url() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -27,7 +27,7 @@ from multidict import CIMultiDict
 from ... import trust
 from ..base import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID
 from .backends import Backend
-from .upstream import Broken, ConnectFailed, Malformed, Timeout
+from .upstream import Broken, ConnectFailed, Malformed, Timeout, Unfinished
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                         "trailers", "transfer-encoding", "upgrade", "proxy-connection", "host", "content-length",
@@ -95,6 +95,9 @@ class Forwarding:
             try:
                 await conn.send(head, body.iter_any() if isinstance(body, StreamReader) else body, chunked)
                 status, raw_headers = await conn.read_head(method, self.timeout)
+            except Unfinished:
+                raise UpstreamFailed(504, f"{backend.id} did not finish its answer within {self.timeout:g} s",
+                                     False) from None
             except Timeout:
                 raise UpstreamFailed(504, f"{backend.id} did not answer within {self.timeout:g} s", False) from None
             except Malformed as exc:  # not HTTP as RFC 9112 has it: never guess what the backend meant

@@ -1,18 +1,14 @@
 """The balancer's side towards its backends: pooled keep-alive HTTP/1.1 connections on asyncio.
 
-Small on purpose (the balancer forwards requests, it needs no cookies, redirects, decompression or proxies),
-which is why it costs a fraction of a general HTTP client's CPU per request. What it does:
-
-- `Pool(host, port)` (pool.py) keeps idle connections to one backend and reuses them (a connection the backend closed
-  while idle, or idle longer than `max_idle`, is not reused; one that receives bytes while idle is closed at
-  once: they belong to no request, and the next client must never be served them);
-- `Connection.send(head, body)` writes a request; `read_head()` waits for the status line and headers,
-  `read_chunk()` gives the body piece by piece (Content-Length, chunked, or until the backend closes), so a big
-  body streams through with bounded memory (reading pauses when `HIGH_WATER` bytes wait unread);
-- the answer is parsed strictly (services/http1.py): one that breaks HTTP/1.1 raises `Malformed` and its connection
-  is closed, never pooled, as is any connection whose answer was not read to its end;
-- a refused or timed-out connect raises `ConnectFailed` (nothing was sent: safe to try elsewhere); anything
-  after that raises `Broken` (the request may have reached the backend) or `Timeout`.
+Small on purpose (no cookies, redirects, decompression or proxies). `Pool` (pool.py) keeps idle connections to
+one backend and reuses them (never one the backend closed, one idle too long, or one that got bytes while idle:
+they answer no request). `Connection.send(head, body)` writes a request; `read_head()` waits for the status line
+and headers (the reader is woken once the head, with a small body of known length, is in: one wake per answer),
+`read_chunk()` gives the body piece by piece, so a big one streams with bounded memory (reading pauses at
+`HIGH_WATER` unread bytes). The answer is parsed strictly (services/http1.py): one that breaks HTTP/1.1 raises
+`Malformed` and its connection is closed, never pooled, as is any whose answer was not read to its end. A failed
+connect raises `ConnectFailed` (nothing was sent: safe to try elsewhere); anything after it `Broken` (the request
+may have reached the backend) or `Timeout` (deadlines.py).
 """
 from __future__ import annotations
 
@@ -45,6 +41,10 @@ class Malformed(Broken):
 
 class Timeout(Exception):
     """The backend did not answer (or did not go on answering) in time."""
+
+
+class Unfinished(Timeout):
+    """The answer's head came, its small body did not finish in time (the reader waited for both at once)."""
 
 
 class Connection(asyncio.Protocol):
@@ -89,9 +89,8 @@ class Connection(asyncio.Protocol):
             self._wake()
 
     def _ready(self) -> bool:
-        """Has what the reader waits for arrived? While it waits for an answer's head: the head, with its body
-        when that is small and of known length, so one wake (one resumption of the reader's coroutines) serves
-        the whole answer, not one for each piece the backend wrote. Anything odd wakes it: it decides."""
+        """Is what the reader waits for in? For an answer's head: the head, and its body if small and of known
+        length (one wake, one resumption of the reader's coroutines, per answer). Anything odd wakes it."""
         if self.need:
             return len(self.buffer) >= self.need or self.paused
         if self.head_for is None or self.paused:
@@ -153,8 +152,7 @@ class Connection(asyncio.Protocol):
             self.deadlines.done(self)
             self.waiter, self.need = None, 0
 
-    def _time_out(self) -> None:
-        """The deadline of the current wait has passed (deadlines.py calls this)."""
+    def _time_out(self) -> None:  # (deadlines.py: the current wait's deadline has passed)
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(Timeout())
 
@@ -219,6 +217,10 @@ class Connection(asyncio.Protocol):
             self.head_for = method
             try:
                 await self._more(timeout)
+            except Timeout:
+                if self.parsed is not None:  # the head is in: it is the body that is late
+                    raise Unfinished() from None
+                raise
             finally:
                 self.head_for = None
         head, used = parsed
@@ -233,9 +235,7 @@ class Connection(asyncio.Protocol):
         self.known_length = {"none": 0, "length": self.left}.get(kind)
         if kind == "chunked":
             self.chunks = http1.Chunked()
-            # A small chunked answer has usually arrived whole with its head: then its length is known, and a
-            # broken one is found now, while the balancer can still answer 502 instead of cutting a 200 short.
-            self.known_length = http1.chunked_length(self.buffer)
+            self.known_length = http1.chunked_length(self.buffer)  # (a small one came whole: a broken one is a 502)
 
     @property
     def body_length(self) -> int | None:
