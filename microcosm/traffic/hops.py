@@ -13,6 +13,7 @@ import time
 import uuid
 from collections import deque
 
+import hiredis
 import redis as redis_py
 
 STREAM = "microcosm:hops"
@@ -27,6 +28,16 @@ FIELDS = ("request_id", "hop", "parent", "caller", "caller_instance", "callee", 
 # session hop's session, state, lost, timeout, holds, token
 OPTIONAL_FIELDS = ("kind", "lag", "cache", "bytes", "region", "session", "state", "lost", "timeout", "holds",
                    "token")
+
+
+def _flat(hop: dict):
+    """A hop's fields and values as XADD takes them: numbers and text as they are, None as "", anything else as text."""
+    for key, value in hop.items():
+        yield key
+        yield value if type(value) in _PACKABLE else ("" if value is None else str(value))
+
+
+_PACKABLE = (str, int, float)
 
 
 def new_hop_id() -> str:
@@ -66,11 +77,30 @@ class HopRecorder:
         return batch
 
     def _send(self, batch: list[dict]) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for hop in batch:
-            pipe.xadd(self.stream, {k: "" if v is None else str(v) for k, v in hop.items()},
-                      maxlen=self.max_records, approximate=True)
-        pipe.execute()
+        """One XADD per hop (trimmed to about max_records), all written to Redis at once, then every reply read.
+
+        The commands are packed by hiredis's C code, not through redis-py's pipeline: its per-command machinery
+        cost about 28 us of this process's CPU per hop, and the sender thread shares the interpreter with the
+        service it runs in (with hop records on, the balancer spent a fifth more CPU per request)."""
+        head = ("XADD", self.stream, "MAXLEN", "~", self.max_records, "*")
+        packed = b"".join(hiredis.pack_command(head + tuple(_flat(hop))) for hop in batch)
+        pool = self.client.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command([packed])
+            failed = None
+            for _ in batch:  # every reply read, so that the connection stays in step
+                try:
+                    connection.read_response()
+                except redis_py.ResponseError as exc:
+                    failed = exc
+            if failed is not None:
+                raise failed
+        except BaseException:
+            connection.disconnect()
+            raise
+        finally:
+            pool.release(connection)
 
     def _run(self) -> None:
         pause = self.flush_every

@@ -83,3 +83,36 @@ def test_requests_keep_succeeding_while_redis_is_down_and_recording_resumes(laun
         orders.post("/orders", json={"product_id": 1, "quantity": 1}, headers={"X-Request-ID": rid})
         hops = hops_of(redis_server, rid, 2, timeout=1.5)
     assert set(hops) == {"orders", "catalog"}
+
+
+def test_a_batch_redis_refuses_is_dropped_and_counted_and_the_next_one_is_recorded(redis_server):
+    """The sender packs its XADDs itself: a refused batch (here the stream's key holds a string) must be counted as
+    dropped, leave its connection in step, and every field of the next batch arrive as the service gave it."""
+    from microcosm.traffic.hops import HopRecorder, read_hops
+
+    stream = f"test:hops:{uuid.uuid4().hex[:8]}"
+    client = redis_server.client()
+    client.set(stream, "not a stream")
+    recorder = HopRecorder(redis_server.url, stream=stream)
+    try:
+        recorder.record(request_id="r1", hop="h1", callee="x", status=200, ms=1.0)
+        deadline = time.monotonic() + 10
+        while recorder.stats()["dropped"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert recorder.stats()["dropped"] == 1 and recorder.stats()["redis_ok"] is False
+        client.delete(stream)
+        odd = {"request_id": "r2", "hop": "h2", "parent": None, "callee": "x", "status": 201, "ms": 0.5,
+               "lost": True, "path": "/é/" + "p" * 600, "bytes": 12}
+        recorder.record(**odd)
+        while not client.exists(stream) and time.monotonic() < deadline + 10:
+            time.sleep(0.02)
+        hops, _ = read_hops(client, stream=stream)
+        assert len(hops) == 1, hops
+        hop = hops[0]
+        assert (hop["request_id"], hop["hop"], hop["parent"], hop["status"], hop["lost"], hop["bytes"]) == \
+            ("r2", "h2", "", 201, "True", "12")
+        assert hop["path"] == "/é/" + "p" * 509 + "…"  # kept to 512 characters, as record() cuts it
+        assert recorder.stats()["sent"] == 1 and recorder.stats()["redis_ok"] is True
+    finally:
+        recorder._stopping = True
+        client.delete(stream)
