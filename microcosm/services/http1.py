@@ -13,8 +13,7 @@ the connection. What is checked:
 - the body's framing: Content-Length only ASCII digits, repeated values must agree, at most
   `MAX_CONTENT_LENGTH`; Transfer-Encoding only `chunked` (we decode nothing else), never together with
   Content-Length, never in HTTP/1.0; no body at all for HEAD, 1xx, 204 and 304;
-- a chunked body: each size line is 1 to 16 hex digits plus well-formed extensions, at most `MAX_CHUNK_LINE`
-  bytes; CRLF after each chunk's data; trailers bounded like headers.
+- a chunked body: chunked.py, by the same rules.
 
 Pure functions on bytes, no sockets: each one is given what has arrived so far and answers "complete",
 "not yet" (None) or "broken" (ProtocolError), so the caller decides how long to wait and how much to hold.
@@ -27,7 +26,6 @@ from dataclasses import dataclass, field
 MAX_LINE = 8 * 1024  # one status, header or trailer line
 MAX_HEAD = 64 * 1024  # all the lines of one head together (and all the trailers of one body)
 MAX_FIELDS = 100  # header lines in one head (and trailer lines in one body)
-MAX_CHUNK_LINE = 1024  # a chunk-size line with its extensions
 MAX_INTERIM = 8  # 1xx answers before the real one
 MAX_CONTENT_LENGTH = 1 << 40  # 1 TiB: no backend of ours sends more; a bigger figure is a broken one
 
@@ -35,9 +33,6 @@ _STATUS = re.compile(rb"HTTP/1\.(\d) ([1-5]\d\d)(?: [\t\x20-\x7e\x80-\xff]*)?")
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _FIELD_NAME = re.compile(_TOKEN)
 _NOT_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # control characters (HTAB is allowed)
-_QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
-_EXTENSION = rb"[ \t]*;[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?"
-_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]+)(?:" + _EXTENSION + rb")*")
 _FIELD_LINES = re.compile(rb"(?:" + _TOKEN + rb":[^\x00-\x08\x0a-\x1f\x7f]*\r\n)*")  # any number, each well-formed
 _FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "connection"})
 _FRAMING_LENGTHS = frozenset(map(len, _FRAMING_FIELDS))  # (a cheaper first look than lower-casing every name)
@@ -228,77 +223,3 @@ def framing(head: Head, method: str) -> tuple[str, int]:
     if length is not None:
         return "length", length
     return "close", 0
-
-
-def chunk_size(line: bytes) -> int:
-    """The size in a chunk-size line (1 to 16 hex digits, then optional `;name=value` extensions)."""
-    match = _CHUNK_LINE.fullmatch(line)
-    if match is None:
-        raise ProtocolError(f"a malformed chunk-size line {line[:40]!r}")
-    digits = match[1]
-    if len(digits) > 16:
-        raise ProtocolError("a chunk size of more than 16 hex digits")
-    return int(digits, 16)
-
-
-class Chunked:
-    """Where a chunked body is: a size line, `left` bytes of data, the CRLF after them, trailers, or done."""
-
-    def __init__(self):
-        self.state, self.left, self.trailers, self.trailer_bytes = "size", 0, 0, 0
-
-    def step(self, buf, pos: int = 0) -> tuple[int, bool] | None:
-        """Parse what starts at buf[pos]: (bytes used, whether they are body data), or None until more arrive."""
-        if self.state == "data":
-            used = min(self.left, len(buf) - pos)
-            if used == 0:
-                return None
-            self.left -= used
-            if self.left == 0:
-                self.state = "crlf"
-            return used, True
-        if self.state == "crlf":
-            if len(buf) - pos < 2:
-                return None
-            if buf[pos:pos + 2] != b"\r\n":
-                raise ProtocolError("chunk data not followed by CRLF")
-            self.state = "size"
-            return 2, False
-        if self.state == "size":
-            found = line_at(buf, pos, MAX_CHUNK_LINE)
-            if found is None:
-                return None
-            self.left = chunk_size(found[0])
-            self.state = "data" if self.left else "trailer"
-            return found[1] - pos, False
-        if self.state == "trailer":
-            return self._trailer(buf, pos)
-        return None  # done: nothing more belongs to this body
-
-    def _trailer(self, buf, pos: int) -> tuple[int, bool] | None:
-        found = line_at(buf, pos, MAX_LINE)
-        if found is None:
-            return None
-        line, end = found
-        if not line:
-            self.state = "done"
-        else:
-            parse_field(line)  # checked, then dropped: the balancer does not forward trailers
-            self.trailers += 1
-            self.trailer_bytes += end - pos
-            if self.trailers > MAX_FIELDS or self.trailer_bytes > MAX_HEAD:
-                raise ProtocolError(f"more than {MAX_FIELDS} trailer lines or {MAX_HEAD} bytes of them")
-        return end - pos, False
-
-
-def chunked_length(buf) -> int | None:
-    """If buf holds a whole chunked body: its decoded length; None if part of it has not arrived yet."""
-    body, pos, total = Chunked(), 0, 0
-    while body.state != "done":
-        step = body.step(buf, pos)
-        if step is None:
-            return None
-        used, data = step
-        pos += used
-        total += used if data else 0
-    return total

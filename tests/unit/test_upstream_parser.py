@@ -1,7 +1,7 @@
 """http1.py, the strict parser (balancer and gateway) of backend answers, without sockets: bytes in, a verdict out."""
 import pytest
 
-from microcosm.services import http1
+from microcosm.services import chunked, http1
 from microcosm.services.http1 import ProtocolError
 
 
@@ -94,23 +94,23 @@ def test_agreeing_content_lengths_become_one_header():
 @pytest.mark.parametrize("line, size", [(b"0", 0), (b"a", 10), (b"FF", 255), (b"0010", 16), (b"5;x", 5),
                                         (b"5 ; x = y", 5), (b'5;x="a;b\\"c"', 5), (b"f" * 16, 2 ** 64 - 1)])
 def test_chunk_sizes_are_hex_digits_with_optional_extensions(line, size):
-    assert http1.chunk_size(line) == size
+    assert chunked.chunk_size(line) == size
 
 
 @pytest.mark.parametrize("line", [b"-5", b"+5", b"0x5", b"5_0", b" 5", b"5 ", b"", b"g", "٥".encode(),
                                   b"1" + b"0" * 16, b"5;", b"5;=x", b'5;x="', b"5;x=a b", b"5\r"])
 def test_other_chunk_size_lines_are_refused(line):
     with pytest.raises(ProtocolError):
-        http1.chunk_size(line)
+        chunked.chunk_size(line)
 
 
 BODY = b"5;a=b\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n"
 
 
 def test_a_chunked_body_parses_the_same_whole_or_byte_by_byte():
-    assert http1.chunked_length(BODY) == 15
-    assert http1.chunked_length(BODY[:-1]) is None
-    body, buf, data = http1.Chunked(), bytearray(), bytearray()
+    assert chunked.chunked_length(BODY) == 15
+    assert chunked.chunked_length(BODY[:-1]) is None
+    body, buf, data = chunked.Chunked(), bytearray(), bytearray()
     for byte in BODY:  # as if every byte arrived on its own
         buf.append(byte)
         while (step := body.step(buf)) is not None:
@@ -123,11 +123,11 @@ def test_a_chunked_body_parses_the_same_whole_or_byte_by_byte():
 
 @pytest.mark.parametrize("body, match", [
     (b"5\r\nhelloXY", "not followed by CRLF"),
-    (b"f" * (http1.MAX_CHUNK_LINE + 2), "longer than"),  # an endless size line is refused at the bound
+    (b"f" * (chunked.MAX_CHUNK_LINE + 2), "longer than"),  # an endless size line is refused at the bound
     (b"0\r\n" + b"X-T: 1\r\n" * (http1.MAX_FIELDS + 1), "trailer lines"),
     (b"0\r\nX-T: " + b"t" * (http1.MAX_LINE + 2), "longer than"),
     (b"0\r\nnot a field\r\n\r\n", "malformed header"),
 ])
 def test_a_broken_chunked_body_is_refused_as_soon_as_it_shows(body, match):
     with pytest.raises(ProtocolError, match=match):
-        http1.chunked_length(body)
+        chunked.chunked_length(body)

@@ -34,6 +34,7 @@ Where each part lives, one idea a module:
     admin.py        its own routes (/health, /metrics, /_balancer/*, the admin ones need the launch secret)
     upstream.py     the pooled HTTP/1.1 client to the backends
     ../http1.py     the strict parser of the backends' answers (RFC 9112), shared with the gateway
+    ../chunked.py   their chunked bodies, by the same rules
     server.py       the Balancer put together, and serve(sock, config), which runs it
     control.py      the caller's side, for cells and tests: the backends to give it, what its status says
 

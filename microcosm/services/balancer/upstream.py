@@ -16,7 +16,7 @@ import asyncio
 import socket
 from typing import TYPE_CHECKING
 
-from .. import http1
+from .. import chunked, http1
 from ..http1 import ProtocolError
 from .deadlines import deadlines
 
@@ -60,7 +60,7 @@ class Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.framing = None  # "length" (self.left bytes to go) | "chunked" | "close" | None (no body, or read)
         self.left = 0
-        self.chunks = http1.Chunked()  # where a chunked body is
+        self.chunks = chunked.Chunked()  # where a chunked body is
         self.known_length: int | None = 0
         self.reusable = True
         self.in_pool = False  # idle in the pool, between requests
@@ -234,8 +234,8 @@ class Connection(asyncio.Protocol):
         self.reusable = http1.keep_alive(head) and kind != "close"
         self.known_length = {"none": 0, "length": self.left}.get(kind)
         if kind == "chunked":
-            self.chunks = http1.Chunked()
-            self.known_length = http1.chunked_length(self.buffer)  # (a small one came whole: a broken one is a 502)
+            self.chunks = chunked.Chunked()
+            self.known_length = chunked.chunked_length(self.buffer)  # (a small one came whole: a broken one is a 502)
 
     @property
     def body_length(self) -> int | None:

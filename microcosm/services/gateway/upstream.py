@@ -25,7 +25,7 @@ import socket
 from collections import deque
 from urllib.parse import urlsplit
 
-from .. import http1
+from .. import chunked, http1
 
 MAX_BODY = 32 * 1024 * 1024  # an answer bigger than this is refused (502), never held whole
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
@@ -189,7 +189,7 @@ def read_answer(sock: socket.socket, method: str) -> tuple[Answer, bool]:
 
 def _dechunk(sock: socket.socket, buf: bytearray) -> tuple[bytes, int]:
     """A chunked body's data, and how many bytes after it arrived (none should)."""
-    chunks, data, pos = http1.Chunked(), bytearray(), 0
+    chunks, data, pos = chunked.Chunked(), bytearray(), 0
     while chunks.state != "done":
         step = chunks.step(buf, pos)
         if step is None:
