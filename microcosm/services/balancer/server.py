@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import socket
 
+from ..aio import run, until_stopped
 from ..base import Metrics
 from ..redaction import redact_access_log
 from .accesslog import AccessLog
@@ -141,20 +141,9 @@ def serve(sock: socket.socket, config: dict) -> None:
             from ...discovery import Registration
 
             registration = Registration(config["registry_url"], "balancer", balancer.name, config["url"])
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await until_stopped()
         if registration is not None:
             registration.deregister()
         await balancer.close()
 
-    if config.get("loop", "uvloop") == "uvloop":
-        try:
-            import uvloop  # libuv's event loop: less CPU per request than asyncio's own
-
-            uvloop.install()
-        except ImportError:
-            pass
-    asyncio.run(main())
+    run(main, use_uvloop=config.get("loop", "uvloop") == "uvloop")

@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import signal
 import socket
 import time
 
 from werkzeug.http import HTTP_STATUS_CODES
 from aiohttp import web
 
+from ..aio import run, until_stopped
 from ..balancer.proxy import new_hop_id
 from ..base import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID, Metrics, method_label, request_id_from
 from .admin import ROUTES, STATES, Admin
@@ -165,17 +165,7 @@ def serve(sock: socket.socket, config: dict) -> None:
     async def main():
         edge = Edge(config)
         await edge.start(sock)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await until_stopped()
         await edge.close()
 
-    try:
-        import uvloop  # libuv's event loop: less CPU per request than asyncio's own
-
-        uvloop.install()
-    except ImportError:
-        pass
-    asyncio.run(main())
+    run(main)

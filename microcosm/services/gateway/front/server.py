@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from flask import g
 
+from ...aio import run, until_stopped
 from ...balancer.fastpath import FastServer
 from ...balancer.proxy import new_hop_id
 from ...calls import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID
@@ -155,24 +156,13 @@ class Front(FastFront, Plain):
 
 def serve(app, sock, config: dict, threads: int = 8) -> None:
     """Serve the gateway's Flask `app` on `sock` behind the front, until SIGTERM/SIGINT (serve.py calls it)."""
-    import signal
-
     async def main():
         front = Front(app, config, threads, sock.getsockname()[:2])
         server = GatewayServer(front.handle, front, fast=bool(config.get("fast_path", True)), access_log=None,
                                handler_cancellation=False)
         listening = await asyncio.get_running_loop().create_server(server, sock=sock, backlog=1024)
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await until_stopped()
         listening.close()
         await front.close()
 
-    try:
-        import uvloop  # libuv's event loop: less CPU per request than asyncio's own
-
-        uvloop.install()
-    except ImportError:
-        pass
-    asyncio.run(main())
+    run(main)
