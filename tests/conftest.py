@@ -1,4 +1,6 @@
 """Fixtures shared by every test: services launched for real, stopped after each test."""
+import socket
+
 import pytest
 
 import microcosm
@@ -50,6 +52,26 @@ def redis_emptied_for_each_module():
         with server.client() as client:
             client.flushall()
     yield
+
+
+@pytest.fixture
+def refused_url():
+    """refused_url() -> a loopback URL whose connections are refused, for as long as the test runs.
+
+    The port stays bound (never listening) until the test ends: a port only free "a moment ago" can be handed
+    to a service launched next, or be picked as the local port of an outgoing connection to itself (a TCP
+    self-connect, which succeeds), and the "dead" upstream then answers."""
+    held = []
+
+    def make() -> str:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        held.append(sock)
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    yield make
+    for sock in held:
+        sock.close()
 
 
 @pytest.fixture

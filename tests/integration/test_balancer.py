@@ -27,13 +27,6 @@ def state_of(lb, url) -> str:
     return next(b["state"] for b in status(lb)["backends"] if b["url"] == url)
 
 
-def dead_url() -> str:
-    """A loopback URL where nothing listens (connections are refused)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
-
-
 @pytest.fixture
 def silent_backend():
     """A backend that accepts connections and never answers a byte."""
@@ -240,8 +233,8 @@ def test_no_failed_gets_when_an_instance_is_killed_under_load(balancer, fresh_ca
     assert state_of(lb, fresh_catalogs[1].url) in ("down", "ejected")
 
 
-def test_a_refused_connection_is_retried_even_for_a_post(balancer, catalogs):
-    lb = balancer([dead_url(), catalogs[0].url], health_interval=60)
+def test_a_refused_connection_is_retried_even_for_a_post(balancer, catalogs, refused_url):
+    lb = balancer([refused_url(), catalogs[0].url], health_interval=60)
     answer = lb.post("/products", json={"name": f"retried-{uuid.uuid4().hex[:8]}", "price_cents": 100})
     assert answer.status_code == 201  # the first pick refused: nothing was sent, so another got it
 
@@ -266,8 +259,8 @@ def test_a_backend_that_never_answers_is_timed_out_and_the_get_goes_elsewhere(ba
     assert "did not answer" in silent["recent_errors"][-1]["error"]
 
 
-def test_all_backends_down_gives_503_json_with_retry_after(balancer):
-    lb = balancer([dead_url(), dead_url()], health_interval=0.2)
+def test_all_backends_down_gives_503_json_with_retry_after(balancer, refused_url):
+    lb = balancer([refused_url(), refused_url()], health_interval=0.2)
     for _ in range(3):  # first while they are still trusted (both refuse), then once checks mark them down
         answer = lb.get("/products/1", timeout=10)
         assert answer.status_code == 503

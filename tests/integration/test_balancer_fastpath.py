@@ -267,14 +267,8 @@ def test_a_head_whose_small_body_stalls_is_a_json_504_that_says_so(pair, backend
         assert b"did not finish its answer within 2 s" in answer
 
 
-def dead_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
-
-
-def test_a_refused_get_is_retried_on_another_backend_and_the_dead_one_ejected(launch, backend):
-    dead = dead_url()
+def test_a_refused_get_is_retried_on_another_backend_and_the_dead_one_ejected(launch, backend, refused_url):
+    dead = refused_url()
     lb = launch("balancer", "lb-retry", upstream="fake", backends=[dead, backend.url], health_interval=60,
                 eject_after=3, eject_for=30)
     with requests.Session() as session:

@@ -2,7 +2,6 @@
 gateway; and the web vs mobile screens measured through the network proxy (microcosm/clients/profiles.py)."""
 from __future__ import annotations
 
-import socket
 import uuid
 
 import pytest
@@ -93,10 +92,8 @@ def test_the_mobile_screen_is_smaller_than_the_web_screen_through_the_proxy(shop
     assert "fewer bytes" in profiles.verdict(figures) and "mobile" in profiles.table(figures)
 
 
-def test_carts_or_orders_away_is_a_partial_screen_catalog_away_is_a_503(shop, launch):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        nowhere = f"http://127.0.0.1:{s.getsockname()[1]}"
+def test_carts_or_orders_away_is_a_partial_screen_catalog_away_is_a_503(shop, launch, refused_url):
+    nowhere = refused_url()
     gateway = launch("gateway", f"bff-partial-{uuid.uuid4().hex[:8]}", identity_url=shop.identity.url,
                      rate_limit=False, traffic=False,
                      upstreams={"carts": nowhere, "catalog": shop.catalog.url, "orders": nowhere})

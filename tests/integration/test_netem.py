@@ -161,11 +161,8 @@ def test_reset_clears_settings_and_counters(netem):
     assert netem.delete("/_netem/stats").json()["round_trips"] == 0
 
 
-def test_an_upstream_that_is_gone_is_a_502(launch):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    netem = launch("netem", upstream=f"http://127.0.0.1:{port}")
+def test_an_upstream_that_is_gone_is_a_502(launch, refused_url):
+    netem = launch("netem", upstream=refused_url())
     answer = requests.get(f"{netem.url}/anything")
     assert answer.status_code == 502 and answer.json()["error"] == "bad_gateway"
     assert stats(netem)["upstream_errors"] == 1
