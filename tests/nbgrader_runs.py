@@ -28,25 +28,29 @@ def nbgrader(course: Path, *args: str, timeout: float) -> subprocess.CompletedPr
     return done
 
 
-def autograde(course: Path, lab: str, submissions: dict[str, Path], timeout: float = 900) -> dict[str, dict]:
-    """Release `lab` in a new course folder, submit each notebook in `submissions` ({student: notebook}) and
-    autograde them; returns {student: {"grades": {grade_id: (score, max_score)}, "notebook": the autograded copy}}."""
+def autograde(course: Path, submissions: dict[str, dict[str, Path]], timeout: float = 1500) -> dict[str, dict]:
+    """Release every lab of `submissions` ({lab: {student: notebook}}) in one new course folder, submit the
+    notebooks and autograde them all in one `nbgrader autograde "*"` (one nbgrader start, not one per lab);
+    returns {lab: {student: {"grades": {grade_id: (score, max_score)}, "notebook": the autograded copy}}}."""
     from nbgrader.api import Gradebook
 
-    nbgrader_course.make_course(course, only=[lab])
-    nbgrader(course, "generate_assignment", lab, "--force", timeout=300)
-    for student, notebook in submissions.items():
-        target = course / "submitted" / student / lab / f"{lab}.ipynb"
-        target.parent.mkdir(parents=True)
-        target.write_bytes(Path(notebook).read_bytes())
-    nbgrader(course, "autograde", lab, "--create", "--force", timeout=timeout)
+    nbgrader_course.make_course(course, only=list(submissions))
+    nbgrader(course, "generate_assignment", "*", "--force", timeout=300)
+    for lab, notebooks in submissions.items():
+        for student, notebook in notebooks.items():
+            target = course / "submitted" / student / lab / f"{lab}.ipynb"
+            target.parent.mkdir(parents=True)
+            target.write_bytes(Path(notebook).read_bytes())
+    nbgrader(course, "autograde", "*", "--create", "--force", timeout=timeout)
     out = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        for student in submissions:
-            submission = gradebook.find_submission(lab, student)
-            out[student] = {"grades": {g.name: (g.score, g.max_score) for nb in submission.notebooks for g in nb.grades},
-                            "notebook": nbformat.read(course / "autograded" / student / lab / f"{lab}.ipynb",
-                                                      as_version=4)}
+        for lab, notebooks in submissions.items():
+            out[lab] = {}
+            for student in notebooks:
+                submission = gradebook.find_submission(lab, student)
+                out[lab][student] = {
+                    "grades": {g.name: (g.score, g.max_score) for nb in submission.notebooks for g in nb.grades},
+                    "notebook": nbformat.read(course / "autograded" / student / lab / f"{lab}.ipynb", as_version=4)}
     return out
 
 

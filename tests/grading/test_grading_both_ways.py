@@ -1,11 +1,12 @@
 """The graders are graded too: on every solution, every graded test passes; on every untouched lab, every
 graded test fails. So no graded test can pass on an empty answer, and none is broken on a right one.
 
-The solutions are graded by nbgrader itself, as an instructor would: each released in a course folder of its
-own (microcosm.nbgrader_course), submitted and autograded; its check cells run the task's graded tests against
-live processes, and every task must earn all its points (every graded test is worth points, so that is every
-test passing). The untouched labs go through microcosm's grader (`python -m microcosm.grade --json`), which
-reports each test, so none can hide behind a task's total. Two runs at a time: each notebook is executed once.
+The solutions are graded by nbgrader itself, as an instructor would: all released in one course folder
+(microcosm.nbgrader_course), submitted and autograded in one `nbgrader autograde "*"`; each check cell runs its
+task's graded tests against live processes, and every task must earn all its points (every graded test is worth
+points, so that is every test passing). The untouched labs go through microcosm's grader (`python -m
+microcosm.grade --json`), which reports each test, so none can hide behind a task's total. The two runs go side
+by side: each notebook is executed once.
 """
 import json
 import subprocess
@@ -38,20 +39,19 @@ def untouched_labs() -> dict:
     return {r["lab"]: r for r in json.loads(done.stdout)["results"]}
 
 
-def solution(lab: str, course) -> dict:
-    submissions = {"solution": ROOT / "solutions" / lab / f"{lab}.ipynb"}
-    if lab == FIRST:
-        submissions["untouched"] = ROOT / "labs" / lab / f"{lab}.ipynb"
-    return autograde(course / lab, lab, submissions)
+def solutions(course) -> dict:
+    submissions = {lab: {"solution": ROOT / "solutions" / lab / f"{lab}.ipynb"} for lab in LABS}
+    submissions[FIRST]["untouched"] = ROOT / "labs" / FIRST / f"{FIRST}.ipynb"
+    return autograde(course, submissions)
 
 
 @pytest.fixture(scope="module")
 def grades(tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
-    with ThreadPoolExecutor(2) as pool:  # the untouched labs (quick: their tests fail at once) beside a solution
+    with ThreadPoolExecutor(2) as pool:  # the untouched labs (quick: their tests fail at once) beside the solutions
         labs = pool.submit(untouched_labs)
-        solutions = {lab: pool.submit(solution, lab, course) for lab in LABS}
-        return {"labs": labs.result(), "solutions": {lab: run.result() for lab, run in solutions.items()}}
+        graded = pool.submit(solutions, course)
+        return {"labs": labs.result(), "solutions": graded.result()}
 
 
 def check_cells(lab: str) -> dict[str, int]:
