@@ -68,16 +68,16 @@ class JWKSCache:
             max_age = min(max_age, float(found.group(1)))
         return keys, max_age
 
-    def _refresh(self, wanted: str | None) -> None:
-        """Fetch if due. Called with the lock held; releases it during the fetch, or while it waits for another
-        thread's fetch when it has no key for `wanted` (None: any key at all)."""
+    def _refresh(self, wanted: str | None, early: float = 0.0) -> None:
+        """Fetch if due (or due within `early` seconds). Called with the lock held; releases it during the fetch,
+        or while it waits for another thread's fetch when it has no key for `wanted` (None: any key at all)."""
         have = wanted in self.keys if wanted is not None else bool(self.keys)
         if self.fetching:
             if not have:  # the fetch in flight is this token's one chance to find its key
                 self.fetched.wait_for(lambda: not self.fetching, timeout=2 * self.timeout + 1)
             return  # else: the keys we hold are good enough while someone else refreshes them
         now = time.monotonic()
-        if (have and now < self.expires_at) or now - self.tried_at < self.min_refetch:
+        if (have and now < self.expires_at - early) or now - self.tried_at < self.min_refetch:
             return
         self.fetching, self.tried_at = True, now
         self.fetches += 1
@@ -98,6 +98,18 @@ class JWKSCache:
         self.keys, self.last_error = keys, None
         self.fetched_at = time.monotonic()
         self.expires_at = self.fetched_at + max_age
+
+    def expiring(self, early: float) -> bool:
+        """Are the keys due for a fetch within `early` seconds, and may one start now? (Read without the lock: a
+        server's event loop asks it before it has a thread fetch them ahead, with `refresh_ahead`.)"""
+        now = time.monotonic()
+        return not self.fetching and now >= self.expires_at - early and now - self.tried_at >= self.min_refetch
+
+    def refresh_ahead(self, early: float) -> None:
+        """Fetch now if the keys expire within `early` seconds: a busy verifier refreshes them before they are
+        old, so no request waits for the fetch (the tokens of the keys held are checked meanwhile, as always)."""
+        with self.lock:
+            self._refresh(None, early)
 
     def key(self, kid: str) -> dict | None:
         """The published JWK with this key id, refetching (rate-limited) if it is unknown or the cache is old."""

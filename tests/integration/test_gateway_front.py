@@ -435,3 +435,32 @@ def test_the_first_registry_lookup_of_a_service_does_not_hold_up_the_front(launc
     slow.join()
     registry.delete("/_chaos")
     assert finished == [("/api/products/1", 200), ("/api/found/1", 503)]  # the loop was not held up
+
+
+OVERLAPPING = [  # prefixes the front's table cannot decide alone: other rules of the app under them, or nested
+    {"prefix": "/api/stock", "service": "path_echo", "path": "/s", "methods": {"GET": None}},  # translation's too
+    {"prefix": "/api/echo", "service": "path_echo", "path": "/echo", "methods": {"GET": None}},
+    {"prefix": "/api/echo/deep", "service": "path_echo", "path": "/deep", "methods": {"GET": None}},
+    {"prefix": "/api/plain", "service": "path_echo", "path": "/plain", "methods": {"GET": None}},  # the table's
+]
+
+
+@pytest.mark.parametrize("way", ["from the bytes", "aiohttp's parser"])
+def test_routes_other_rules_overlap_are_matched_as_the_flask_apps_url_map_matches_them(launch, way):
+    """The front matches a plain route by its prefix (routing.RouteTable), and leaves to the app's URL map each
+    prefix that another rule could match too: the same route, or none, as waitress's Flask app finds."""
+    tag = uuid.uuid4().hex[:8]
+    echo = launch(PATH_ECHO, f"ovl-echo-{tag}", traffic=False)
+    common = dict(routes=OVERLAPPING, rate_limit=False, traffic=False, upstreams={"path_echo": echo.url})
+    front = launch("gateway", f"ovl-front-{tag}", fast_path=way == "from the bytes", **common)
+    plain = launch("gateway", f"ovl-waitress-{tag}", front=False, **common)
+    on_loop = {"/api/stock/abc": True, "/api/stock": True, "/api/stock/1": False,  # (translation: no stock known)
+               "/api/echo/deep/1": True, "/api/echo/deeper": True, "/api/echo/deep": True, "/api/echo": True,
+               "/api/plain/a/b": True, "/api/plainer": False, "/api/mobile/home": False}
+    for path, loop in on_loop.items():
+        before = front.get("/_gateway").json()["front"]["on_the_loop"]
+        answers = [requests.get(g.url + path, timeout=10) for g in (front, plain)]
+        assert same_answer(answers[0]) == same_answer(answers[1]), path
+        assert front.get("/_gateway").json()["front"]["on_the_loop"] - before == loop, path
+    assert requests.get(front.url + "/api/echo/deep/1", timeout=10).json()["path"] == "/deep/1"
+    assert requests.get(front.url + "/api/echo/deeper", timeout=10).json()["path"] == "/echo/deeper"

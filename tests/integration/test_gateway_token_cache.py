@@ -65,3 +65,23 @@ def test_a_forged_token_is_refused_every_time_and_never_cached(start_gateway, id
     for _ in range(3):
         assert_refused(gateway.get("/api/echo", headers=bearer(tampered)), 401, "bad_signature")
     assert cache_state(gateway)["entries"] == 1
+
+
+def test_the_front_fetches_the_jwks_again_before_it_expires_so_cached_tokens_stay_on_its_loop(start_identity,
+                                                                                               start_gateway):
+    """The provider lets verifiers keep its JWKS for publish_delay (2 s): the gateway's front has a thread fetch it
+    again before it expires. Before, the first request after each expiry took its token check to a thread and
+    waited there for the fetch (so every fetch was some request's check in a thread)."""
+    identity = start_identity("identity-ahead", publish_delay=2.0)
+    gateway = start_gateway(identity_url=identity.url)
+    token = bearer(user_token(identity))
+    deadline = time.monotonic() + 7
+    while time.monotonic() < deadline:
+        assert gateway.get("/api/echo", headers=token).status_code == 200
+        time.sleep(0.05)
+    status = gateway.get("/_gateway").json()
+    fetches, in_a_thread = status["identity"]["jwks_fetches"], status["front"]["tokens_checked_in_a_thread"]
+    assert fetches >= 3, status["identity"]  # fetched again as it aged
+    # the first sight is checked in a thread (and fetches the JWKS); later ones only if they met a fetch in flight
+    assert 1 <= in_a_thread <= fetches // 2, (fetches, in_a_thread)
+    assert cache_state(gateway)["misses"] == 1

@@ -28,6 +28,7 @@ passes the token itself on, and the service verifies it.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -45,6 +46,7 @@ IDENTITY_HEADERS = trust.IDENTITY_HEADERS  # X-User, X-Scopes, X-Client: set by 
 # a KeyError for every header the client did not send (most of them, on most requests)
 _ENVIRON_KEYS = [(h, "CONTENT_TYPE" if h == "Content-Type" else "HTTP_" + h.upper().replace("-", "_"))
                  for h in FORWARDED_HEADERS]
+KEYS_AHEAD = 0.5  # s: the asyncio front has the JWKS fetched again this long before it expires (keys_expiring)
 
 
 class EdgeAuth:
@@ -104,6 +106,12 @@ class EdgeAuth:
         return entry is not None and entry.kid in jwks.keys and time.monotonic() < jwks.expires_at \
             and not jwks.fetching
 
+    def keys_expiring(self) -> bool:
+        """Should the JWKS be fetched now, ahead of its expiry (`jwks.refresh_ahead(KEYS_AHEAD)`, in a thread)?
+        The identity provider lets verifiers cache it for `publish_delay` seconds (2 by default): without this,
+        a busy gateway's first request after each expiry would wait for the fetch, off its event loop."""
+        return self.jwks is not None and self.verified is not None and self.jwks.expiring(KEYS_AHEAD)
+
     def state(self) -> dict:
         """What the gateway knows of the identity provider (for /_gateway)."""
         jwks = self.jwks
@@ -136,7 +144,14 @@ def identity_headers(claims: dict | None, sent: dict, address: str, scheme: str,
         headers["X-User"], headers["X-Scopes"] = user, scopes
         if client:
             headers["X-Client"] = client
-        proof = trust.identity_proof(user, scopes, client)  # None when launched without a launch secret
+        proof = _proof(trust.launch_secret(), user, scopes, client)  # None when launched without a launch secret
         if proof:
             headers[trust.PROOF_HEADER] = proof
     return headers
+
+
+@functools.lru_cache(maxsize=1024)
+def _proof(secret: str | None, user: str, scopes: str, client: str) -> str | None:
+    """trust.identity_proof, made once per caller (an HMAC per request otherwise); `secret` is the launch secret
+    it is made with, so a new secret makes new proofs. Bounded: at most 1,024 callers' proofs."""
+    return trust.identity_proof(user, scopes, client)

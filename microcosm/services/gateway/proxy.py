@@ -27,7 +27,7 @@ from flask import Blueprint, Response, current_app, g, request
 
 from ..base import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID, ApiError, UpstreamError, record_failed_call
 from . import paths
-from .routing import Route
+from .routing import Route, RouteTable
 from .upstream import Broken, ConnectFailed, Pool, Timeout
 
 RETURNED_HEADERS = ("Content-Type", "Location", "ETag", "Last-Modified", "Cache-Control", "Retry-After",
@@ -120,7 +120,6 @@ def routes(gateway) -> Blueprint:
             return proxy(gateway, pool, route)
         return view
 
-    for i, route in enumerate(gateway.routes):
-        bp.add_url_rule(route.prefix, f"route_{i}", view_of(route), methods=list(route.methods))
-        bp.add_url_rule(f"{route.prefix}/<path:rest>", f"route_{i}_rest", view_of(route), methods=list(route.methods))
+    for rule, endpoint, route in RouteTable(gateway.routes).url_rules():
+        bp.add_url_rule(rule, endpoint, view_of(route), methods=list(route.methods))
     return bp

@@ -62,6 +62,47 @@ def routes_from_config(config: dict) -> list[Route]:
     return routes
 
 
+class RouteTable:
+    """The routing table read by prefix: which route a path falls under, and the URL rule it falls under.
+
+        table = RouteTable(routes)
+        table.match(["api", "orders", "7"])   # -> (the /api/orders route, "/api/orders/<path:rest>")
+        table.match(["api", "orders"])        # -> (the same route, "/api/orders")
+        table.match(["api", "other"])         # -> None: not a plain route
+
+    Each route gives the Flask app two URL rules (`url_rules`: its prefix, and everything below it, which
+    proxy.py's views serve), and the asyncio front (front/plain.py) matches a path's segments here, a dict
+    lookup per prefix length, rather than in the app's whole URL map. A prefix that is not a plain path
+    (a trailing '/', an empty segment, a '<' or a '%') is left to the URL map (`plain` is False for it)."""
+
+    def __init__(self, routes: list[Route]):
+        self.routes = routes
+        self.by_prefix: dict[tuple, Route] = {}
+        for route in routes:
+            parts = tuple(route.prefix.split("/")[1:])
+            if route.prefix.startswith("/") and all(parts) and not any(c in route.prefix for c in "<%"):
+                self.by_prefix[parts] = route
+        self.lengths = sorted({len(parts) for parts in self.by_prefix}, reverse=True)  # the longest prefix first
+
+    def url_rules(self):
+        """(rule, endpoint, route) for each of the Flask app's URL rules of the table (proxy.routes adds them)."""
+        for i, route in enumerate(self.routes):
+            yield route.prefix, f"route_{i}", route
+            yield f"{route.prefix}/<path:rest>", f"route_{i}_rest", route
+
+    def plain(self, route: Route) -> bool:
+        """Does `match` find this route's paths? (False: only the app's URL map does.)"""
+        return self.by_prefix.get(tuple(route.prefix.split("/")[1:])) is route
+
+    def match(self, segments: list[str]) -> tuple[Route, str] | None:
+        """(route, URL rule) for a path's decoded segments under the longest prefix, or None."""
+        for n in self.lengths:
+            route = self.by_prefix.get(tuple(segments[:n])) if len(segments) >= n else None
+            if route is not None:
+                return route, route.prefix if len(segments) == n else route.prefix + "/<path:rest>"
+        return None
+
+
 class Upstreams:
     """Where each service is: static URLs from config, else its instances in the registry, taken in turn."""
 

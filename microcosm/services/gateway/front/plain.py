@@ -1,7 +1,9 @@
 """A plain route answered on the event loop: proxy.py's steps, with proxy.py's functions, in proxy.py's order.
 
     the edge checks (edge.check)              a request that fails them is the Flask app's to answer
-    the route (the Flask app's own URL map)   so a path is a plain route here exactly when it is one there
+    the route (routing.RouteTable)            the table's prefixes; a prefix some other URL rule of the Flask
+                                              app could also match is left to the app's URL map (`by_url_map`),
+                                              so a path is a plain route here exactly when it is one there
     internal segment, owner segment           proxy.rest_of: 404
     method, token, owner, rate limit          Gateway.scopes_for (405), EdgeAuth.authenticate (401/403),
                                               check_owner (403), RateLimits.check_async (429)
@@ -14,6 +16,8 @@ out on the front's asyncio Redis connection; a limiter of your own runs in the t
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 
 from werkzeug.exceptions import HTTPException
@@ -23,21 +27,43 @@ from ...calls import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID, request_id
 from ...errors import ApiError, UpstreamError
 from ..app import Gateway
 from ..edge import check as edge_check
-from ..edge_auth import FORWARDED_HEADERS, check_owner, identity_headers
+from ..edge_auth import FORWARDED_HEADERS, KEYS_AHEAD, check_owner, identity_headers
 from ..proxy import rest_of, returned_headers, target_of
 from ..rate_limit import rate_limit_headers
-from ..routing import PUBLIC
+from ..routing import PUBLIC, RouteTable
 from .bridge import TooBig, read_body
 from ...balancer.proxy import new_hop_id
 
 PLAIN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE"})
 _FORWARDED = [(name, name.lower()) for name in FORWARDED_HEADERS]
+log = logging.getLogger("microcosm")
+
+
+def by_url_map(table: RouteTable, other_rules) -> set[str]:
+    """The prefixes of `table` that the front leaves to the app's URL map: those `match` does not read, those
+    under another route's prefix, and those one of the app's `other_rules` (URL rule strings: composition's,
+    translation's ...) could also match, a rule under the prefix or with a converter where the prefix goes on."""
+    plain = [r for r in table.routes if table.plain(r)]
+    parts = {r.prefix: r.prefix.split("/")[1:] for r in plain}
+    left = {r.prefix for r in table.routes if not table.plain(r)}
+    for prefix, p in parts.items():
+        if any(q != p and q[:len(p)] == p or p[:len(q)] == q and q != p for q in parts.values()):
+            left.add(prefix)
+    for rule in other_rules:
+        segments = rule.split("/")[1:]
+        static = segments if "<" not in rule else segments[:next(i for i, s in enumerate(segments) if "<" in s)]
+        for prefix, p in parts.items():
+            if static[:len(p)] == p or ("<" in rule and p[:len(static)] == static):
+                left.add(prefix)
+    return left
 
 
 class Plain:
-    """The plain-route half of the `Front` (server.py), which sets what it uses: `gateway`, `adapter`,
-    `endpoints`, `max_header_bytes`, `max_body`, `redis`, `forwarder`, `server`, `name`, `instance`,
+    """The plain-route half of the `Front` (server.py), which sets what it uses: `gateway`, `table`, `adapter`,
+    `endpoints`, `by_url_map`, `max_header_bytes`, `max_body`, `redis`, `forwarder`, `server`, `name`, `instance`,
     `in_thread`, `in_request`, `error`, `account`, `record_failed`."""
+
+    keys_fetch = None  # the JWKS fetch ahead of its expiry, while it runs in a thread
 
     def plain_route(self, request, target: str, query: bytes, fields: dict):
         """(route, rule, segments) when the front may answer this request itself, else None (the bridge's).
@@ -49,12 +75,21 @@ class Plain:
         length = request.content_length
         if length is not None and length > self.max_body:
             return None
-        try:
-            rule, _ = self.adapter.match("/" + "/".join(segments), request.method, return_rule=True)
-        except HTTPException:  # no route, another method, a redirect: the Flask app's answer
-            return None
-        route = self.endpoints.get(rule.endpoint)
-        return (route, rule.rule, segments) if route is not None else None
+        found = self.table.match(segments)
+        if found is None:
+            return None  # not a plain route: the Flask app's (composition, translation, unknown paths ...)
+        route, rule = found
+        if route.prefix in self.by_url_map:
+            try:
+                url_rule, _ = self.adapter.match("/" + "/".join(segments), request.method, return_rule=True)
+            except HTTPException:  # no route, another method, a redirect: the Flask app's answer
+                return None
+            route = self.endpoints.get(url_rule.endpoint)
+            return (route, url_rule.rule, segments) if route is not None else None
+        method = request.method
+        if method not in route.methods and not (method == "HEAD" and "GET" in route.methods):
+            return None  # the URL rule's 405: the Flask app's answer
+        return route, rule, segments
 
     async def plain(self, request, route, rule: str, segments: list, query: bytes, fields: dict):
         started = time.perf_counter()
@@ -81,9 +116,12 @@ class Plain:
         claims = None
         if scopes is not PUBLIC:
             where = f"{method} {path}"
+            if self.keys_fetch is None and gateway.auth.keys_expiring():
+                self._fetch_keys_ahead(request_id, hop)
             if gateway.auth.knows(authorization):
                 claims = gateway.auth.authenticate(scopes, authorization, where)
             else:
+                self.counts["tokens_checked_in_a_thread"] += 1
                 claims = await self.in_thread(self.in_request, request_id, hop, gateway.auth.authenticate, scopes,
                                               authorization, where)  # in a request: a JWKS fetch names its caller
         check_owner(owner, claims, path)
@@ -95,6 +133,19 @@ class Plain:
         except ApiError as failed:
             failed.rate = rate  # a 413, 503 or 504 after the rate limit: its headers still go out
             raise
+
+    def _fetch_keys_ahead(self, request_id: str, hop: str) -> None:
+        """Have a thread fetch the JWKS before it expires (the identity provider's max-age is 2 s by default), so
+        that a cached token is still checked on the loop and no request waits for the fetch."""
+        def done(fetch):
+            self.keys_fetch = None
+            if not fetch.cancelled() and fetch.exception() is not None:
+                log.error("fetching the JWKS ahead failed: %r", fetch.exception())
+
+        jwks = self.gateway.auth.jwks
+        self.keys_fetch = asyncio.ensure_future(self.in_thread(self.in_request, request_id, hop, jwks.refresh_ahead,
+                                                               KEYS_AHEAD))
+        self.keys_fetch.add_done_callback(done)
 
     async def _forward(self, request, fields, route, method, rest, claims, authorization, query, request_id, hop):
         sent = {name: fields[low] for name, low in _FORWARDED if low in fields}

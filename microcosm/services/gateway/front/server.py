@@ -30,10 +30,11 @@ from ...calls import CALLER, CALLER_INSTANCE, PARENT_HOP, REQUEST_ID
 from ...errors import error_body
 from ...metrics import method_label
 from ..rate_limit import TokenBucket
+from ..routing import RouteTable
 from .bridge import TooBig, call_app, environ_of, fields_of, read_body, response_of
 from .fast import FastFront
 from .forward import Forwarder
-from .plain import PLAIN_METHODS, Plain
+from .plain import PLAIN_METHODS, Plain, by_url_map
 from .redis_async import AsyncRedis
 
 log = logging.getLogger("microcosm")
@@ -54,15 +55,17 @@ class Front(FastFront, Plain):
         self.max_header_bytes = int(config.get("max_header_bytes", 8192))
         self.access_log = bool(app.config.get("ACCESS_LOG", True))
         self.metrics, self.hops, self.chaos = app.extensions["metrics"], app.extensions["hops"], app.extensions["chaos"]
+        self.table = RouteTable(gateway.routes)  # proxy.routes made the app's URL rules of it: the same endpoints
+        self.endpoints = {f"gateway_routes.{endpoint}": route for _, endpoint, route in self.table.url_rules()}
         self.adapter = app.url_map.bind("localhost")
-        self.endpoints = {}
-        for i, route in enumerate(gateway.routes):  # proxy.routes names each route's two URL rules so
-            self.endpoints[f"gateway_routes.route_{i}"] = self.endpoints[f"gateway_routes.route_{i}_rest"] = route
+        self.by_url_map = by_url_map(self.table, [r.rule for r in app.url_map.iter_rules()
+                                                  if r.endpoint not in self.endpoints])
         self.executor = ThreadPoolExecutor(threads, thread_name_prefix="gateway")
         limiter = gateway.limits.limiter
         self.redis = AsyncRedis(config["redis_url"]) if type(limiter) is TokenBucket else None
         self.forwarder = Forwarder(float(app.config["UPSTREAM_TIMEOUT"]))
-        self.counts = {"on_the_loop": 0, "read_from_bytes": 0, "through_the_app": 0}  # /_gateway shows them (app.py's status)
+        self.counts = {"on_the_loop": 0, "read_from_bytes": 0, "through_the_app": 0,  # /_gateway shows them (app.py's
+                       "tokens_checked_in_a_thread": 0}  # status); the last: not cached, or the keys out of date
         app.extensions["gateway.front"] = self.counts
 
     async def in_thread(self, fn, *args):
