@@ -37,8 +37,8 @@ def check(headers, raw_target: str, query: bytes, max_header_bytes: int, decoded
         raise ApiError(400, str(exc), reason="unsafe_path") from None
     if decoded_path is not None and "/" + "/".join(segments) != decoded_path:  # never with waitress: a safety net
         raise ApiError(400, "the path reads differently raw and decoded; send it plainly", reason="unsafe_path")
-    found = SECRET_PARAMS.search(query.decode("latin-1")) or \
-        SECRET_PARAMS.search(unquote_to_bytes(query.replace(b"+", b" ")).decode("latin-1"))
+    found = query and (SECRET_PARAMS.search(query.decode("latin-1")) or
+                       SECRET_PARAMS.search(unquote_to_bytes(query.replace(b"+", b" ")).decode("latin-1")))
     if found:
         raise ApiError(400, f"'{found.group(1)}' must never be sent in the URL (URLs end up in logs); "
                             "send tokens in the Authorization header")

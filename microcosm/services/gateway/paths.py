@@ -26,6 +26,7 @@ ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")  # GET http://h
 # what may stay as it is in a query string (RFC 3986 query chars, and existing %XX escapes); every other byte
 # (a space, a control character, a byte over 127, a lone %) is percent-encoded before it goes upstream
 QUERY_UNSAFE = re.compile(rb"%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]")
+UNRESERVED = re.compile(r"[A-Za-z0-9\-._~]+")  # a segment of these alone means itself (unless it is . or ..)
 
 
 class UnsafePath(ValueError):
@@ -62,6 +63,8 @@ def segments(raw: str) -> list[str]:
 
 def segment(raw: str, position: int = 1) -> str:
     """One raw path segment, decoded, or UnsafePath saying why it cannot be forwarded as it is."""
+    if UNRESERVED.fullmatch(raw) and raw != "." and raw != "..":  # most segments: nothing to decode or refuse
+        return raw
     where = f"path segment {position}"
     if raw == "":
         raise UnsafePath(f"{where} is empty ('//' or a trailing '/'): name every segment")
