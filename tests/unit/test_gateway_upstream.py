@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from microcosm.services.gateway.upstream import Broken, ConnectFailed, Pool, Timeout
+from microcosm.services.gateway.upstream import Broken, ConnectFailed, Pool, Timeout, encode_request
 from raw_server import RawServer
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
@@ -107,3 +107,16 @@ def test_refused_and_silent_services():
     with pytest.raises(Timeout):
         Pool().request("GET", f"http://127.0.0.1:{silent.getsockname()[1]}", "/", {}, None, 0.2)
     silent.close()
+
+
+@pytest.mark.parametrize("name, value", [("X-A", "a\r\nX-User: admin"), ("X-A", "a\nb"), ("X-A", "a\x00"),
+                                         ("X-B\r\nX-User", "admin")])
+def test_a_header_with_a_line_break_is_never_encoded(name, value):
+    with pytest.raises(ValueError, match="holds a line break") as refused:
+        encode_request("GET", "/x", "h:1", {"Accept": "text/plain", name: value}, None)
+    assert repr(name[:40]) in str(refused.value)
+
+
+def test_a_request_is_encoded_line_by_line_with_its_length():
+    assert encode_request("POST", "/x?a=1", "h:1", {"Accept": "text/plain", "X-User": "ada"}, b"hi") == \
+        b"POST /x?a=1 HTTP/1.1\r\nHost: h:1\r\nAccept: text/plain\r\nX-User: ada\r\nContent-Length: 2\r\n\r\nhi"

@@ -136,10 +136,10 @@ def place(base_url: str) -> tuple:
 def encode_request(method: str, target: str, host: str, headers: dict, body: bytes | None) -> bytes:
     """The request's bytes: request line, Host, the headers (never one with a line break), the body."""
     lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
-    for name, value in headers.items():
-        if LINE_BREAK.search(name) or LINE_BREAK.search(value):
-            raise ValueError(f"header {name[:40]!r} holds a line break")
-        lines.append(f"{name}: {value}")
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    if LINE_BREAK.search("".join(lines[2:])):  # one search for all (then the first that holds one, for the message)
+        name = next(name for name, value in headers.items() if LINE_BREAK.search(name) or LINE_BREAK.search(value))
+        raise ValueError(f"header {name[:40]!r} holds a line break")
     if body is not None or method in BODY_EXPECTED:
         lines.append(f"Content-Length: {len(body or b'')}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
