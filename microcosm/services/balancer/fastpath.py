@@ -41,6 +41,7 @@ log = logging.getLogger("microcosm.balancer")
 INBOX = 64 * 1024  # unread request bytes held per connection before it stops being read
 END_OF_HEAD = b"\r\n\r\n"
 MAX_OWN_HEAD = 8190  # (plain_head.MAX_OWN_HEAD) a longer head is aiohttp's to read, and to refuse
+MORE = object()  # (FastConnection._take_request) the rest of the head is still to come
 
 
 class FastPath:
@@ -120,12 +121,16 @@ class FastConnection(_JSONErrors):
             self._inbox = bytearray(data)
         else:
             self._inbox += data
+        self._more_bytes()
+        if self._inbox is not None and len(self._inbox) > INBOX and not self._buffer_paused:
+            self._pause_reading_for_buffer()  # reading resumes as the requests are taken
+
+    def _more_bytes(self) -> None:
+        """Bytes were added to the inbox: the worker is started, or woken."""
         if self._worker is None:
             self._worker = self._loop.create_task(self._work())
         elif self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
-        if len(self._inbox) > INBOX and not self._buffer_paused:
-            self._pause_reading_for_buffer()  # the worker resumes reading as it catches up
 
     def connection_lost(self, exc) -> None:
         super().connection_lost(exc)
@@ -137,7 +142,7 @@ class FastConnection(_JSONErrors):
         side = self._manager.fast_side
         peer = self.transport.get_extra_info("peername")
         remote = peer[0] if isinstance(peer, (list, tuple)) else str(peer or "")
-        inbox, loop = self._inbox, self._loop
+        loop = self._loop
         while self.transport is not None and not (self._force_close or self._close):
             if self.writing_paused:  # the client is not reading its answers: take no more until it does
                 try:
@@ -145,27 +150,17 @@ class FastConnection(_JSONErrors):
                 except ConnectionError:
                     return
                 continue
-            end = inbox.find(END_OF_HEAD, 0, MAX_OWN_HEAD + 4)
-            if end < 0 and len(inbox) <= MAX_OWN_HEAD and inbox.count(b"\n") == inbox.count(b"\r\n"):
-                # (a line ended by a bare LF: no plain head, and aiohttp's parser decides what it is)
-                if self._buffer_paused:
-                    self._resume_reading_for_buffer()
+            taken = self._take_request(side, remote)
+            if taken is MORE:
                 self._wake = loop.create_future()
                 try:
                     await self._wake
                 finally:
                     self._wake = None
                 continue
-            started = time.perf_counter()
-            try:
-                request = side.read_fast(bytes(inbox[:end + 4]), remote, self) if end >= 0 else None
-            except Exception:  # a bug of ours in reading: aiohttp's way reads the request instead
-                log.exception("error reading a plain request; aiohttp's parser takes the connection")
-                request = None
-            if request is None:
+            if taken is None:
                 return self._hand_over()
-            del inbox[:end + 4]
-            self._next_keepalive_close_time = loop.time() + self._keepalive_timeout  # in use: not idle
+            request, started = taken
             try:
                 answer = await side.answer_fast(request, started)
             except Exception:  # a bug of ours: the client gets the 500 aiohttp's way would give, and a closed line
@@ -177,6 +172,28 @@ class FastConnection(_JSONErrors):
             if self.transport is not None and answer:
                 self.transport.write(answer)
             self._next_keepalive_close_time = loop.time() + self._keepalive_timeout
+
+    def _take_request(self, side, remote: str):
+        """The inbox's next plain request, taken out of it, and when it was read: (request, started); MORE while
+        its head has not all come; None when it is not plain (then aiohttp's parser must read it)."""
+        inbox = self._inbox
+        end = inbox.find(END_OF_HEAD, 0, MAX_OWN_HEAD + 4)
+        if end < 0 and len(inbox) <= MAX_OWN_HEAD and inbox.count(b"\n") == inbox.count(b"\r\n"):
+            # (a line ended by a bare LF: no plain head, and aiohttp's parser decides what it is)
+            if self._buffer_paused:
+                self._resume_reading_for_buffer()
+            return MORE
+        started = time.perf_counter()
+        try:
+            request = side.read_fast(bytes(inbox[:end + 4]), remote, self) if end >= 0 else None
+        except Exception:  # a bug of ours in reading: aiohttp's way reads the request instead
+            log.exception("error reading a plain request; aiohttp's parser takes the connection")
+            request = None
+        if request is None:
+            return None
+        del inbox[:end + 4]
+        self._next_keepalive_close_time = self._loop.time() + self._keepalive_timeout  # in use: not idle
+        return request, started
 
     def _hand_over(self) -> None:
         """From here on the connection is aiohttp's: its parser gets every byte not read yet."""
@@ -209,7 +226,3 @@ class FastServer(JSONErrorServer):
 
     def connection_handler(self) -> type:
         return FastConnection if self.fast else _JSONErrors
-
-
-class BalancerServer(FastServer):
-    """The balancer's: its `FastPath` proxies the plain requests."""

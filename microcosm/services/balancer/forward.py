@@ -82,36 +82,37 @@ class Forwarding:
                 chunked = True
         return "\r\n".join(lines) + "\r\n\r\n", chunked
 
-    async def _exchange(self, request, backend: Backend, method, body, can_retry, request_id, hop_id, client=""):
-        """Send the request to `backend` on a pooled connection and read the answer's head: (the connection, at
-        the start of the body; the status; the headers to pass on), or UpstreamFailed."""
+    def _request_head(self, request, backend: Backend, method, request_id, hop_id, client) -> tuple[bytes, bool]:
+        """The request's head for `backend`, as bytes, and whether its body goes chunked."""
         head, chunked = self._forward_headers(request, request.headers, client, request_id, hop_id, backend)
-        head = f"{method} {request.raw_path} HTTP/1.1\r\n{head}".encode("utf-8", "surrogateescape")
+        return f"{method} {request.raw_path} HTTP/1.1\r\n{head}".encode("utf-8", "surrogateescape"), chunked
+
+    async def _send(self, request, backend: Backend, method, body, request_id, hop_id, client):
+        """The request sent to `backend` on a pooled connection (given back), or UpstreamFailed."""
+        head, chunked = self._request_head(request, backend, method, request_id, hop_id, client)
         try:
             conn = await backend.pool.get(self.connect_timeout)
         except ConnectFailed as exc:  # nothing was sent: always safe to try another backend
             raise UpstreamFailed(502, f"{backend.id} refused the connection ({exc})", True) from None
         try:
-            try:
-                await conn.send(head, body.iter_any() if isinstance(body, StreamReader) else body, chunked)
-                status, raw_headers = await conn.read_head(method, self.timeout)
-            except Unfinished:
-                raise UpstreamFailed(504, f"{backend.id} did not finish its answer within {self.timeout:g} s",
-                                     False) from None
-            except Timeout:
-                raise UpstreamFailed(504, f"{backend.id} did not answer within {self.timeout:g} s", False) from None
-            except Malformed as exc:  # not HTTP as RFC 9112 has it: never guess what the backend meant
-                raise UpstreamFailed(502, f"{backend.id} sent a malformed answer ({exc})", False) from None
-            except (Broken, OSError) as exc:  # reset or closed after the request went out
-                raise UpstreamFailed(502, f"{backend.id} dropped the connection ({exc})", False) from None
-            if can_retry and status in (502, 503):
-                raise UpstreamFailed(status, f"{backend.id} answered {status}", True)
+            await conn.send(head, body.iter_any() if isinstance(body, StreamReader) else body, chunked)
+        except (Broken, OSError) as exc:  # reset or closed while the request went out
+            conn.close()
+            raise self._failure(backend, exc) from None
         except BaseException:
             conn.close()
             raise
-        out_headers = self._response_headers(raw_headers)
-        out_headers["X-Backend"] = backend.id  # which instance answered (for curious cells and tests)
-        return conn, status, out_headers
+        return conn
+
+    def _failure(self, backend: Backend, exc: Exception) -> UpstreamFailed:
+        """What the client is told when `backend` failed with `exc` after the request went out."""
+        if isinstance(exc, Unfinished):
+            return UpstreamFailed(504, f"{backend.id} did not finish its answer within {self.timeout:g} s", False)
+        if isinstance(exc, Timeout):
+            return UpstreamFailed(504, f"{backend.id} did not answer within {self.timeout:g} s", False)
+        if isinstance(exc, Malformed):  # not HTTP as RFC 9112 has it: never guess what the backend meant
+            return UpstreamFailed(502, f"{backend.id} sent a malformed answer ({exc})", False)
+        return UpstreamFailed(502, f"{backend.id} dropped the connection ({exc})", False)  # reset or closed
 
     async def _read_whole(self, conn, backend: Backend) -> bytes:
         """A small answer's body, read whole (so a backend that breaks off is a clean 502 or 504)."""
@@ -146,10 +147,22 @@ class Forwarding:
         made by `whole(method, status, headers, body)`; a big (or unknown-size) one is passed on by
         `stream(request, conn, backend, status, headers, length)`, which gives (the answer, whether it was read
         to its end). The ordinary way's two make aiohttp responses, the fast path's bytes (fastpath.py)."""
-        conn, status, out_headers = await self._exchange(request, backend, method, body, can_retry, request_id,
-                                                         hop_id, client)
+        conn = await self._send(request, backend, method, body, request_id, hop_id, client)
+        return await self._answer(request, conn, backend, method, can_retry, whole, stream)
+
+    async def _answer(self, request, conn, backend: Backend, method, can_retry, whole, stream):
+        """`_attempt` from the request sent on `conn` (relay.py goes on from here too, when an answer is not the
+        plain kind it passes on itself): the answer's head read, its body read whole or streamed."""
         finished = False
         try:
+            try:
+                status, raw_headers = await conn.read_head(method, self.timeout)
+            except (Timeout, Broken, OSError) as exc:
+                raise self._failure(backend, exc) from None
+            if can_retry and status in (502, 503):
+                raise UpstreamFailed(status, f"{backend.id} answered {status}", True)
+            out_headers = self._response_headers(raw_headers)
+            out_headers["X-Backend"] = backend.id  # which instance answered (for curious cells and tests)
             length = conn.body_length
             if length is not None and length <= SMALL_BODY:
                 data = await self._read_whole(conn, backend)

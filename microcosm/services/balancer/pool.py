@@ -14,7 +14,8 @@ class Pool:
         self.host, self.port, self.max_idle, self.keep = host, port, max_idle, keep
         self.idle: list[Connection] = []
 
-    async def get(self, connect_timeout: float) -> Connection:
+    def take_idle(self) -> Connection | None:
+        """An idle connection fit to carry a request, or None (then one must be made: `get`)."""
         now = time.monotonic()
         while self.idle:
             conn = self.idle.pop()
@@ -22,6 +23,12 @@ class Pool:
             if not conn.closed and not conn.buffer and now - conn.idle_since < self.max_idle:
                 return conn
             conn.close()  # closed by the backend, too old, or holding bytes that answer no request
+        return None
+
+    async def get(self, connect_timeout: float) -> Connection:
+        conn = self.take_idle()
+        if conn is not None:
+            return conn
         loop = asyncio.get_running_loop()
         try:
             _, conn = await asyncio.wait_for(

@@ -38,6 +38,20 @@ def new_hop_id() -> str:
     return "%012x" % getrandbits(48)
 
 
+class Ticket:
+    """One request's way through `Proxy.balance`: what it is, the backends tried, how it ended so far."""
+    __slots__ = ("request", "started", "request_id", "hop_id", "client", "info", "method", "retriable", "tried",
+                 "last", "response", "status", "error_text", "attempt_started")
+
+    def __init__(self, request, started, request_id, hop_id, client, info, method, retriable):
+        self.request, self.started, self.request_id, self.hop_id = request, started, request_id, hop_id
+        self.client, self.info, self.method = client, info, method
+        self.retriable = retriable  # may the request be repeated (idempotent, its body still held)?
+        self.tried: list[Backend] = []
+        self.last: UpstreamFailed | None = None  # the last attempt's failure
+        self.response, self.status, self.error_text, self.attempt_started = None, 503, "", started
+
+
 class Proxy:
     """The balancer's request loop. The `Balancer` (server.py) mixes it in and sets what it uses: `name`,
     `service`, `strategy`, `backends`, `health_interval`, `metrics`, `hops`, `access`, and the methods
@@ -65,81 +79,107 @@ class Proxy:
                 body, body_kept = request.content, False  # streamed: retriable only until it is sent
         return await self.balance(request, started, body, body_kept, self._forward, self.error)
 
-    async def balance(self, request, started, body, body_kept, forward, error):
+    async def balance(self, request, started, body, body_kept, forward, error, ticket=None, attempt=None):
         """Steps 1-4 for one request: what `forward(request, backend, ...)` or `error(status, message, ...)`
         gives to send back. The ordinary way passes `_forward` and `error` (aiohttp's response objects); the fast
-        path (fastpath.py) passes its own two, which give the same answer as bytes."""
-        in_headers = request.headers
-        request_id = request_id_from(in_headers.get(REQUEST_ID))
-        hop_id = new_hop_id()
-        client = request.remote or ""
-        info = RequestInfo(request.method, request.path, request.query, in_headers, client)
-        method = request.method
-        idempotent = method in IDEMPOTENT
-        tried: list[Backend] = []
-        response = None
-        status = 503
-        error_text = ""
-        last: UpstreamFailed | None = None
-        while len(tried) < 2:
-            candidates = self.available(exclude=tried)
-            if not candidates:
-                break
+        path (fastpath.py) passes its own two, which give the same answer as bytes. relay.py, having begun the
+        request itself, passes its `ticket`, and the `attempt` under way on the backend it tried, if any."""
+        t = ticket if ticket is not None else self._begin(request, started, body_kept)
+        while attempt is not None or len(t.tried) < 2:
+            if attempt is None:
+                backend = self._pick(t, error)
+                if backend is None:
+                    break
+                attempt = forward(request, backend, t.method, body, len(t.tried) < 2 and t.retriable, t.request_id,
+                                  t.hop_id, t.client)
+            backend = t.tried[-1]
             try:
-                backend = self.strategy.pick(candidates, info)
-            except Exception as exc:  # the strategy's bug: say so, do not hide it
-                log.exception("%s: strategy failed", self.name)
-                response = error(500, f"the balancing strategy failed: {type(exc).__name__}: {exc}", request_id)
-                status, error_text = 500, "strategy failed"
-                break
-            if backend not in candidates:
-                response = error(500, f"the balancing strategy returned {backend!r}, "
-                                      "which is not one of the backends it was given", request_id)
-                status, error_text = 500, "strategy returned a stranger"
-                break
-            tried.append(backend)
-            can_retry = len(tried) < 2 and (idempotent and body_kept)
-            backend.in_flight += 1
-            attempt_started = time.perf_counter()
-            try:
-                response, status = await forward(request, backend, method, body, can_retry, request_id, hop_id,
-                                                 client)
-                if status in (502, 503, 504):
-                    self._failed(backend, f"answered {status}")
-                else:
-                    backend.failures_in_a_row = 0
-                backend.served += 1
+                response, status = await attempt
+                t.response, t.status = response, status
+                self._answered(backend, status)
                 break
             except UpstreamFailed as failed:
-                last = failed
-                self._failed(backend, failed.message)
-                self._record_hop(request_id, new_hop_id(), hop_id, self.service or "?", backend.id, method,
-                                 request.path, failed.status, attempt_started, failed.message)
-                if not (failed.retriable or idempotent and body_kept):
+                if not self._attempt_failed(t, backend, failed):
                     break  # a POST whose body went out: the backend may have acted on it, do not repeat it
             finally:
                 backend.in_flight -= 1
+                attempt = None
+        return self._done(t, error)
+
+    def _begin(self, request, started: float, body_kept: bool) -> "Ticket":
+        """Step 0: what the steps need to know about `request`."""
+        in_headers = request.headers
+        client = request.remote or ""
+        method = request.method
+        return Ticket(request, started, request_id_from(in_headers.get(REQUEST_ID)), new_hop_id(), client,
+                      RequestInfo(method, request.path, request.query, in_headers, client), method,
+                      method in IDEMPOTENT and body_kept)
+
+    def _pick(self, t: "Ticket", error) -> Backend | None:
+        """Step 1: the backend for the next attempt (counted in flight, noted as tried); None when there is none
+        (or the strategy failed: then `t.response` says so)."""
+        candidates = self.available(exclude=t.tried)
+        if not candidates:
+            return None
+        try:
+            backend = self.strategy.pick(candidates, t.info)
+        except Exception as exc:  # the strategy's bug: say so, do not hide it
+            log.exception("%s: strategy failed", self.name)
+            t.response = error(500, f"the balancing strategy failed: {type(exc).__name__}: {exc}", t.request_id)
+            t.status, t.error_text = 500, "strategy failed"
+            return None
+        if backend not in candidates:
+            t.response = error(500, f"the balancing strategy returned {backend!r}, "
+                                    "which is not one of the backends it was given", t.request_id)
+            t.status, t.error_text = 500, "strategy returned a stranger"
+            return None
+        t.tried.append(backend)
+        backend.in_flight += 1
+        t.attempt_started = time.perf_counter()
+        return backend
+
+    def _answered(self, backend: Backend, status: int) -> None:
+        """Step 2 went through: `backend` answered `status` (the caller takes it off the in-flight count)."""
+        if status in (502, 503, 504):
+            self._failed(backend, f"answered {status}")
+        else:
+            backend.failures_in_a_row = 0
+        backend.served += 1
+
+    def _attempt_failed(self, t: "Ticket", backend: Backend, failed: UpstreamFailed) -> bool:
+        """Step 2 failed on `backend` (recorded): may step 3 try another one?"""
+        t.last = failed
+        self._failed(backend, failed.message)
+        self._record_hop(t.request_id, new_hop_id(), t.hop_id, self.service or "?", backend.id, t.method,
+                         t.request.path, failed.status, t.attempt_started, failed.message)
+        return failed.retriable or t.retriable
+
+    def _done(self, t: "Ticket", error):
+        """Step 4: the answer (an error's when no backend answered), recorded in metrics, hops and the log."""
+        response, status, error_text, last, request = t.response, t.status, t.error_text, t.last, t.request
         if response is None:
             if last is not None and not last.retriable:
                 status, error_text = last.status, last.message
-                response = error(last.status, f"{self.service or 'backend'}: {last.message}", request_id)
+                response = error(last.status, f"{self.service or 'backend'}: {last.message}", t.request_id)
             else:
                 status = 503  # none up, or every one tried refused the connection
                 known = len(self.backends)
                 error_text = (f"no {self.service or 'backend'} instance is available "
                               f"({known} known, {len(self.available())} up"
-                              + (f"; {len(tried)} tried: {last.message})" if last else ")"))
-                response = error(503, error_text, request_id,
+                              + (f"; {len(t.tried)} tried: {last.message})" if last else ")"))
+                response = error(503, error_text, t.request_id,
                                  headers={"Retry-After": str(max(1, round(self.health_interval)))})
-        ms = (time.perf_counter() - started) * 1000
+        ms = (time.perf_counter() - t.started) * 1000
+        method = t.method
         self.metrics.record(f"{method} (proxied)", status, ms)
         if self.hops is not None:
-            self._record_hop(request_id, hop_id, in_headers.get(PARENT_HOP, ""), "balancer", self.name, method,
-                             request.path, status, started, error_text, caller=in_headers.get(CALLER, "client"),
+            in_headers = request.headers
+            self._record_hop(t.request_id, t.hop_id, in_headers.get(PARENT_HOP, ""), "balancer", self.name, method,
+                             request.path, status, t.started, error_text, caller=in_headers.get(CALLER, "client"),
                              caller_instance=in_headers.get(CALLER_INSTANCE, ""))
         if self.access is not None:  # (written by accesslog.py's thread, off this request's path)
             self.access.line("%s %s %s -> %s %.1f ms via %s [request %s]", self.name, method_label(method),
-                             request.path_qs, status, ms, "/".join(b.id for b in tried) or "-", request_id)
+                             request.path_qs, status, ms, "/".join(b.id for b in t.tried) or "-", t.request_id)
         return response
 
     def error(self, status: int, message: str, request_id: str | None = None, headers: dict | None = None, **details):

@@ -20,16 +20,17 @@ from ..redaction import redact_access_log
 from .accesslog import AccessLog
 from .admin import Admin
 from .backends import Backend, parse_backends
-from .fastpath import BalancerServer, FastPath
+from .fastpath import FastPath
 from .forward import Forwarding
 from .health import HealthChecks
 from .proxy import Proxy
+from .relay import BalancerServer, Relay
 from .strategies import make_strategy
 
 log = logging.getLogger("microcosm.balancer")
 
 
-class Balancer(Proxy, Forwarding, FastPath, HealthChecks, Admin):
+class Balancer(Proxy, Forwarding, FastPath, Relay, HealthChecks, Admin):
     def __init__(self, config: dict):
         self.config = config
         self.name = str(config.get("name", "balancer"))
@@ -50,6 +51,7 @@ class Balancer(Proxy, Forwarding, FastPath, HealthChecks, Admin):
         self.access_log = bool(config.get("access_log", True))
         self.access = AccessLog() if self.access_log else None  # its lines, written by a thread of their own
         self.fast_path = bool(config.get("fast_path", True))  # plain GET/HEAD proxied from the bytes (fastpath.py)
+        self.relay = bool(config.get("relay", True))  # ... and relayed by callbacks when they can (relay.py)
         self.fast_served = 0  # requests the fast path answered
         redact_access_log()  # ?password=... on its way to identity is not written to the log in clear
         # callers whose X-Forwarded-Proto/-Host are believed (a CDN or proxy in front); anyone else's are replaced
@@ -114,7 +116,8 @@ class Balancer(Proxy, Forwarding, FastPath, HealthChecks, Admin):
             self.discovery.wait_for(bool, timeout=float(self.config.get("discovery_wait", 1.0)))
             self._from_registry(self.discovery.instances())
         self.health_task = asyncio.get_running_loop().create_task(self.health_loop())
-        server = BalancerServer(self.handle, self, fast=self.fast_path, access_log=None, handler_cancellation=False)
+        server = BalancerServer(self.handle, self, fast=self.fast_path, relay=self.relay, access_log=None,
+                                handler_cancellation=False)
         self.fast_path = server.fast  # (False when this aiohttp lacks what the fast path uses)
         self.server = await asyncio.get_running_loop().create_server(server, sock=sock, backlog=1024)
 

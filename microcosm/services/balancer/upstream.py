@@ -19,32 +19,13 @@ from typing import TYPE_CHECKING
 from .. import chunked, http1
 from ..http1 import ProtocolError
 from .deadlines import deadlines
+from .failures import Broken, ConnectFailed, Malformed, Timeout, Unfinished  # noqa: F401 (names used from here)
 
 if TYPE_CHECKING:
     from .pool import Pool
 
 HIGH_WATER = 256 * 1024  # unread bytes from a backend before we stop reading from it (flow control)
 WHOLE = 64 * 1024  # a body up to this size, its length known, wakes the reader once with its head
-
-
-class ConnectFailed(Exception):
-    """Could not connect: nothing was sent."""
-
-
-class Broken(Exception):
-    """The connection failed after the request (or part of it) went out."""
-
-
-class Malformed(Broken):
-    """The backend's answer breaks HTTP/1.1: nothing more on this connection can be trusted."""
-
-
-class Timeout(Exception):
-    """The backend did not answer (or did not go on answering) in time."""
-
-
-class Unfinished(Timeout):
-    """The answer's head came, its small body did not finish in time (the reader waited for both at once)."""
 
 
 class Connection(asyncio.Protocol):
@@ -68,6 +49,7 @@ class Connection(asyncio.Protocol):
         self.head_for: str | None = None  # the method whose answer's head the reader waits for
         self.parsed: tuple[http1.Head, int] | None = None  # that head, parsed on arrival (see _ready)
         self.need = 0  # bytes to hold before the reader is woken (its answer's head and small body)
+        self.relay = None  # instead of a reader, what the answer is handed to (relay.py's Relayed), if any
 
     # --- asyncio.Protocol ---------------------------------------------------------------------------
     def connection_made(self, transport):
@@ -85,7 +67,7 @@ class Connection(asyncio.Protocol):
         if len(self.buffer) > HIGH_WATER and not self.paused:
             self.paused = True
             self.transport.pause_reading()
-        if self.waiter is not None and self._ready():
+        if (self.waiter is not None or self.relay is not None) and self._ready():
             self._wake()
 
     def _ready(self) -> bool:
@@ -133,6 +115,10 @@ class Connection(asyncio.Protocol):
         self.write_waiter = None
 
     def _wake(self):
+        if self.relay is not None:  # (relay.py) the answer is in, or the connection ended: handed over
+            relay, self.relay, self.head_for, self.need = self.relay, None, None, 0
+            self.deadlines.done(self)
+            return relay.arrived(self)
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
@@ -153,6 +139,9 @@ class Connection(asyncio.Protocol):
             self.waiter, self.need = None, 0
 
     def _time_out(self) -> None:  # (deadlines.py: the current wait's deadline has passed)
+        if self.relay is not None:
+            relay, self.relay, self.head_for, self.need = self.relay, None, None, 0
+            return relay.timed_out(self)
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(Timeout())
 
@@ -187,6 +176,12 @@ class Connection(asyncio.Protocol):
                 await self.write_waiter
         if chunked:
             self.transport.write(b"0\r\n\r\n")
+
+    def relay_to(self, relay, method: str, timeout: float) -> None:
+        """Instead of a reader waiting: `relay.arrived(self)` once the answer's head (and its small body of known
+        length) is in, or the connection ends; `relay.timed_out(self)` after `timeout` seconds without it."""
+        self.relay, self.head_for = relay, method
+        self.deadlines.wait(self, timeout)
 
     async def read_head(self, method: str, timeout: float) -> tuple[int, list[tuple[str, str]]]:
         """The status and headers of the answer (interim 1xx answers skipped); sets up how its body is framed.
