@@ -52,6 +52,7 @@ class Relay:
                                                    t.client))
         head, _ = self._request_head(request, backend, t.method, t.request_id, t.hop_id, t.client)
         conn.transport.write(head)
+        self.relayed += 1
         conn.relay_to(Relayed(self, t, backend, client, error), t.method, self.timeout)
         return None
 
@@ -83,6 +84,7 @@ class Relayed:
             backend.in_flight -= 1
             b._answered(backend, status)
             answer = b._done(t, self.error)
+            b.relayed_whole += 1
         except Exception:  # a bug of ours: the 500 the coroutines' way would give, and a closed connection
             if not counted:
                 backend.in_flight -= 1

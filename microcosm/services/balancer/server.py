@@ -53,6 +53,7 @@ class Balancer(Proxy, Forwarding, FastPath, Relay, HealthChecks, Admin):
         self.fast_path = bool(config.get("fast_path", True))  # plain GET/HEAD proxied from the bytes (fastpath.py)
         self.relay = bool(config.get("relay", True))  # ... and relayed by callbacks when they can (relay.py)
         self.fast_served = 0  # requests the fast path answered
+        self.relayed = self.relayed_whole = 0  # of those, sent by callbacks, and answered by callbacks too
         redact_access_log()  # ?password=... on its way to identity is not written to the log in clear
         # callers whose X-Forwarded-Proto/-Host are believed (a CDN or proxy in front); anyone else's are replaced
         self.trusted_proxies = frozenset(config.get("trusted_proxies") or ())
