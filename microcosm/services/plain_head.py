@@ -14,23 +14,27 @@ import re
 from multidict import CIMultiDict
 
 REQUEST_LINE = re.compile(rb"(GET|HEAD) (/[\x21-\x7e]*) HTTP/1\.1")
-FIELD = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*((?:[\x21-\x7e](?:[ \t]*[\x21-\x7e])*)?)[ \t]*")
+# every field line at once: a token, a colon, printable ASCII, spaces and tabs (the value's surrounding ones are
+# stripped after), CRLF. (One pass over the block: a regex per line, matching the value's shape, cost twice as much.)
+FIELD_LINES = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e]*\r\n)*")
 NOT_HERE = frozenset({"content-length", "transfer-encoding", "upgrade", "expect", "te"})
 MAX_OWN_HEAD = 8190  # a longer head is aiohttp's to read (and to refuse)
+MAX_FIELDS = 100
 
 
 def read_plain_head(head: bytes) -> tuple[str, str, CIMultiDict] | None:
     """(method, target, fields) of a plain GET/HEAD request head, or None for anything else."""
-    lines = head[:-4].split(b"\r\n")
-    first = REQUEST_LINE.fullmatch(lines[0])
-    if first is None or len(lines) > 101:
+    first = head.find(b"\r\n")
+    request_line = REQUEST_LINE.fullmatch(head, 0, first)
+    if request_line is None or not FIELD_LINES.fullmatch(head, first + 2, len(head) - 2):
+        return None
+    lines = head[first + 2:-4].decode("ascii").split("\r\n")
+    if len(lines) > MAX_FIELDS:
         return None
     fields, hosts = [], 0
-    for line in lines[1:]:
-        field = FIELD.fullmatch(line)
-        if field is None:
-            return None
-        name, value = field.group(1).decode("ascii"), field.group(2).decode("ascii")
+    for line in lines:
+        name, _, value = line.partition(":")
+        value = value.strip(" \t")
         lower = name.lower()
         if lower in NOT_HERE or lower == "connection" and value.lower() != "keep-alive":
             return None
@@ -38,4 +42,4 @@ def read_plain_head(head: bytes) -> tuple[str, str, CIMultiDict] | None:
         fields.append((name, value))
     if hosts != 1:
         return None
-    return first.group(1).decode("ascii"), first.group(2).decode("ascii"), CIMultiDict(fields)
+    return request_line.group(1).decode("ascii"), request_line.group(2).decode("ascii"), CIMultiDict(fields)
