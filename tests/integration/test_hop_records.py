@@ -116,3 +116,24 @@ def test_a_batch_redis_refuses_is_dropped_and_counted_and_the_next_one_is_record
     finally:
         recorder._stopping = True
         client.delete(stream)
+
+
+
+def test_an_error_reply_amid_a_batch_fails_it_and_a_long_batch_is_recorded_whole(redis_server):
+    """The replies of a batch are read from the socket by one hiredis Reader: an error reply between two good ones
+    fails the batch (the sender drops and counts it), the next batch is recorded as sent, and a batch of 500
+    hops, whose replies may take more than one read, arrives whole and in order."""
+    from microcosm.traffic.hops import HopRecorder, read_hops
+
+    stream = f"test:hops:{uuid.uuid4().hex[:8]}"
+    client = redis_server.client()
+    recorder = HopRecorder(redis_server.url, stream=stream, flush_every=3600)  # batches sent by this test only
+    try:
+        with pytest.raises(Exception, match="wrong number of arguments"):  # an XADD without fields: refused
+            recorder._send([{"request_id": "a", "status": 200}, {}, {"request_id": "b", "status": 200}])
+        recorder._send([{"request_id": f"long{i}", "path": "/p" * 100, "status": 200} for i in range(500)])
+        hops, _ = read_hops(client, stream=stream)
+        assert [h["request_id"] for h in hops] == ["a", "b"] + [f"long{i}" for i in range(500)]
+    finally:
+        recorder._stopping = True
+        client.delete(stream)
