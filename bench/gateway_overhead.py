@@ -1,6 +1,6 @@
 """What the API gateway costs: a route through it vs the same service direct, and each step's share.
 
-    .venv/bin/python bench/gateway_overhead.py [--duration 5] [--rounds 3] [--connections 16] [--baseline-ref REV]
+    .venv/bin/python bench/gateway_overhead.py [--duration 5] [--rounds 3] [--connections 16] [--baseline-ref REV ...]
 
 Targets, side by side in interleaved rounds (GET one product from catalog):
   direct                 catalog's GET /products/1
@@ -12,7 +12,8 @@ Targets, side by side in interleaved rounds (GET one product from catalog):
   + rate limit (fast_path=False)  the last one with its front reading every request with aiohttp's parser
                          (not straight from the bytes: front/fast.py)
   + rate limit (front=False)  the last one served by waitress alone, without the gateway's asyncio front
-  + rate limit (REV)     with --baseline-ref: the last one, run from the code of commit REV (bench/baseline.py)
+  + rate limit (REV)     with --baseline-ref: the last one, run from the code of commit REV (bench/baseline.py);
+                         give it more than once for a row per commit (say, the issue's before and yesterday's code)
 
 Every gateway is its own process; all gateway threads are pinned to one core and catalog's to the other
 (so the comparison does not depend on which core `launch` happened to give each one). The load comes from
@@ -50,10 +51,12 @@ def pin(pid: int, core: int) -> None:
             pass
 
 
-def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0, log=print, baseline_ref=None) -> dict:
+def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0, log=print, baseline_ref=()) -> dict:
     data = Path(tempfile.mkdtemp(prefix="microcosm-bench-gateway-"))
     started = []
-    old_code = baseline.checkout(baseline_ref) if baseline_ref else None
+    refs = [baseline_ref] if isinstance(baseline_ref, str) else list(baseline_ref or ())
+    old_codes = {ref: baseline.checkout(ref) for ref in refs}
+    entered = []  # the checkouts made (each left in the finally)
 
     def start(service, name, code=None, **config):
         config.update(traffic=False, access_log=False)
@@ -81,17 +84,18 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
                        rate_limit={"capacity": 1e12, "refill_per_s": 1e12}, **common)
         unfronted = start("gateway", "bench-gw-waitress", routes=TOKEN_ROUTE, front=False,
                           rate_limit={"capacity": 1e12, "refill_per_s": 1e12}, **common)
-        old = None
-        if old_code is not None:
-            old = start("gateway", "bench-gw-baseline", code=old_code.__enter__(), routes=TOKEN_ROUTE,
-                        rate_limit={"capacity": 1e12, "refill_per_s": 1e12}, **common)
+        olds = {}
+        for i, (ref, code) in enumerate(old_codes.items()):
+            folder = code.__enter__()
+            entered.append(code)
+            olds[ref] = start("gateway", f"bench-gw-baseline-{i}", code=folder, routes=TOKEN_ROUTE,
+                              rate_limit={"capacity": 1e12, "refill_per_s": 1e12}, **common)
         token = identity.post("/token", data={"grant_type": "client_credentials"}, auth=("bench", SECRET)).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
         if len(cores) > 1:
             pin(catalog.pid, cores[0])
-            for g in (identity, routing, tokened, limited, parsed, unfronted, floor, floor_base, old):
-                if g is not None:
-                    pin(g.pid, cores[1])
+            for g in (identity, routing, tokened, limited, parsed, unfronted, floor, floor_base, *olds.values()):
+                pin(g.pid, cores[1])
         targets = {  # name: (process measured, url, path, headers)
             "direct (catalog)": (catalog, catalog.url, "/products/1", {}),
             "floor: bare Flask route": (floor, floor.url, "/api/products/1", {}),
@@ -102,8 +106,8 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
             "gateway: + rate limit (fast_path=False)": (parsed, parsed.url, "/api/products/1", auth),
             "gateway: + rate limit (front=False)": (unfronted, unfronted.url, "/api/products/1", auth),
         }
-        if old is not None:
-            targets[f"gateway: + rate limit ({baseline.label(baseline_ref)})"] = (old, old.url, "/api/products/1", auth)
+        for ref, old in olds.items():
+            targets[f"gateway: + rate limit ({baseline.label(ref)})"] = (old, old.url, "/api/products/1", auth)
         for name, (_, url, path, headers) in targets.items():  # warm up, and check each answers 200
             result = loadgen.run(url + path, connections, 1.0, tool, headers=headers)
             if result["errors"]:
@@ -132,8 +136,8 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
         for s in reversed(started):
             s.stop()
             s.forget()
-        if old_code is not None:
-            old_code.__exit__(None, None, None)
+        for code in entered:
+            code.__exit__(None, None, None)
 
 
 STEPS = {"gateway: + token check": "gateway: routing only", "gateway: + rate limit": "gateway: + token check"}
@@ -185,7 +189,8 @@ def main(argv=None) -> None:
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
     p.add_argument("--quiet-wait", type=float, default=10.0, help="wait up to this long for a quiet machine before each run")
-    p.add_argument("--baseline-ref", help="also run the full gateway from this commit's code, in the same rounds")
+    p.add_argument("--baseline-ref", action="append", default=[],
+                   help="also run the full gateway from this commit's code, in the same rounds (repeatable)")
     args = p.parse_args(argv)
     figures = measure(args.duration, args.rounds, args.connections, args.loadgen, args.quiet_wait,
                       log=lambda m: print(m, file=sys.stderr, flush=True), baseline_ref=args.baseline_ref)
