@@ -63,26 +63,44 @@ class VerifiedTokens:
         if not isinstance(token, str) or not token:
             return self.verifier(token, self.jwks, self.issuer, self.audience, required_scopes, leeway=self.leeway)
         digest = hashlib.sha256(token.encode()).digest()
-        with self.lock:
-            entry = self.entries.get(digest)
-            if entry is not None:
-                self.entries.move_to_end(digest)
-        if entry is not None and self._still_good(entry):
-            self.hits += 1
-            claims = entry.claims
-        else:
-            if entry is not None:
-                self._forget(digest)
+        claims = self._held(digest, None)
+        if claims is None:
             self.misses += 1
             claims = self._verify_and_keep(token, digest)
         check_scopes(claims, required_scopes)
         return dict(claims)  # a copy: a caller that changes it does not change the cache
 
-    def _still_good(self, entry: Entry) -> bool:
+    def cached(self, token: str, required_scopes, keys: dict) -> dict | None:
+        """`verify`'s answer for a token the cache holds, without I/O: `keys` are the JWKS's keys by kid as the
+        caller holds them (it has checked they are not out of date). None when the cache cannot vouch for the
+        token: then `verify` decides (and may fetch the JWKS). Scopes are checked as `verify` checks them."""
+        claims = self._held(hashlib.sha256(token.encode()).digest(), keys)
+        if claims is None:
+            return None
+        check_scopes(claims, required_scopes)
+        return dict(claims)
+
+    def _held(self, digest: bytes, keys: dict | None) -> dict | None:
+        """The claims kept under `digest` if still good (`keys`: the JWKS's keys; None: ask the JWKS), else None
+        (an entry no longer good is forgotten)."""
+        with self.lock:
+            entry = self.entries.get(digest)
+            if entry is not None:
+                self.entries.move_to_end(digest)
+        if entry is None:
+            return None
+        if self._still_good(entry, keys):
+            self.hits += 1
+            return entry.claims
+        self._forget(digest)
+        return None
+
+    def _still_good(self, entry: Entry, keys: dict | None = None) -> bool:
         now = time.time()
         if not entry.not_before <= now + self.leeway or now >= entry.expires:
             return False
-        return find_key(self.jwks, entry.kid) == entry.jwk  # still published, and still the same key
+        jwk = find_key(self.jwks, entry.kid) if keys is None else keys.get(entry.kid)
+        return jwk == entry.jwk  # still published, and still the same key
 
     def _verify_and_keep(self, token: str, digest: bytes) -> dict:
         kid = _kid_of(token)

@@ -185,3 +185,38 @@ def test_tokens_without_a_usable_kid_are_verified_every_time(key, jwks):
     cache = VerifiedTokens(jwks, ISSUER, AUDIENCE, verifier=lambda *a, **k: dict(accepted))
     no_kid = jwt.encode({"sub": "ada"}, key[0], algorithm="RS256")
     assert cache.verify(no_kid)["sub"] == "ada" and len(cache) == 0
+
+
+def test_cached_answers_from_the_keys_given_without_io_and_only_for_a_token_it_holds(key, jwks):
+    """`cached` (the gateway's event loop asks it): the claims of a token verified before while the keys the
+    caller holds still publish its key; None, never a fetch, for anything else (then `verify` decides)."""
+    class NoFetching(dict):
+        def __getattr__(self, name):
+            raise AssertionError("cached() must not touch the JWKS")
+
+    counting = CountingVerify()
+    cache = VerifiedTokens(jwks, ISSUER, AUDIENCE, verifier=counting)
+    token, keys = sign(key), NoFetching({k["kid"]: k for k in jwks["keys"]})
+    assert cache.cached(token, [], keys) is None  # never verified: verify's to decide
+    assert cache.verify(token, ["catalog:read"])["sub"] == "ada" and counting.calls == 1
+    claims = cache.cached(token, ["orders:write"], keys)
+    assert claims["sub"] == "ada" and counting.calls == 1
+    claims["sub"] = "eve"  # a copy: the cache keeps its own
+    assert cache.cached(token, [], keys)["sub"] == "ada"
+    with pytest.raises(TokenError) as caught:
+        cache.cached(token, ["admin"], keys)
+    assert caught.value.reason == "missing_scope"
+    other = dict(keys[key[1]], n=jwks["keys"][0]["n"][:-4] + "AAAA")
+    assert cache.cached(token, [], {key[1]: other}) is None  # the kid now names other key material
+    assert cache.cached(token, [], keys) is None  # ... and the entry is gone: verify checks it in full again
+    assert cache.verify(token)["sub"] == "ada" and counting.calls == 2
+    assert cache.cached(token, [], {}) is None  # its key left the JWKS
+
+
+def test_cached_refuses_an_expired_token_it_holds(key, jwks, monkeypatch):
+    cache = VerifiedTokens(jwks, ISSUER, AUDIENCE)
+    token = sign(key)
+    cache.verify(token)
+    keys = {k["kid"]: k for k in jwks["keys"]}
+    set_clock(monkeypatch, time.time() + 301)
+    assert cache.cached(token, [], keys) is None

@@ -29,7 +29,6 @@ passes the token itself on, and the service verifies it.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import time
 
@@ -65,14 +64,21 @@ class EdgeAuth:
         self.verified = tokens.VerifiedTokens(self.jwks, self.issuer, self.audience) \
             if self.jwks is not None and not own else None
 
-    def authenticate(self, scopes: list[str], authorization: str | None, where: str = "") -> dict:
+    def authenticate(self, scopes: list[str], authorization: str | None, where: str = "", io: bool = True):
         """The caller's verified claims (from the request's `Authorization` header), or a 401/403 ApiError with
-        WWW-Authenticate. `where` ("GET /api/orders") is for the log line of a refusal."""
+        WWW-Authenticate. `where` ("GET /api/orders") is for the log line of a refusal. With `io=False` (the
+        asyncio front, on its event loop) None instead of any answer that needs I/O or may take long: a token not
+        verified before, keys out of date (a fetch), a verifier of your own; the front then asks again in a thread."""
         if self.jwks is None:
             raise ApiError(503, "this route needs a token, but the gateway has no identity provider (identity_url)")
         try:
             token = tokens.bearer_token(authorization)
-            if self.verified is not None:
+            if not io:
+                keys = self.jwks.keys if time.monotonic() < self.jwks.expires_at else None  # (not out of date)
+                claims = self.verified.cached(token, scopes, keys) if keys is not None and self.verified else None
+                if claims is None:
+                    return None
+            elif self.verified is not None:
                 claims = self.verified.verify(token, scopes)
             else:
                 claims = self.verify(token, self.jwks, self.issuer, self.audience, scopes)
@@ -88,23 +94,6 @@ class EdgeAuth:
             error = ApiError(exc.status, exc.message, reason=exc.reason)
             error.headers = {"WWW-Authenticate": challenge}
             raise error from None
-
-    def knows(self, authorization: str | None) -> bool:
-        """Whether `authenticate` can answer without I/O: no token, or one already verified whose key the JWKS
-        cache holds and need not fetch again. (The asyncio front checks those on its event loop, the others in
-        a thread: a first sight, a JWKS refetch, or a verifier of your own, which may do anything.)"""
-        if self.jwks is None:
-            return True
-        if self.verified is None:
-            return False
-        try:
-            token = tokens.bearer_token(authorization)
-        except tokens.TokenError:
-            return True
-        entry = self.verified.entries.get(hashlib.sha256(token.encode()).digest())
-        jwks = self.jwks
-        return entry is not None and entry.kid in jwks.keys and time.monotonic() < jwks.expires_at \
-            and not jwks.fetching
 
     def keys_expiring(self) -> bool:
         """Should the JWKS be fetched now, ahead of its expiry (`jwks.refresh_ahead(KEYS_AHEAD)`, in a thread)?

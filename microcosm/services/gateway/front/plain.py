@@ -10,8 +10,9 @@
     forward                                   forward.py: 503 / 504, the failed hop recorded
     the answer                                proxy.returned_headers, RateLimit-*, X-Request-ID
 
-The token check runs on the loop when `EdgeAuth.knows` the token (verified before, its key held: no I/O);
-otherwise (first sight, a JWKS refetch, your own verifier) in the thread pool. The rate limit's EVALSHA goes
+The token check runs on the loop when the token was verified before and the JWKS held is not out of date
+(`EdgeAuth.authenticate(io=False)`: no I/O); otherwise (first sight, a JWKS refetch, your own verifier) in the
+thread pool. The JWKS is fetched again in a thread before it is out of date (`_fetch_keys_ahead`). The rate limit's EVALSHA goes
 out on the front's asyncio Redis connection; a limiter of your own runs in the thread pool.
 """
 from __future__ import annotations
@@ -118,9 +119,8 @@ class Plain:
             where = f"{method} {path}"
             if self.keys_fetch is None and gateway.auth.keys_expiring():
                 self._fetch_keys_ahead(request_id, hop)
-            if gateway.auth.knows(authorization):
-                claims = gateway.auth.authenticate(scopes, authorization, where)
-            else:
+            claims = gateway.auth.authenticate(scopes, authorization, where, io=False)  # a token verified before
+            if claims is None:  # first sight, keys out of date, your own verifier: in a thread
                 self.counts["tokens_checked_in_a_thread"] += 1
                 claims = await self.in_thread(self.in_request, request_id, hop, gateway.auth.authenticate, scopes,
                                               authorization, where)  # in a request: a JWKS fetch names its caller
