@@ -13,7 +13,8 @@ turn (so neither the backends nor the proxies queue, and every target is measure
 direct to a catalog instance vs through nginx vs through ours: p50 and p99, and the difference to direct.
 
 The row `fast_path=False` is today's balancer with its fast path turned off (every request the ordinary aiohttp
-way: balancer/fastpath.py), in the same rounds.
+way: balancer/fastpath.py), in the same rounds; the row `relay=False` has the fast path without its callbacks
+(each plain request proxied by the connection's task through the coroutines, as before balancer/relay.py).
 
 With `--baseline-ref REV`, the balancer as it was at commit REV (bench/baseline.py) runs in the same rounds, so
 the change is measured side by side rather than against a figure from another day.
@@ -64,8 +65,12 @@ def measure(duration=5.0, rounds=3, connections=16, tool="auto", quiet_wait=10.0
         slow = microcosm.launch("balancer", "bench-balancer-ordinary", upstream="catalog", fast_path=False,
                                 backends=[b.url for b in backends], traffic=False, access_log=access_log)
         started.append(slow)
+        tasked = microcosm.launch("balancer", "bench-balancer-tasked", upstream="catalog", relay=False,
+                                  backends=[b.url for b in backends], traffic=False, access_log=access_log)
+        started.append(tasked)
         nginx = Nginx([b.url for b in backends])
-        targets = {"nginx": nginx, "microcosm balancer": ours, "microcosm balancer, fast_path=False": slow}
+        targets = {"nginx": nginx, "microcosm balancer": ours, "microcosm balancer, relay=False": tasked,
+                   "microcosm balancer, fast_path=False": slow}
         if as_notebook:  # hop records to Redis (the kernel's: launch starts it), then the access log as well
             for label, log_on in (("hops on", False), ("hops + access log on", True)):
                 started.append(microcosm.launch("balancer", f"bench-balancer-{len(started)}", upstream="catalog",

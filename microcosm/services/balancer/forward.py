@@ -203,10 +203,12 @@ class Forwarding:
         return response, True
 
     @staticmethod
-    def _response_headers(headers) -> CIMultiDict:
-        """The backend's answer headers minus hop-by-hop ones (and those its Connection header names)."""
+    def _response_headers(headers, connection: list[str] | None = None) -> CIMultiDict:
+        """The backend's answer headers minus hop-by-hop ones (and those its Connection header names: the values
+        of its Connection headers in `connection` when the caller has them, else found here)."""
+        if connection is None:
+            connection = [v for k, v in headers if k.lower() == "connection"]
         drop = RESPONSE_HOP_BY_HOP
-        for k, v in headers:
-            if k.lower() == "connection":
-                drop = drop | {t.strip().lower() for t in v.split(",")}
-        return CIMultiDict([(k, v) for k, v in headers if k.lower() not in drop])
+        if connection:
+            drop = drop | {t.strip().lower() for v in connection for t in v.split(",")}
+        return CIMultiDict([field for field in headers if field[0].lower() not in drop])

@@ -40,7 +40,7 @@ class Relay:
         """Take `request` (a FastRequest): its answer's bytes now, None (then `client.answered(bytes)` or
         `client.go_on(awaitable)` is called later), or an awaitable of the bytes for the client's task."""
         self.fast_served += 1
-        error = functools.partial(self.error_bytes, request.method)
+        error = self._errors_as_bytes[request.method]
         t = self._begin(request, started, True)
         backend = self._pick(t, error)
         if backend is None:  # none available, or the strategy failed
@@ -55,6 +55,11 @@ class Relay:
         self.relayed += 1
         conn.relay_to(Relayed(self, t, backend, client, error), t.method, self.timeout)
         return None
+
+    @functools.cached_property
+    def _errors_as_bytes(self) -> dict:
+        """`error_bytes` for each method the fast path takes (made once, not per request)."""
+        return {method: functools.partial(self.error_bytes, method) for method in ("GET", "HEAD")}
 
 
 class Relayed:
@@ -75,9 +80,9 @@ class Relayed:
                 counted = True  # (balance takes it off the in-flight count)
                 return self.client.go_on(b.balance(t.request, t.started, None, True, b._forward_fast, self.error, t,
                                                    attempt), t.request)
-            status, headers, body = whole
+            status, headers, connection, body = whole
             conn.release()
-            out_headers = b._response_headers(headers)
+            out_headers = b._response_headers(headers, connection)
             out_headers["X-Backend"] = backend.id  # (as forward.py's _answer)
             t.response, t.status = answer_bytes(t.method, status, out_headers, body), status
             counted = True
@@ -109,9 +114,9 @@ class Relayed:
 
 
 def whole_answer(conn, method: str):
-    """(status, headers, body) of the final answer `conn` holds whole, with a body of known length up to
-    SMALL_BODY or none, which `conn` is then past (upstream.py's `_ready` parsed its head); None for anything
-    else, left as it was for upstream.py's readers."""
+    """(status, headers, its Connection headers' values, body) of the final answer `conn` holds whole, with a
+    body of known length up to SMALL_BODY or none, which `conn` is then past (upstream.py's `_ready` parsed its
+    head); None for anything else, left as it was for upstream.py's readers."""
     parsed = conn.parsed
     if parsed is None:
         return None
@@ -131,7 +136,7 @@ def whole_answer(conn, method: str):
     body = bytes(conn.buffer[used:used + length])
     conn.parsed, conn.reusable, conn.framing = None, reusable, None
     conn._drop(used + length)
-    return status, head.headers, body
+    return status, head.headers, head.framing_fields.get("connection", ()), body
 
 
 class RelayConnection(FastConnection):
