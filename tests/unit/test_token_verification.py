@@ -288,15 +288,17 @@ class StallingJWKSServer(JWKSServer):
     def __init__(self, jwks: dict):
         self.stall = False
         self.entered, self.release, self.answered = threading.Event(), threading.Event(), threading.Event()
+        self.request = threading.local()  # (was this request held back? `stall` may be set while it is answered)
         super().__init__(jwks)
 
     def before_answer(self):
+        self.request.held = self.stall
         if self.stall:
             self.entered.set()
             self.release.wait(60)
 
     def after_answer(self):
-        if self.stall:
+        if getattr(self.request, "held", False):
             self.answered.set()
 
     def close(self):
