@@ -36,7 +36,8 @@ def test_the_longest_prefix_wins():
 
 def test_the_url_rules_are_two_per_route_named_as_the_blueprint_names_them():
     rules = list(RouteTable(DEFAULT_ROUTES[:1]).url_rules())
-    assert [(r, e) for r, e, _ in rules] == [("/api/products", "route_0"), ("/api/products/<path:rest>", "route_0_rest")]
+    assert [(r, e) for r, e, _ in rules] == [("/api/products", "route_0"),
+                                             ("/api/products/<path:rest>", "route_0_rest")]
 
 
 @pytest.mark.parametrize("prefix", ["/api/x/", "/api//x", "api/x", "/api/<id>", "/api/caf%C3%A9"])

@@ -12,8 +12,8 @@
 
 The token check runs on the loop when the token was verified before and the JWKS held is not out of date
 (`EdgeAuth.authenticate(io=False)`: no I/O); otherwise (first sight, a JWKS refetch, your own verifier) in the
-thread pool. The JWKS is fetched again in a thread before it is out of date (`_fetch_keys_ahead`). The rate limit's EVALSHA goes
-out on the front's asyncio Redis connection; a limiter of your own runs in the thread pool.
+thread pool. The JWKS is fetched again in a thread before it is out of date (`_fetch_keys_ahead`). The rate
+limit's EVALSHA goes out on the front's asyncio Redis connection; a limiter of your own runs in the thread pool.
 """
 from __future__ import annotations
 
