@@ -50,6 +50,7 @@ class Head:
     headers: list[tuple[str, str]]
     # the values of the headers that decide the framing, by lower-case name (parse_head finds them as it splits)
     framing_fields: dict[str, list[str]] | None = field(default=None, repr=False)
+    _length = ...  # (content_length's answer, once it has been found: the reader's wake and framing both ask)
 
     def __post_init__(self):
         if self.framing_fields is not None:
@@ -164,6 +165,13 @@ def _refuse_fields(block: bytes) -> None:
 
 def content_length(head: Head) -> int | None:
     """The Content-Length (None if there is none): ASCII digits only, every copy the same, not absurdly big."""
+    if head._length is not ...:
+        return head._length
+    head._length = _content_length(head)
+    return head._length
+
+
+def _content_length(head: Head) -> int | None:
     found = head.framing_fields.get("content-length")
     if not found:
         return None

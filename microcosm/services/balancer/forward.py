@@ -67,12 +67,9 @@ class Forwarding:
         trusted = client in self.trusted_proxies
         proto = in_headers.get("X-Forwarded-Proto") if trusted else None
         host = in_headers.get("X-Forwarded-Host") if trusted else None
-        lines.append(f"X-Forwarded-Proto: {proto or request.scheme}")
-        lines.append(f"X-Forwarded-Host: {host or in_headers.get('Host', '')}")
-        lines.append(f"{REQUEST_ID}: {request_id}")
-        lines.append(f"{CALLER}: balancer")
-        lines.append(f"{CALLER_INSTANCE}: {self.name}")
-        lines.append(f"{PARENT_HOP}: {hop_id}")
+        lines.append(f"X-Forwarded-Proto: {proto or request.scheme}\r\n"  # (one string: fewer pieces to join)
+                     f"X-Forwarded-Host: {host or in_headers.get('Host', '')}\r\n{REQUEST_ID}: {request_id}\r\n"
+                     f"{CALLER}: balancer\r\n{CALLER_INSTANCE}: {self.name}\r\n{PARENT_HOP}: {hop_id}")
         chunked = False
         if request.body_exists:
             if request.content_length is not None:
