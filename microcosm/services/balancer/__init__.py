@@ -29,10 +29,12 @@ Where each part lives, one idea a module:
     proxy.py        the loop for each request: pick, forward, retry once, record the hops
     forward.py      one attempt on one backend: the headers sent on, the answer passed back
     fastpath.py     the same loop for a plain GET/HEAD read straight from the connection's bytes (the hot path)
+    relay.py        its common case driven by callbacks: request to an idle pooled connection, answer back
     wire.py         the fast path's request as the code reads it, its answer as aiohttp writes it
     accesslog.py    the access log's lines, written by a thread of their own
     admin.py        its own routes (/health, /metrics, /_balancer/*, the admin ones need the launch secret)
-    upstream.py     the pooled HTTP/1.1 client to the backends
+    upstream.py     the pooled HTTP/1.1 client to the backends (pool.py: its idle connections)
+    failures.py     how talking to a backend can fail: the exceptions upstream.py raises
     ../http1.py     the strict parser of the backends' answers (RFC 9112), shared with the gateway
     ../chunked.py   their chunked bodies, by the same rules
     server.py       the Balancer put together, and serve(sock, config), which runs it

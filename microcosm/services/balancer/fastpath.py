@@ -14,7 +14,8 @@ unusual target, the balancer's own routes, a head over 8 KiB, anything malformed
 
 `FastConnection` knows nothing of the balancer: the server's `fast_side` reads and answers (`read_fast`,
 `answer_fast`, `failed_fast`), here the balancer's `FastPath`; the gateway's front (gateway/front/fast.py) is the
-other side it serves.
+other side it serves. The balancer itself runs `relay.RelayConnection` on top of it (unless `relay=False`): the
+common case without the task, by callbacks.
 
 Memory stays bounded: at most `INBOX` unread bytes are held (then the connection is not read until the worker
 catches up), and a client that does not read its answers fills the transport's write buffer, after which the

@@ -2,11 +2,11 @@
 
 `Balancer` is made of the parts in the other modules, each mixed in as one class: `Proxy` (proxy.py, the
 request loop), `Forwarding` (forward.py, one attempt on one backend), `FastPath` (fastpath.py, the same for a
-plain request read straight from the connection's bytes), `HealthChecks` (health.py, which
-backends may take traffic) and `Admin` (admin.py, its own routes). This module holds what they share: the
-settings read from the launch config, the backends (a fixed list, or the registry's, kept up to date by a
-discovery cache), and starting and stopping. `serve(sock, config)` is what `python -m microcosm.serve
-balancer` runs: one asyncio process (uvloop when installed) until SIGTERM or SIGINT.
+plain request read straight from the connection's bytes), `Relay` (relay.py, its common case by callbacks),
+`HealthChecks` (health.py, which backends may take traffic) and `Admin` (admin.py, its own routes). This module
+holds what they share: the settings read from the launch config, the backends (a fixed list, or the registry's,
+kept up to date by a discovery cache), and starting and stopping. `serve(sock, config)` is what `python -m
+microcosm.serve balancer` runs: one asyncio process (uvloop when installed) until SIGTERM or SIGINT.
 """
 from __future__ import annotations
 
