@@ -34,9 +34,9 @@ import time
 from .admin import JSONErrorServer, _JSONErrors
 
 try:
-    from .wire import answer_bytes, read_request, stream_head
+    from .wire import answer_bytes, plain_answer_bytes, read_request, stream_head
 except ImportError:  # an aiohttp without the helpers wire.py writes answers with
-    answer_bytes = read_request = stream_head = None
+    answer_bytes = plain_answer_bytes = read_request = stream_head = None
 
 log = logging.getLogger("microcosm.balancer")
 INBOX = 64 * 1024  # unread request bytes held per connection before it stops being read

@@ -205,7 +205,13 @@ class Forwarding:
         of its Connection headers in `connection` when the caller has them, else found here)."""
         if connection is None:
             connection = [v for k, v in headers if k.lower() == "connection"]
-        drop = RESPONSE_HOP_BY_HOP
-        if connection:
-            drop = drop | {t.strip().lower() for v in connection for t in v.split(",")}
+        drop = Forwarding._dropped(connection)
         return CIMultiDict([field for field in headers if field[0].lower() not in drop])
+
+    @staticmethod
+    def _dropped(connection) -> frozenset:
+        """The lower-case names of the answer headers not passed on: hop-by-hop ones, and those that the values
+        of its Connection headers (`connection`) name."""
+        if not connection:
+            return RESPONSE_HOP_BY_HOP
+        return RESPONSE_HOP_BY_HOP | {t.strip().lower() for v in connection for t in v.split(",")}
