@@ -35,7 +35,11 @@ def test_failures_during_a_kill_show_up_and_stop_after_the_restart(orders, catal
     assert [label for _, label in result.events] == ["catalog.kill", "catalog.restart"]
     posts = next(e for e in result.endpoints if e["name"] == "/orders")
     assert 0 < posts["failures"] < posts["requests"]
-    assert orders.metrics()["routes"]["POST /orders"]["statuses"]["503"] == posts["failures"]
+    statuses = orders.metrics()["routes"]["POST /orders"]["statuses"]
+    # refused while catalog is gone (503); a call queued on the restarted catalog's socket while it starts up may
+    # time out instead (504, seen on a busy machine): every failure Locust saw is one of orders' own 5xx
+    assert statuses.get("503", 0) > 0
+    assert sum(n for status, n in statuses.items() if status.startswith("5")) == posts["failures"], statuses
 
 
 @pytest.mark.parametrize("kwargs, words", [
