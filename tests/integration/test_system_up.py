@@ -47,7 +47,13 @@ def test_every_component_of_the_whole_system_runs_and_answers(system):
         assert process.alive, process.name
         if hasattr(process, "url") and process.url.startswith("http"):
             assert requests.get(process.url + "/health", timeout=5).status_code == 200, process.name
-    assert system["redis"].client().ping() and system["zookeeper"].client().get("/") is not None
+    assert system["redis"].client().ping()
+    zk = system["zookeeper"].client()
+    try:
+        assert zk.get("/") is not None
+    finally:  # else its thread reconnects for as long as this process lives, to a ZooKeeper that has gone
+        zk.stop()
+        zk.close()
     expected = {"catalog", "balancer", "orders", "identity", "carts", "inventory", "notifications", "web", "gateway"}
     registered = wait_until(lambda: expected <= set(system["registry"].get("/services").json()["services"]),
                             timeout=10)  # each registers from a thread of its own, right after it starts
